@@ -1,0 +1,45 @@
+"""What this installation's OpenSSL binding can do, probed once at import (API.md "Sessions").
+
+Each entry is computed from the functions pyOpenSSL's cffi binding actually exports (FACTS.md
+item 4), so a future binding that exports them turns the feature on without a code change here
+being a lie: code that uses a capability checks this dict and raises ``UnsupportedError`` with
+the reason when it is False.
+"""
+from __future__ import annotations
+
+from OpenSSL._util import lib as _lib
+
+__all__ = ["capabilities", "REASONS"]
+
+
+def _has(*names: str) -> bool:
+    return all(hasattr(_lib, name) for name in names)
+
+
+#: Feature name -> available.  Read-only by convention; ``greentls.capabilities`` is this dict.
+capabilities: dict[str, bool] = {
+    # Node's newSession/resumeSession store needs SSL_CTX_sess_set_new_cb/get_cb and
+    # SSL_CTX_add_session, which the binding does not export.
+    "external_session_cache": _has("SSL_CTX_sess_set_get_cb", "SSL_CTX_sess_set_new_cb"),
+    # Setting/reading ticket keys needs SSL_CTX_ctrl (SSL_CTRL_SET_TLSEXT_TICKET_KEYS) or the
+    # ticket-key callback; neither is exported.
+    "ticket_keys": _has("SSL_CTX_ctrl") or _has("SSL_CTX_set_tlsext_ticket_key_evp_cb"),
+    # OpenSSL 3 deprecated engines and OpenSSL 4 removed them; the binding exports no ENGINE_*.
+    "client_cert_engine": _has("ENGINE_by_id", "SSL_CTX_set_client_cert_engine"),
+}
+
+#: Why a capability is missing, for ``UnsupportedError`` messages.
+REASONS = {
+    "external_session_cache": (
+        "pyOpenSSL's OpenSSL binding exports no session-cache callbacks "
+        "(SSL_CTX_sess_set_new_cb, SSL_CTX_sess_set_get_cb, SSL_CTX_add_session), so a server "
+        "cannot resume a session from an external store; sessions resume from the server's own "
+        "cache and tickets (also across workers forked by serve_forever(workers=N))"),
+    "ticket_keys": (
+        "pyOpenSSL's OpenSSL binding exports neither SSL_CTX_ctrl nor a ticket-key callback, so "
+        "session-ticket keys can be neither read nor set; workers forked by "
+        "serve_forever(workers=N) share the keys of the context they inherit"),
+    "client_cert_engine": (
+        "OpenSSL engines are gone in OpenSSL 4 (deprecated since 3.0) and the binding exports "
+        "no ENGINE_* functions; use a key in a PEM or PKCS#12 file"),
+}

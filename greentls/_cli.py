@@ -1,0 +1,217 @@
+"""The ``greentls`` command: ``serve`` (TLS echo or WSGI), ``connect`` (a TLS client), ``ciphers``."""
+from __future__ import annotations
+
+import argparse
+import datetime
+import ipaddress
+import logging
+import os
+import sys
+from typing import Any, Optional, Sequence
+
+__all__ = ["main", "echo", "self_signed_pem"]
+
+
+def echo(tls_socket: Any) -> None:
+    """The echo handler: every byte back until the client ends (Node's ``socket.pipe(socket)``)."""
+    recv, sendall = tls_socket.recv, tls_socket.sendall
+    while True:
+        data = recv(65536)
+        if not data:
+            return
+        sendall(data)
+
+
+def self_signed_pem(hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1")) -> tuple[bytes, bytes]:
+    """A fresh ECDSA P-256 key and a self-signed certificate for ``hostnames`` (PEM bytes)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list = []
+    for name in hostnames:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            names.append(x509.DNSName(name))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostnames[0])])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="greentls", description="Node's tls, on gevent and pyOpenSSL.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run a TLS echo server (or a WSGI app)")
+    serve.add_argument("--port", type=int, default=8443)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--cert", help="certificate chain (PEM file)")
+    serve.add_argument("--key", help="private key (PEM file)")
+    serve.add_argument("--self-signed", action="store_true", help="make a certificate at start")
+    serve.add_argument("--alpn", help="comma list of ALPN protocols, server preference first")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (forked)")
+    serve.add_argument("--wsgi", metavar="MODULE:APP", help="serve this WSGI application")
+    serve.add_argument("--handshake-timeout", type=float, default=120.0)
+    serve.add_argument("-v", "--verbose", action="store_true")
+    client = commands.add_parser("connect", help="connect, print the handshake, pipe stdin/stdout")
+    client.add_argument("target", metavar="HOST:PORT")
+    client.add_argument("--servername")
+    client.add_argument("--ca", help="trusted CA certificates (PEM file)")
+    client.add_argument("--insecure", action="store_true", help="do not reject an unverified server")
+    client.add_argument("--alpn", help="comma list of ALPN protocols")
+    client.add_argument("--session-out", help="write the session to this file")
+    client.add_argument("--session-in", help="resume the session in this file")
+    commands.add_parser("ciphers", help="list get_ciphers()")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "ciphers":
+        import greentls
+        print("\n".join(greentls.get_ciphers()))
+        return 0
+    if args.command == "serve":
+        return _serve(args)
+    return _connect(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gevent import monkey  # noqa: F401  (the server itself needs no patching)
+    import greentls
+
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.self_signed:
+        key, cert = self_signed_pem()
+    elif args.cert and args.key:
+        key, cert = _read(args.key), _read(args.cert)
+    else:
+        print("greentls serve: give --cert and --key, or --self-signed", file=sys.stderr)
+        return 2
+    options: dict = {"key": key, "cert": cert, "handshake_timeout": args.handshake_timeout}
+    if args.alpn:
+        options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
+    if args.wsgi:
+        from .wsgi import WSGIServer
+        server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options)
+        tls_server = server.server
+        print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
+        tls_server.serve_forever(workers=args.workers) if args.workers > 1 else server.serve_forever()
+        return 0
+    server = greentls.create_server(echo, **options)
+    server.listen(args.port, args.host)
+    address = server.address()
+    print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
+          + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr, flush=True)
+    try:
+        server.serve_forever(workers=args.workers)
+    except KeyboardInterrupt:
+        server.stop(timeout=5)
+    return 0
+
+
+def _load_app(spec: str) -> Any:
+    import importlib
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise SystemExit(f"greentls serve: --wsgi wants MODULE:APP, got {spec!r}")
+    sys.path.insert(0, os.getcwd())
+    module = importlib.import_module(module_name)
+    return getattr(module, attribute)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _connect(args: argparse.Namespace) -> int:
+    import gevent
+    from gevent import os as gos
+    import greentls
+
+    host, _, port_text = args.target.rpartition(":")
+    if not host or not port_text.isdigit():
+        print(f"greentls connect: expected HOST:PORT, got {args.target!r}", file=sys.stderr)
+        return 2
+    options: dict = {"reject_unauthorized": not args.insecure}
+    if args.servername:
+        options["servername"] = args.servername
+    if args.ca:
+        options["ca"] = _read(args.ca)
+    if args.alpn:
+        options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
+    if args.session_in:
+        options["session"] = _read(args.session_in)
+    try:
+        tls = greentls.connect(int(port_text), host.strip("[]"), **options)
+    except greentls.CertificateError as exc:
+        print(f"verification failed: {exc.code}: {exc}", file=sys.stderr)
+        return 1
+    except (greentls.TLSError, OSError) as exc:
+        print(f"connection failed: {getattr(exc, 'code', '')} {exc}", file=sys.stderr)
+        return 1
+    _print_summary(tls)
+    reader = gevent.spawn(_copy_socket_to_stdout, tls)
+    fd = sys.stdin.fileno()
+    gos.make_nonblocking(fd)
+    while True:
+        data = gos.nb_read(fd, 65536)
+        if not data:
+            break
+        tls.sendall(data)
+    reader.join(timeout=1.0)  # what the peer still sends, for up to one second
+    reader.kill()
+    if args.session_out:
+        session = tls.get_session()
+        if session:
+            with open(args.session_out, "wb") as f:
+                f.write(session)
+    tls.close()
+    return 0
+
+
+def _copy_socket_to_stdout(tls: Any) -> None:
+    out = sys.stdout.buffer
+    while True:
+        try:
+            data = tls.recv(65536)
+        except OSError:
+            return
+        if not data:
+            return
+        out.write(data)
+        out.flush()
+
+
+def _print_summary(tls: Any) -> None:
+    cipher = tls.get_cipher() or {}
+    key = tls.get_ephemeral_key_info() if hasattr(tls, "get_ephemeral_key_info") else None
+    peer = tls.get_peer_certificate()
+    lines = [
+        f"protocol: {tls.get_protocol()}",
+        f"cipher: {cipher.get('name')} ({cipher.get('standardName')})",
+        f"key exchange: {key}",
+        f"alpn: {tls.alpn_protocol}",
+        f"verified: {tls.authorized}" + (f" ({tls.authorization_error})" if tls.authorization_error else ""),
+        f"session reused: {tls.is_session_reused()}",
+        f"peer subject: {peer.get('subject')}",
+        f"peer issuer: {peer.get('issuer')}",
+        f"peer valid: {peer.get('valid_from')} .. {peer.get('valid_to')}",
+        f"peer altnames: {peer.get('subjectaltname')}",
+        f"peer fingerprint256: {peer.get('fingerprint256')}",
+    ]
+    print("\n".join(lines), file=sys.stderr, flush=True)

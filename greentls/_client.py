@@ -1,0 +1,145 @@
+"""``connect()``: open a TLS client connection (Node's ``tls.connect``).
+
+Blocks the calling greenlet (only it) until the handshake is done and the server verified, then
+sends ``secure_connect`` and returns the socket.  Verification follows Node's
+``onConnectSecure`` (lib/_tls_wrap.js): OpenSSL's chain result first, then, unless the session
+was resumed, ``check_server_identity(servername or host, peer certificate)``.
+"""
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket as _stdlib_socket
+from typing import Any, Callable, Optional
+
+from gevent import socket as gsocket
+
+from . import signals
+from ._context import SecureContext
+from ._identity import check_server_identity as _default_check_server_identity
+from ._options import CONNECT_OPTIONS, CONTEXT_OPTIONS, check_bool, check_seconds, reject_unknown, split_options
+from ._socket import TLSSocket
+
+__all__ = ["connect"]
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
+def _open_transport(port: Any, host: str, path: Optional[str], lookup: Optional[Callable],
+                    timeout: Optional[float]) -> Any:
+    if path is not None:
+        sock = gsocket.socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(os.fspath(path))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    if port is None:
+        raise TypeError("connect() needs 'port' (or 'path' or 'socket')")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port <= 65535:
+        raise ValueError(f"option 'port' must be an int in 1..65535, got {port!r}")
+    address = lookup(host) if lookup is not None else host
+    sock = gsocket.create_connection((address, port), timeout=timeout)
+    sock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
+    return sock
+
+
+def connect(port: Optional[int] = None, host: Optional[str] = None, *, path: Optional[str] = None,
+            **options: Any) -> TLSSocket:
+    """Connect, handshake and verify; returns the ``TLSSocket`` (see API.md for the options)."""
+    reject_unknown(options, CONNECT_OPTIONS | CONTEXT_OPTIONS, "connect")
+    port = options.pop("port", port)
+    host = options.pop("host", host) or "localhost"
+    path = options.pop("path", path)
+    timeout = check_seconds("timeout", options.pop("timeout", None), allow_none=True)
+    reject = check_bool("reject_unauthorized", options.pop("reject_unauthorized", True))
+    identity = options.pop("check_server_identity", None) or _default_check_server_identity
+    if not callable(identity):
+        raise TypeError("option 'check_server_identity' must be callable")
+    listener = options.pop("secure_connect_listener", None)
+    servername = options.pop("servername", None)
+    if servername is None and not _is_ip(host):
+        servername = host
+    sock = options.pop("socket", None)
+    lookup = options.pop("lookup", None)
+    min_dh_size = options.pop("min_dh_size", 1024)
+    if isinstance(min_dh_size, bool) or not isinstance(min_dh_size, int) or min_dh_size <= 0:
+        raise ValueError("option 'min_dh_size' must be a positive int")
+    context_options = split_options(options, CONTEXT_OPTIONS)
+    secure_context = options.pop("secure_context", None) or _client_context(context_options)
+    own_transport = sock is None
+    if own_transport:
+        sock = _open_transport(port, host, path, lookup, timeout)
+    elif timeout is not None and hasattr(sock, "settimeout"):
+        sock.settimeout(timeout)
+    try:
+        tls = TLSSocket(sock, is_server=False, reject_unauthorized=reject,
+                        alpn_protocols=options.get("alpn_protocols"), servername=servername or None,
+                        session=options.get("session"), request_ocsp=bool(options.get("request_ocsp")),
+                        secure_context=secure_context)
+    except BaseException:
+        if own_transport:
+            sock.close()
+        raise
+    tls._identity_check = (identity, servername or host)
+    tls._min_dh_size = min_dh_size
+    tls.do_handshake()
+    if signals.has_receivers(signals.secure_connect, tls):
+        signals.secure_connect.send(tls)
+    if listener is not None:
+        listener(tls)
+    return tls
+
+
+# Client contexts built from the same options are the same configuration: build each once.
+# (Loading the default trust store alone costs milliseconds per context.)  Only options whose
+# values are hashable content are cached; path-likes are re-read each time, as files may change.
+_CONTEXT_CACHE: dict = {}
+_CONTEXT_CACHE_SIZE = 64
+
+
+def _client_context(options: dict) -> SecureContext:
+    try:
+        key = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
+        hash(key)
+    except TypeError:
+        return SecureContext(**options)
+    context = _CONTEXT_CACHE.get(key)
+    if context is None:
+        import greentls
+        context = SecureContext(**options)
+        if len(_CONTEXT_CACHE) >= _CONTEXT_CACHE_SIZE:
+            _CONTEXT_CACHE.pop(next(iter(_CONTEXT_CACHE)))
+        _CONTEXT_CACHE[key] = context
+        # The DEFAULT_* module settings are read at build time: a change invalidates the cache.
+        context._defaults_key = (greentls.DEFAULT_MIN_VERSION, greentls.DEFAULT_MAX_VERSION,
+                                 greentls.DEFAULT_CIPHERS, greentls.DEFAULT_ECDH_CURVE)
+    elif not _defaults_unchanged(context):
+        del _CONTEXT_CACHE[key]
+        return _client_context(options)
+    return context
+
+
+def _defaults_unchanged(context: SecureContext) -> bool:
+    import greentls
+    return getattr(context, "_defaults_key", None) == (
+        greentls.DEFAULT_MIN_VERSION, greentls.DEFAULT_MAX_VERSION, greentls.DEFAULT_CIPHERS,
+        greentls.DEFAULT_ECDH_CURVE)
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, os.PathLike):
+        raise TypeError("files are not cached")
+    return value

@@ -1,0 +1,273 @@
+"""``SecureContext``: one OpenSSL context, built once and complete from Node's options.
+
+pyOpenSSL refuses to change a context once a connection was made from it (FACTS.md item 1), so
+every option is applied here, at construction, and nothing mutates ``.context`` afterwards.
+Per-connection policy (verify mode, ALPN list, SNI name, session) is set on each connection by
+the engine instead.  The callbacks every context carries (ALPN selection) only read
+per-connection state that the connection's greenlet prepared before OpenSSL runs them (FACTS.md
+item 7): they never block and never switch greenlets.
+"""
+from __future__ import annotations
+
+import hashlib
+import ssl as _stdlib_ssl
+import sys
+from typing import Any, Optional
+
+import certifi
+from OpenSSL import SSL, crypto
+from OpenSSL._util import lib as _lib
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from . import _ciphers
+from ._errors import TLSError, UnsupportedError
+from ._options import CONTEXT_OPTIONS, check_bool, read_material_list, reject_unknown
+
+__all__ = ["SecureContext", "create_secure_context"]
+
+#: Node's version names (``tls.DEFAULT_MIN_VERSION`` spelling) -> OpenSSL protocol versions.
+PROTOCOL_VERSIONS = {
+    "TLSv1": SSL.TLS1_VERSION,
+    "TLSv1.1": SSL.TLS1_1_VERSION,
+    "TLSv1.2": SSL.TLS1_2_VERSION,
+    "TLSv1.3": SSL.TLS1_3_VERSION,
+}
+
+#: ``secure_protocol`` method names, as Node accepts them (src/crypto/crypto_context.cc,
+#: ``SecureContext::Init``): each maps to a (min, max) version pair; None means the default.
+SECURE_PROTOCOLS = {}
+for _prefix, _versions in (("TLS", (None, None)), ("SSLv23", (None, None)),
+                           ("TLSv1", ("TLSv1", "TLSv1")), ("TLSv1_1", ("TLSv1.1", "TLSv1.1")),
+                           ("TLSv1_2", ("TLSv1.2", "TLSv1.2"))):
+    for _role in ("", "_server", "_client"):
+        SECURE_PROTOCOLS[f"{_prefix}{_role}_method"] = _versions
+
+# OpenSSL 3 refuses client-initiated renegotiation unless this bit is set (FACTS.md item 3); the
+# bindings do not export it.  Node sets it too and enforces its own limit (renegotiation window).
+OP_ALLOW_CLIENT_RENEGOTIATION = 0x100
+
+# Node's default session id context is derived from the process's command line (lib/_tls_wrap.js,
+# ``defaultSessionIdContext``), so every server of one program shares it: sessions resume across
+# a program's servers but not into another program's.
+DEFAULT_SESSION_ID_CONTEXT = hashlib.sha1(" ".join(sys.argv).encode()).hexdigest()[:32].encode()
+
+
+def _alpn_select(conn: SSL.Connection, offered: list) -> Any:
+    """Server ALPN choice (RFC 7301 section 3.2): the server's own preference order.
+
+    Runs inside OpenSSL: it only reads the list the connection's engine holds.  With no overlap
+    it fails the handshake with ``no_application_protocol``, as Node does since v17.
+    """
+    engine = conn.get_app_data()
+    mine = engine.alpn_protocols if engine is not None else None
+    if not mine:
+        return SSL.NO_OVERLAPPING_PROTOCOLS
+    for protocol in mine:
+        if protocol in offered:
+            return protocol
+    raise TLSError("no application protocol in common with the client (RFC 7301 section 3.2)",
+                   code="ERR_SSL_NO_APPLICATION_PROTOCOL", reason="no application protocol")
+
+
+class SecureContext:
+    """A complete, immutable TLS configuration (Node's ``SecureContext``).
+
+    ``.context`` is the underlying ``OpenSSL.SSL.Context``.  Build one with
+    ``create_secure_context(**options)``; the options are Node's ``tls.createSecureContext``
+    options in snake_case.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
+        self.options: dict = dict(options)
+        self.context: SSL.Context = _build(self.options)
+        # stdlib-ssl compatibility: per-connection policy, so writable (API.md, wsgi section).
+        self.check_hostname: bool = True
+        self.verify_mode: _stdlib_ssl.VerifyMode = _stdlib_ssl.CERT_REQUIRED
+
+    def __repr__(self) -> str:
+        return f"<greentls.SecureContext {sorted(self.options)}>"
+
+
+def create_secure_context(**options: Any) -> SecureContext:
+    """Build a ``SecureContext`` from Node's ``tls.createSecureContext`` options (snake_case)."""
+    return SecureContext(**options)
+
+
+def _build(options: dict) -> SSL.Context:
+    """Build and fully configure one ``SSL.Context`` from validated options."""
+    import greentls  # DEFAULT_* are read when a context is built (API.md)
+
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    min_name, max_name = _version_range(options, greentls)
+    ciphers = options.get("ciphers", greentls.DEFAULT_CIPHERS)
+    if not isinstance(ciphers, str):
+        raise TypeError("option 'ciphers' must be a str in OpenSSL cipher-list syntax")
+    if not _ciphers.split_cipher_string(ciphers)[0] and min_name != "TLSv1.3" and max_name == "TLSv1.3":
+        # Only TLS 1.3 suites named: Node raises the floor to TLS 1.3 (secure-context.js,
+        # configSecureContext), since no TLS 1.2 handshake could succeed.
+        min_name = "TLSv1.3"
+    ctx.set_min_proto_version(PROTOCOL_VERSIONS[min_name])
+    ctx.set_max_proto_version(PROTOCOL_VERSIONS[max_name])
+    # No TLS compression (CRIME); client renegotiation allowed so that Node's limit, not
+    # OpenSSL 3's blanket refusal, governs it (FACTS.md item 3).
+    ctx.set_options(SSL.OP_NO_COMPRESSION | OP_ALLOW_CLIENT_RENEGOTIATION)
+    if options.get("honor_cipher_order") is not None and check_bool(
+            "honor_cipher_order", options["honor_cipher_order"]):
+        ctx.set_options(SSL.OP_CIPHER_SERVER_PREFERENCE)
+    # Idle connections keep no read/write buffers (FACTS.md item 13: 57 -> 33 KiB per connection).
+    ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
+    _apply_ciphers(ctx, ciphers)
+    _apply_curves(ctx, options.get("ecdh_curve", greentls.DEFAULT_ECDH_CURVE))
+    _apply_certificates(ctx, options)
+    _apply_trust(ctx, options)
+    ctx.set_session_id(_session_id_context(options))
+    ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
+    ctx.set_alpn_select_callback(_alpn_select)
+    return ctx
+
+
+def _version_range(options: dict, defaults: Any) -> tuple[str, str]:
+    protocol = options.get("secure_protocol")
+    low = options.get("min_version")
+    high = options.get("max_version")
+    if protocol is not None:
+        if not isinstance(protocol, str):
+            raise TypeError("option 'secure_protocol' must be a str such as 'TLS_method'")
+        if protocol.startswith("SSLv2") or protocol.startswith("SSLv3"):
+            raise ValueError(f"option 'secure_protocol': {protocol} is not supported (insecure)")
+        if protocol not in SECURE_PROTOCOLS:
+            raise ValueError(f"option 'secure_protocol': unknown method {protocol!r}")
+        fixed_low, fixed_high = SECURE_PROTOCOLS[protocol]
+        if fixed_low is not None and (low is not None or high is not None):
+            raise ValueError("option 'secure_protocol' cannot be combined with min_version/max_version")
+        low = low if fixed_low is None else fixed_low
+        high = high if fixed_high is None else fixed_high
+    low = defaults.DEFAULT_MIN_VERSION if low is None else low
+    high = defaults.DEFAULT_MAX_VERSION if high is None else high
+    for name, value in (("min_version", low), ("max_version", high)):
+        if value not in PROTOCOL_VERSIONS:
+            raise ValueError(f"option {name!r} must be one of {sorted(PROTOCOL_VERSIONS)}, got {value!r}")
+    if PROTOCOL_VERSIONS[low] > PROTOCOL_VERSIONS[high]:
+        raise ValueError(f"option 'min_version' ({low}) is above 'max_version' ({high})")
+    return low, high
+
+
+def _apply_ciphers(ctx: SSL.Context, ciphers: str) -> None:
+    tls12, tls13 = _ciphers.split_cipher_string(ciphers)
+    try:
+        ctx.set_cipher_list(tls12.encode("ascii"))
+    except SSL.Error as exc:
+        if tls12:
+            raise ValueError(f"option 'ciphers': no cipher matches {tls12!r}") from exc
+    if tls13 is not None:
+        if not _lib.SSL_CTX_set_ciphersuites(ctx._context, tls13.encode("ascii")):
+            _lib.ERR_clear_error()
+            raise ValueError(f"option 'ciphers': no TLS 1.3 suite matches {tls13!r}")
+
+
+def _apply_curves(ctx: SSL.Context, curves: Any) -> None:
+    if curves in (None, "auto"):
+        return  # OpenSSL's defaults: X25519MLKEM768, X25519, P-256... (FACTS.md item 5)
+    if not isinstance(curves, str):
+        raise TypeError("option 'ecdh_curve' must be 'auto' or a colon list such as 'P-256:X25519'")
+    # pyOpenSSL's set_tmp_ecdh takes one curve only (FACTS.md item 9).
+    if not _lib.SSL_CTX_set1_curves_list(ctx._context, curves.encode("ascii")):
+        _lib.ERR_clear_error()
+        raise ValueError(f"option 'ecdh_curve': unknown or unsupported group in {curves!r}")
+
+
+def _passphrase(options: dict) -> Optional[bytes]:
+    value = options.get("passphrase")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise TypeError("option 'passphrase' must be str or bytes")
+
+
+def _load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
+    passphrase = default_passphrase
+    if isinstance(item, dict):
+        passphrase = item.get("passphrase", passphrase)
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode("utf-8")
+        item = item.get("pem")
+    (data,) = read_material_list("key", item)
+    try:
+        return serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError as exc:  # encrypted without passphrase, or passphrase for a plain key
+        raise ValueError(f"option 'key': {exc}") from exc
+    except ValueError as exc:
+        text = str(exc)
+        if "password" in text.lower() or "decrypt" in text.lower():
+            raise ValueError("option 'key': bad decrypt (wrong 'passphrase'?)") from exc
+        raise ValueError(f"option 'key': not a PEM private key ({text})") from exc
+
+
+def _load_cert_chain(data: bytes) -> list:
+    try:
+        chain = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ValueError(f"option 'cert': not a PEM certificate ({exc})") from exc
+    return chain
+
+
+def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
+    keys = options.get("key")
+    certs = options.get("cert")
+    if keys is None and certs is None:
+        return
+    if keys is None or certs is None:
+        missing = "key" if keys is None else "cert"
+        raise ValueError(f"option {missing!r} is required when {'cert' if missing == 'key' else 'key'!r} is given")
+    passphrase = _passphrase(options)
+    key_items = keys if isinstance(keys, (list, tuple)) else [keys]
+    cert_datas = read_material_list("cert", certs)
+    for key_item in key_items:
+        ctx.use_privatekey(crypto.PKey.from_cryptography_key(_load_key(key_item, passphrase)))
+        break
+    for index, data in enumerate(cert_datas):
+        chain = _load_cert_chain(data)
+        ctx.use_certificate(crypto.X509.from_cryptography(chain[0]))
+        for extra in chain[1:]:
+            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        break
+    try:
+        ctx.check_privatekey()
+    except SSL.Error as exc:
+        raise ValueError("option 'key': the private key does not match the certificate "
+                         "(key values mismatch)") from exc
+
+
+def _apply_trust(ctx: SSL.Context, options: dict) -> None:
+    ca = options.get("ca")
+    if ca is None:
+        # Node trusts Mozilla's list by default; API.md names certifi's copy of it.
+        ctx.load_verify_locations(certifi.where())
+        return
+    store = ctx.get_cert_store()
+    for data in read_material_list("ca", ca):
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError as exc:
+            raise ValueError(f"option 'ca': not PEM certificates ({exc})") from exc
+        for cert in certs:
+            store.add_cert(crypto.X509.from_cryptography(cert))
+        # Node also sends these as acceptable issuers in a CertificateRequest.
+        for cert in certs:
+            ctx.add_client_ca(crypto.X509.from_cryptography(cert))
+
+
+def _session_id_context(options: dict) -> bytes:
+    value = options.get("session_id_context")
+    if value is None:
+        return DEFAULT_SESSION_ID_CONTEXT
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if not isinstance(value, bytes) or not 0 < len(value) <= 32:
+        raise ValueError("option 'session_id_context' must be 1 to 32 bytes (SSL_MAX_SID_CTX_LENGTH)")
+    return value

@@ -1,0 +1,77 @@
+"""What a finished connection can tell about itself (Node's ``TLSSocket`` getters).
+
+One mixin, shared by ``TLSSocket`` and ``SecurePair.cleartext`` so both report alike; it reads
+only the engine (``self._engine``) and never does I/O.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from OpenSSL._util import lib as _lib
+
+from . import _certinfo, _ciphers
+from ._engine import State
+
+__all__ = ["ConnectionInfo"]
+
+
+class ConnectionInfo:
+    """Read-only views of the negotiated connection, with Node's names and shapes."""
+
+    _engine: Any
+
+    def get_cipher(self) -> Optional[dict]:
+        """``{"name", "standardName", "version"}`` of the negotiated suite, or None before it."""
+        conn = self._engine.conn
+        name = conn.get_cipher_name()
+        if name is None:
+            return None
+        return {"name": name, "standardName": _ciphers.standard_name(name),
+                "version": conn.get_cipher_version()}
+
+    def get_protocol(self) -> Optional[str]:
+        """``"TLSv1.3"``, ``"TLSv1.2"``...; ``"unknown"`` before the handshake; None when closed."""
+        state = self._engine.state
+        if state is State.CLOSED:
+            return None
+        if state is not State.OPEN and state is not State.CLOSING:
+            return "unknown"
+        return self._engine.conn.get_protocol_version_name()
+
+    @property
+    def alpn_protocol(self) -> Optional[str]:
+        """The protocol ALPN selected (RFC 7301), or None."""
+        selected = self._engine.conn.get_alpn_proto_negotiated()
+        return selected.decode("ascii", "replace") if selected else None
+
+    def get_peer_certificate(self, detailed: bool = False) -> dict:
+        """The peer's certificate in Node's shape; ``{}`` when there is none."""
+        conn = self._engine.conn
+        cert = conn.get_peer_certificate(as_cryptography=True)
+        if cert is None:
+            return {}
+        if not detailed:
+            return _certinfo.certificate_dict(cert)
+        chain = conn.get_peer_cert_chain(as_cryptography=True) or [cert]
+        if self._engine.server_side or chain[0] != cert:
+            chain = [cert] + [c for c in chain if c != cert]
+        return _certinfo.certificate_chain_dict(chain, _trust_store_certs(conn))
+
+    def get_certificate(self) -> dict:
+        """This side's own certificate in Node's shape; ``{}`` when there is none."""
+        cert = self._engine.conn.get_certificate(as_cryptography=True)
+        return _certinfo.certificate_dict(cert) if cert is not None else {}
+
+    def is_session_reused(self) -> bool:
+        """True when the handshake resumed a session."""
+        return bool(_lib.SSL_session_reused(self._engine.conn._ssl))
+
+
+def _trust_store_certs(conn: Any) -> list:
+    """Certificates of the verified chain past the presented one (Node completes the detailed
+    chain from the trust store: the root a client sends rarely)."""
+    try:
+        verified = conn.get_verified_chain(as_cryptography=True)
+    except Exception:  # no verification took place (VERIFY_NONE)
+        return []
+    return list(verified or [])

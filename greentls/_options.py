@@ -1,0 +1,116 @@
+"""Option checking shared by every public entry point.
+
+API.md: options are keyword arguments; an unknown option raises ``TypeError`` naming it, a wrong
+type or value raises ``TypeError``/``ValueError`` whose message names the option.  Key material
+(``key cert ca pfx crl dhparam``) is content when ``str``/``bytes`` and a file when
+``os.PathLike``; a list mixes them.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Iterable, Mapping, Optional
+
+#: Options of ``create_secure_context`` (Node's ``tls.createSecureContext``).
+CONTEXT_OPTIONS = frozenset(
+    "pfx key passphrase cert ca ciphers honor_cipher_order ecdh_curve client_cert_engine crl "
+    "dhparam secure_options secure_protocol session_id_context min_version max_version sigalgs".split()
+)
+#: Options a ``Server`` takes besides the context options.
+SERVER_OPTIONS = frozenset(
+    "handshake_timeout request_cert reject_unauthorized alpn_protocols sni_callback "
+    "session_timeout ticket_keys secure_context max_connections idle_timeout".split()
+)
+#: Options ``connect()`` takes besides the context options.
+CONNECT_OPTIONS = frozenset(
+    "host port path socket reject_unauthorized alpn_protocols servername check_server_identity "
+    "session min_dh_size secure_context lookup request_ocsp timeout secure_connect_listener".split()
+)
+
+
+def reject_unknown(options: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
+    """Raise ``TypeError`` naming the first option not in ``allowed``."""
+    allowed = allowed if isinstance(allowed, (set, frozenset)) else frozenset(allowed)
+    for name in options:
+        if name not in allowed:
+            raise TypeError(f"{where}() got an unexpected option {name!r}")
+
+
+def split_options(options: Mapping[str, Any], names: Iterable[str]) -> dict:
+    """Return the items of ``options`` whose key is in ``names`` (and drop ``None`` values)."""
+    return {k: v for k, v in options.items() if k in names and v is not None}
+
+
+def check_type(name: str, value: Any, types: Any, what: str) -> Any:
+    """Raise ``TypeError`` naming the option when ``value`` is not an instance of ``types``."""
+    if not isinstance(value, types):
+        raise TypeError(f"option {name!r} must be {what}, not {type(value).__name__}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """A boolean option (Node accepts only booleans for these)."""
+    return check_type(name, value, bool, "a bool")
+
+
+def check_seconds(name: str, value: Any, *, allow_none: bool = False) -> Optional[float]:
+    """A time in seconds (API.md: times are seconds as float, never milliseconds)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"option {name!r} must be a number of seconds, not {type(value).__name__}")
+    if value < 0 or value != value:
+        raise ValueError(f"option {name!r} must be >= 0 seconds, got {value!r}")
+    return float(value)
+
+
+def _as_list(value: Any) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def read_material(name: str, value: Any) -> bytes:
+    """One item of key material as bytes: ``str``/``bytes`` is the content, a path-like is read."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, os.PathLike):
+        try:
+            with open(value, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            raise ValueError(f"option {name!r}: cannot read {os.fspath(value)!r}: {exc.strerror}") from exc
+    raise TypeError(
+        f"option {name!r} must be str, bytes, os.PathLike or a list of them, not {type(value).__name__}")
+
+
+def read_material_list(name: str, value: Any) -> list[bytes]:
+    """Every item of a key-material option (a single item or a list) as bytes."""
+    return [read_material(name, item) for item in _as_list(value)]
+
+
+def normalize_alpn(name: str, value: Any) -> Optional[list[bytes]]:
+    """ALPN protocols from a list of ``str``/``bytes`` or Node's wire format (length-prefixed bytes)."""
+    if value is None:
+        return None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        protocols, i = [], 0
+        while i < len(data):
+            length = data[i]
+            if length == 0 or i + 1 + length > len(data):
+                raise ValueError(f"option {name!r}: malformed ALPN wire-format bytes at offset {i}")
+            protocols.append(data[i + 1:i + 1 + length])
+            i += 1 + length
+        return protocols
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"option {name!r} must be a list of str/bytes or wire-format bytes")
+    protocols = []
+    for item in value:
+        if isinstance(item, str):
+            item = item.encode("ascii")
+        if not isinstance(item, (bytes, bytearray)) or not 0 < len(item) < 256:
+            raise ValueError(f"option {name!r}: each protocol must be 1 to 255 bytes, got {item!r}")
+        protocols.append(bytes(item))
+    return protocols

@@ -1,0 +1,353 @@
+"""``Server``: accept TLS connections, one greenlet each (Node's ``tls.Server``).
+
+Built on gevent's ``StreamServer`` for accepting (its accept loop already backs off on EMFILE and
+friends: ``BaseServer._do_read`` pauses accepting from ``min_delay`` up to ``max_delay``), but
+never with its ``ssl_args``, which have no handshake timeout (FACTS.md item 11).  Each connection
+runs ``_serve_connection`` in its own greenlet: handshake under a gevent timer, then the
+``secure_connection`` receivers, then the listener, then always a clean close (gevent's
+handler-then-close rule).  A peer's fault is remote: it becomes ``tls_client_error`` and the
+server serves on (STYLE.md principle 6).
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket as _stdlib_socket
+from typing import Any, Callable, Optional
+
+import gevent
+from gevent.event import Event
+from gevent.pool import Pool
+from gevent.server import StreamServer
+from gevent import socket as gsocket
+
+from . import signals
+from ._capabilities import REASONS, capabilities
+from ._context import SecureContext
+from ._errors import HandshakeTimeoutError, TLSError, UnsupportedError
+from ._options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
+                       reject_unknown, split_options)
+from ._sni import SNITable, context_from_answer
+from ._socket import TLSSocket
+
+__all__ = ["Server", "create_server", "address_dict"]
+
+log = logging.getLogger("greentls")
+
+#: Node's default listen backlog (lib/net.js ``backlog = 511``).
+DEFAULT_BACKLOG = 511
+
+
+def address_dict(name: Any, sock: Any) -> Any:
+    """Node's ``address()`` shape for a socket name: a dict for TCP, the path for Unix."""
+    if isinstance(name, (str, bytes)):
+        return name.decode() if isinstance(name, bytes) else name
+    family = "IPv6" if sock.family == _stdlib_socket.AF_INET6 else "IPv4"
+    return {"address": name[0], "family": family, "port": name[1]}
+
+
+class Server:
+    """A TLS server (Node's ``tls.Server``); ``create_server`` returns one.
+
+    ``secure_connection_listener(tls_socket)`` is each connection's handler: it runs in the
+    connection's greenlet after the ``secure_connection`` receivers; when it returns the
+    connection is closed cleanly.
+    """
+
+    def __init__(self, secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
+                 **options: Any) -> None:
+        reject_unknown(options, CONTEXT_OPTIONS | SERVER_OPTIONS, "create_server")
+        if secure_connection_listener is not None and not callable(secure_connection_listener):
+            raise TypeError("secure_connection_listener must be callable")
+        self._listener_fn = secure_connection_listener
+        secure_context = options.get("secure_context")
+        if secure_context is not None and not isinstance(secure_context, SecureContext):
+            raise TypeError("option 'secure_context' must be a greentls.SecureContext")
+        self._context_options = split_options(options, CONTEXT_OPTIONS)
+        self._default_context = secure_context or SecureContext(**self._context_options)
+        self.handshake_timeout = check_seconds("handshake_timeout", options.get("handshake_timeout", 120.0))
+        self.idle_timeout = check_seconds("idle_timeout", options.get("idle_timeout"), allow_none=True)
+        self.request_cert = check_bool("request_cert", options.get("request_cert", False))
+        self.reject_unauthorized = check_bool("reject_unauthorized", options.get("reject_unauthorized", True))
+        self.alpn_protocols = normalize_alpn("alpn_protocols", options.get("alpn_protocols"))
+        self.sni_callback = options.get("sni_callback")
+        if self.sni_callback is not None and not callable(self.sni_callback):
+            raise TypeError("option 'sni_callback' must be callable")
+        self.max_connections = options.get("max_connections")
+        if self.max_connections is not None and (isinstance(self.max_connections, bool) or
+                                                 not isinstance(self.max_connections, int) or
+                                                 self.max_connections < 1):
+            raise ValueError("option 'max_connections' must be a positive int")
+        if options.get("ticket_keys") is not None:
+            self.set_ticket_keys(options["ticket_keys"])
+        self.session_timeout = check_seconds("session_timeout", options.get("session_timeout"), allow_none=True)
+        self._sni = SNITable()
+        self._connections: dict[TLSSocket, Any] = {}
+        self._stream_server: Optional[StreamServer] = None
+        self._listen_socket: Any = None
+        self._unix_path: Optional[str] = None
+        self._closed = False
+        self._all_ended = Event()
+        self._all_ended.set()
+        self._close_callbacks: list[Callable[[], Any]] = []
+
+    # -- listening --------------------------------------------------------------------------
+
+    def listen(self, port: Optional[int] = 0, host: Optional[str] = None, backlog: Optional[int] = None,
+               *, path: Optional[str] = None) -> "Server":
+        """Bind (TCP, or a Unix socket at ``path``) and accept in the background; returns self."""
+        if self._stream_server is not None:
+            raise TLSError("the server is already listening", code="ERR_SERVER_ALREADY_LISTEN")
+        self._check_session_capabilities()
+        backlog = DEFAULT_BACKLOG if backlog is None else backlog
+        sock = self._bind_unix(path) if path is not None else self._bind_tcp(port or 0, host)
+        sock.listen(backlog)
+        self._listen_socket = sock
+        spawn = Pool(self.max_connections) if self.max_connections else "default"
+        self._stream_server = StreamServer(sock, self._serve_connection, spawn=spawn)
+        self._closed = False
+        self._stream_server.start()
+        return self
+
+    def _check_session_capabilities(self) -> None:
+        if not capabilities["external_session_cache"] and signals.has_receivers(signals.resume_session, self):
+            raise UnsupportedError("resume_session has receivers for this server, but "
+                                   + REASONS["external_session_cache"])
+
+    @staticmethod
+    def _bind_tcp(port: int, host: Optional[str]) -> Any:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+            raise ValueError(f"option 'port' must be an int in 0..65535, got {port!r}")
+        if host is None:
+            family, address = (_stdlib_socket.AF_INET6, ("::", port)) if _stdlib_socket.has_ipv6 \
+                else (_stdlib_socket.AF_INET, ("0.0.0.0", port))
+        else:
+            info = _stdlib_socket.getaddrinfo(host, port, 0, _stdlib_socket.SOCK_STREAM)[0]
+            family, address = info[0], info[4]
+        sock = gsocket.socket(family, _stdlib_socket.SOCK_STREAM)
+        sock.setsockopt(_stdlib_socket.SOL_SOCKET, _stdlib_socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit TCP_NODELAY on Linux; every anchor server sets it (bench/).
+        sock.setsockopt(_stdlib_socket.IPPROTO_TCP, _stdlib_socket.TCP_NODELAY, 1)
+        if family == _stdlib_socket.AF_INET6 and host is None:
+            sock.setsockopt(_stdlib_socket.IPPROTO_IPV6, _stdlib_socket.IPV6_V6ONLY, 0)
+        try:
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _bind_unix(self, path: str) -> Any:
+        path = os.fspath(path)
+        sock = gsocket.socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+        except OSError:
+            sock.close()
+            raise
+        self._unix_path = path
+        return sock
+
+    def address(self) -> Any:
+        """``{"address", "family", "port"}`` for TCP, the path for a Unix socket; None before listen."""
+        if self._listen_socket is None:
+            return None
+        if self._unix_path is not None:
+            return self._unix_path
+        return address_dict(self._listen_socket.getsockname(), self._listen_socket)
+
+    @property
+    def listening(self) -> bool:
+        """True while accepting connections."""
+        return self._stream_server is not None and not self._closed
+
+    # -- one connection ---------------------------------------------------------------------
+
+    def _serve_connection(self, sock: Any, _address: Any) -> None:
+        """Runs in the connection's greenlet: handshake, receivers, listener, clean close."""
+        tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
+                        reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols)
+        self._connections[tls] = gevent.getcurrent()
+        self._all_ended.clear()
+        try:
+            if self._handshake(tls):
+                self._run_handlers(tls)
+        finally:
+            tls.close()
+            self._connection_ended(tls)
+
+    def _handshake(self, tls: TLSSocket) -> bool:
+        timeout = gevent.Timeout(self.handshake_timeout or None,
+                                 HandshakeTimeoutError("TLS handshake timeout"))
+        timeout.start()
+        try:
+            tls.do_handshake()
+            return True
+        except Exception as exc:
+            self._client_error(tls, exc)
+            return False
+        finally:
+            timeout.close()
+
+    def _client_error(self, tls: TLSSocket, exc: BaseException) -> None:
+        error = exc if isinstance(exc, TLSError) else _remote_error(exc)
+        if signals.has_receivers(signals.tls_client_error, self):
+            try:
+                signals.tls_client_error.send(self, exception=error, tls_socket=tls)
+            except Exception:
+                log.exception("a tls_client_error receiver raised")
+        else:
+            log.debug("TLS client error: %s (%s)", error, getattr(error, "code", None))
+
+    def _run_handlers(self, tls: TLSSocket) -> None:
+        try:
+            if signals.has_receivers(signals.secure_connection, self):
+                signals.secure_connection.send(self, tls_socket=tls)
+            if self._listener_fn is not None:
+                self._listener_fn(tls)
+        except (TLSError, OSError) as exc:
+            log.debug("connection ended: %s", exc)
+        except Exception:
+            log.exception("a secure_connection handler raised; closing its connection")
+
+    def _prepare_connection(self, tls: TLSSocket, hello: Any) -> None:
+        """Decisions that may block, made in the connection's greenlet before OpenSSL reads
+        the ClientHello (FACTS.md item 7): the SNI context."""
+        name = hello.server_name
+        context = None
+        if name:
+            if self.sni_callback is not None:
+                context = context_from_answer(self.sni_callback(name))
+            else:
+                context = self._sni.lookup(name)
+        if context is not None:
+            tls._engine.set_context(context.context)
+
+    def _connection_ended(self, tls: TLSSocket) -> None:
+        self._connections.pop(tls, None)
+        if not self._connections:
+            self._all_ended.set()
+            if self._closed:
+                self._run_close_callbacks()
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def close(self, callback: Optional[Callable[[], Any]] = None) -> "Server":
+        """Stop accepting now; ``callback()`` runs when the last connection has ended."""
+        if callback is not None:
+            self._close_callbacks.append(callback)
+        if not self._closed:
+            self._closed = True
+            if self._stream_server is not None:
+                self._stream_server.close()
+            if self._unix_path is not None:
+                try:
+                    os.unlink(self._unix_path)
+                except OSError:
+                    pass
+        if not self._connections:
+            self._all_ended.set()
+            self._run_close_callbacks()
+        return self
+
+    def _run_close_callbacks(self) -> None:
+        callbacks, self._close_callbacks = self._close_callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("a close callback raised")
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Close, wait up to ``timeout`` seconds for connections to end, then close the rest
+        (close_notify where the handshake finished) and end their greenlets."""
+        self.close()
+        self._all_ended.wait(timeout)
+        for tls, greenlet in list(self._connections.items()):
+            tls.close()
+            greenlet.kill(block=False)
+        self._all_ended.wait(1.0)
+
+    def serve_forever(self, workers: int = 1) -> None:
+        """Listen if needed, then block until the server is closed and its last connection ended.
+
+        ``workers > 1`` forks that many worker processes that accept on the shared socket."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError("serve_forever: 'workers' must be a positive int")
+        if self._stream_server is None:
+            self.listen()
+        if workers > 1:
+            from ._workers import serve_with_workers
+            serve_with_workers(self, workers)
+            return
+        while not (self._closed and not self._connections):
+            gevent.sleep(0.05) if self._closed else self._wait_closed()
+
+    def _wait_closed(self) -> None:
+        server = self._stream_server
+        if server is not None and server._stop_event is not None:
+            server._stop_event.wait()
+        else:
+            gevent.sleep(0.05)
+
+    # -- connections and contexts ----------------------------------------------------------
+
+    def get_connections(self) -> int:
+        """Open connections (handshaking or established)."""
+        return len(self._connections)
+
+    @property
+    def connections(self) -> int:
+        """Deprecated spelling of ``get_connections()`` (Node's ``server.connections``)."""
+        import warnings
+        warnings.warn("Server.connections is deprecated; use get_connections()", DeprecationWarning,
+                      stacklevel=2)
+        return len(self._connections)
+
+    def add_context(self, hostname: str, context: Any) -> None:
+        """Serve ``hostname`` (``"*.example.com"`` allowed) with ``context`` (a SecureContext or a
+        dict of its options); the newest matching entry wins."""
+        built = context_from_answer(context)
+        if built is None:
+            raise TypeError("add_context: 'context' must be a SecureContext or a dict of its options")
+        self._sni.add(hostname, built)
+
+    def set_secure_context(self, **options: Any) -> None:
+        """Replace the default context for new connections (certificate rotation); connections
+        already made keep theirs."""
+        self._context_options = split_options(options, CONTEXT_OPTIONS)
+        self._default_context = SecureContext(**options)
+
+    def get_ticket_keys(self) -> bytes:
+        """The 48 bytes of session-ticket keys (Node's ``getTicketKeys``)."""
+        raise UnsupportedError("get_ticket_keys: " + REASONS["ticket_keys"])
+
+    def set_ticket_keys(self, keys: bytes) -> None:
+        """Set the 48 bytes of session-ticket keys (Node's ``setTicketKeys``)."""
+        if not isinstance(keys, (bytes, bytearray)) or len(keys) != 48:
+            raise TypeError("ticket keys must be 48 bytes")
+        raise UnsupportedError("set_ticket_keys: " + REASONS["ticket_keys"])
+
+    def __enter__(self) -> "Server":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop(timeout=0)
+
+
+def _remote_error(exc: BaseException) -> TLSError:
+    """A non-TLS failure of a client (reset, timeout) as a ``TLSError`` with Node's code."""
+    if isinstance(exc, gevent.Timeout) or isinstance(exc, TimeoutError):
+        return HandshakeTimeoutError("TLS handshake timeout")
+    if isinstance(exc, OSError) and exc.errno is not None:
+        code = errno.errorcode.get(exc.errno, "ECONNRESET")
+        return TLSError(f"Client network socket disconnected before secure TLS connection was "
+                        f"established ({os.strerror(exc.errno)})", code=code, reason=str(exc))
+    return TLSError(f"TLS handshake failed: {exc!r}", code="ERR_TLS_HANDSHAKE", reason=str(exc))
+
+
+def create_server(secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
+                  **options: Any) -> Server:
+    """Create a ``Server`` (Node's ``tls.createServer``); call ``listen()`` to start it."""
+    return Server(secure_connection_listener, **options)

@@ -1,0 +1,41 @@
+"""TLS sessions as bytes, as Node hands them around (FACTS.md items 2, 6 and 8).
+
+pyOpenSSL's ``Session`` has no bytes form and ``Connection.set_session`` takes only a session of
+the very same context (FACTS.md item 8), while Node's ``session`` option is DER bytes usable with
+any client context.  ``i2d_SSL_SESSION``/``d2i_SSL_SESSION``/``SSL_set_session`` are bound, and a
+session decoded afresh belongs to no context's cache, so any client ``SSL`` may offer it.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi, lib as _lib
+
+from ._engine import session_to_bytes
+
+__all__ = ["apply_client_session", "current_session_bytes"]
+
+
+def apply_client_session(conn: SSL.Connection, session: Any) -> None:
+    """Offer the DER session ``session`` (from ``get_session()``) on a client connection."""
+    if not isinstance(session, (bytes, bytearray, memoryview)):
+        raise TypeError("option 'session' must be bytes from get_session() or the 'session' signal")
+    data = bytes(session)
+    buf = _ffi.new("unsigned char[]", data)
+    pointer = _ffi.new("unsigned char **", buf)
+    ssl_session = _lib.d2i_SSL_SESSION(_ffi.NULL, pointer, len(data))
+    if ssl_session == _ffi.NULL:
+        _lib.ERR_clear_error()
+        raise ValueError("option 'session': not a DER-encoded TLS session")
+    try:
+        if not _lib.SSL_set_session(conn._ssl, ssl_session):
+            _lib.ERR_clear_error()
+            raise ValueError("option 'session': OpenSSL refused the session")
+    finally:
+        _lib.SSL_SESSION_free(ssl_session)  # SSL_set_session took its own reference
+
+
+def current_session_bytes(conn: SSL.Connection) -> Optional[bytes]:
+    """DER bytes of the connection's current session, or None."""
+    return session_to_bytes(_lib.SSL_get_session(conn._ssl))

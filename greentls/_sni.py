@@ -1,0 +1,77 @@
+"""Server Name Indication: which context serves which requested host name.
+
+Node keeps ``server.addContext`` entries in a list and scans it newest-first with a regex per
+entry (lib/_tls_wrap.js, ``Server.prototype.addContext`` and ``SNICallback``): ``*`` matches any
+run of characters but a dot, matching is case-insensitive, and the newest matching entry wins.
+A scan per handshake is O(n) in the entries; we keep the same semantics in O(1) for the forms
+servers use (exact names, and ``*.`` followed by a suffix), and scan only entries with a ``*``
+elsewhere.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Optional
+
+from ._context import SecureContext
+
+__all__ = ["SNITable", "context_from_answer"]
+
+
+def context_from_answer(answer: Any) -> Optional[SecureContext]:
+    """A ``SecureContext`` from what an ``sni_callback`` or ``add_context`` was given:
+    a ``SecureContext``, a dict of its options, or None (the default context)."""
+    if answer is None or isinstance(answer, SecureContext):
+        return answer
+    if isinstance(answer, dict):
+        return SecureContext(**answer)
+    raise TypeError(f"an SNI context must be a SecureContext, a dict of its options or None, "
+                    f"not {type(answer).__name__}")
+
+
+class SNITable:
+    """Host-name patterns -> contexts, newest match first, O(1) for exact and ``*.suffix``."""
+
+    __slots__ = ("_exact", "_wildcard", "_patterns", "_sequence")
+
+    def __init__(self) -> None:
+        self._exact: dict[str, tuple[int, SecureContext]] = {}
+        self._wildcard: dict[str, tuple[int, SecureContext]] = {}
+        self._patterns: list[tuple[int, re.Pattern, SecureContext]] = []
+        self._sequence = 0
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._wildcard) + len(self._patterns)
+
+    def add(self, hostname: str, context: SecureContext) -> None:
+        """Serve ``hostname`` (which may hold ``*`` wildcards) with ``context``."""
+        if not isinstance(hostname, str) or not hostname:
+            raise TypeError("add_context: 'hostname' must be a non-empty str")
+        self._sequence += 1
+        name = hostname.lower()
+        if "*" not in name:
+            self._exact[name] = (self._sequence, context)
+        elif name.startswith("*.") and "*" not in name[2:]:
+            self._wildcard[name[2:]] = (self._sequence, context)
+        else:
+            escaped = re.escape(name).replace(r"\*", "[^.]*")
+            self._patterns.append((self._sequence, re.compile(f"^{escaped}$", re.IGNORECASE), context))
+
+    def lookup(self, servername: Optional[str]) -> Optional[SecureContext]:
+        """The newest context whose pattern matches ``servername``, or None."""
+        if not servername or not len(self):
+            return None
+        name = servername.lower()
+        best = self._exact.get(name)
+        dot = name.find(".")
+        if dot >= 0:
+            # "*." + suffix: the star covers the first label, which holds no dot by construction.
+            candidate = self._wildcard.get(name[dot + 1:])
+            if candidate is not None and (best is None or candidate[0] > best[0]):
+                best = candidate
+        for sequence, pattern, context in reversed(self._patterns):
+            if best is not None and sequence < best[0]:
+                break
+            if pattern.match(name):
+                best = (sequence, context)
+                break
+        return best[1] if best is not None else None

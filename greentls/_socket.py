@@ -1,0 +1,445 @@
+"""``TLSSocket``: a blocking-style TLS socket for one greenlet (Node's ``tls.TLSSocket``).
+
+A thin layer: the engine (``_engine.py``) holds the TLS state, a pump (``_transport.py``) moves
+bytes and waits.  Every public I/O method has the same shape: gate on the state, then loop
+"call the engine; on WantRead/WantWrite let the pump wait; retry".  The handshake runs on
+``do_handshake()`` or on the first I/O call; it starts over memory BIOs (so a server can read the
+ClientHello first) and, over a gevent socket, continues on the descriptor itself once complete.
+"""
+from __future__ import annotations
+
+import logging
+import socket as _socket
+from typing import Any, Callable, Optional
+
+from . import signals
+from ._context import SecureContext
+from ._engine import HelloReady, State, TLSEngine, WantRead, WantWrite
+from ._errors import CertificateError, TLSError
+from ._inspect import ConnectionInfo
+from ._options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
+from ._transport import DescriptorPump, MemoryPump, is_gevent_socket
+from ._verify import certificate_error_for, configure_verify, verify_result
+
+__all__ = ["TLSSocket"]
+
+log = logging.getLogger("greentls")
+
+# Largest plaintext handed to one SSL_write: a few records, so a memory-BIO write never buffers
+# a whole large payload twice, while a descriptor write still fills the socket buffer.
+_WRITE_CHUNK = 256 * 1024
+_RECV_DEFAULT = 65536
+
+
+class TLSSocket(ConnectionInfo):
+    """A TLS connection over a connected socket or any duplex object (Node's ``TLSSocket``).
+
+    Reads and writes block only the calling greenlet over a gevent (or monkey-patched) socket;
+    one greenlet may read while another writes.  See API.md for every member.
+    """
+
+    encrypted = True
+
+    def __init__(self, sock: Any, *, is_server: bool = False, server: Any = None,
+                 request_cert: bool = False, reject_unauthorized: Optional[bool] = None,
+                 alpn_protocols: Any = None, sni_callback: Optional[Callable] = None,
+                 session: Optional[bytes] = None, request_ocsp: bool = False,
+                 secure_context: Optional[SecureContext] = None, servername: Optional[str] = None,
+                 **context_options: Any) -> None:
+        reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
+        if secure_context is None:
+            secure_context = server._default_context if server is not None and not context_options \
+                else SecureContext(**split_options(context_options, CONTEXT_OPTIONS))
+        elif not isinstance(secure_context, SecureContext):
+            raise TypeError("option 'secure_context' must be a greentls.SecureContext")
+        self._transport = sock
+        self._server = server
+        self._is_server = bool(is_server)
+        self._sni_callback = sni_callback
+        self.secure_context = secure_context
+        self._request_cert = bool(request_cert)
+        self._reject = True if reject_unauthorized is None else bool(reject_unauthorized)
+        self._request_ocsp = bool(request_ocsp)
+        self.authorized = False
+        self.authorization_error: Optional[str] = None
+        self.servername: Optional[str] = None
+        self._closed = False
+        self._io_refs = 0
+        self._plain = b""
+        self._handshake_error: Optional[BaseException] = None
+        #: Set by connect(): (check_server_identity, host) run after the chain check.
+        self._identity_check: Optional[tuple] = None
+        self._min_dh_size = 0
+        engine = TLSEngine(secure_context.context, server_side=self._is_server, parse_hello=self._is_server)
+        engine.owner = self
+        self._engine = engine
+        self._pump: Any = MemoryPump(engine, sock)
+        alpn = normalize_alpn("alpn_protocols", alpn_protocols)
+        configure_verify(engine.conn, server_side=self._is_server, request_cert=self._request_cert,
+                         reject_unauthorized=self._reject)
+        if self._is_server:
+            engine.alpn_protocols = alpn
+        else:
+            self._setup_client(alpn, servername, session)
+
+    def _setup_client(self, alpn: Optional[list], servername: Optional[str], session: Optional[bytes]) -> None:
+        conn = self._engine.conn
+        if alpn:
+            conn.set_alpn_protos(alpn)
+        if servername:
+            if not isinstance(servername, str):
+                raise TypeError("option 'servername' must be a str")
+            conn.set_tlsext_host_name(servername.encode("idna"))
+            self.servername = servername
+        if session is not None:
+            from ._sessions import apply_client_session
+            apply_client_session(conn, session)
+        if self._request_ocsp:
+            conn.request_ocsp()
+
+    # -- the handshake ----------------------------------------------------------------------
+
+    def do_handshake(self) -> None:
+        """Run the handshake to completion (blocking this greenlet); raises ``TLSError``."""
+        engine = self._engine
+        if engine.state is State.OPEN:
+            return
+        if self._handshake_error is not None:
+            raise self._handshake_error
+        if self._closed or engine.state is not State.NEW and engine.state is not State.HANDSHAKING:
+            raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
+        try:
+            self._run_handshake()
+            self._after_handshake()
+        except BaseException as exc:
+            self._handshake_error = exc if isinstance(exc, TLSError) else None
+            self._abort()
+            raise
+
+    def _run_handshake(self) -> None:
+        engine, pump = self._engine, self._pump
+        while True:
+            try:
+                engine.do_handshake()
+                break
+            except WantRead:
+                pump.wait_readable()
+            except WantWrite:
+                pump.wait_writable()
+            except HelloReady:
+                self._on_client_hello(engine.client_hello)
+                engine.release_hello()
+            except TLSError as exc:
+                self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
+                raise certificate_error_for(engine.conn, exc) from exc.__cause__
+        pump.flush()
+
+    def _on_client_hello(self, hello: Any) -> None:
+        """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
+        (FACTS.md item 7): the context for the requested name, and the OCSP staple."""
+        self.servername = hello.server_name
+        if self._server is not None:
+            self._server._prepare_connection(self, hello)
+        elif self._sni_callback is not None and hello.server_name:
+            from ._sni import context_from_answer
+            context = context_from_answer(self._sni_callback(hello.server_name))
+            if context is not None:
+                self._engine.set_context(context.context)
+
+    def _after_handshake(self) -> None:
+        if not self._is_server or self._request_cert:
+            self._judge_peer()
+        self._maybe_attach()
+
+    def _judge_peer(self) -> None:
+        """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` does; a
+        client that must reject raises (the handshake then fails and the socket is aborted)."""
+        conn = self._engine.conn
+        error: Optional[TLSError] = None
+        code = verify_result(conn)
+        if code is not None:
+            error = CertificateError(f"certificate verification failed: {code}", code=code)
+        elif self._identity_check is not None and not self.is_session_reused():
+            check, host = self._identity_check
+            error = check(host, self.get_peer_certificate(detailed=True))
+        self.authorized = error is None
+        self.authorization_error = None if error is None else (getattr(error, "code", None) or str(error))
+        if error is not None and self._reject and not self._is_server:
+            raise error
+        if not self._is_server and self._min_dh_size:
+            from ._keyinfo import check_min_dh_size
+            check_min_dh_size(self, self._min_dh_size)
+
+    def _maybe_attach(self) -> None:
+        """Move to the descriptor pump (FACTS.md item 13) once nothing is left in the BIOs:
+        decrypted bytes that arrived with the last flight are drained first (FACTS.md item 12)."""
+        if not is_gevent_socket(self._transport):
+            return
+        engine = self._engine
+        chunks = []
+        while True:
+            try:
+                data = engine.read(_RECV_DEFAULT)
+            except (WantRead, WantWrite):
+                break
+            if not data:  # the peer already closed: stay on the memory pump to report it
+                self._plain = b"".join(chunks)
+                self._pump.flush()
+                return
+            chunks.append(data)
+        self._plain = b"".join(chunks)
+        self._pump.flush()
+        if engine.can_attach():
+            engine.attach_fd(self._transport.fileno())
+            self._pump = DescriptorPump(engine, self._transport)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _ensure_open(self) -> None:
+        engine = self._engine
+        if engine.state is State.OPEN:
+            return
+        if self._closed or engine.state in (State.CLOSED, State.BROKEN):
+            raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
+        if engine.state in (State.NEW, State.HANDSHAKING):
+            self.do_handshake()
+
+    def recv(self, bufsize: int = _RECV_DEFAULT, flags: int = 0) -> bytes:
+        """Up to ``bufsize`` decrypted bytes; ``b""`` at the peer's end (clean or not)."""
+        if self._plain:
+            data, self._plain = self._plain[:bufsize], self._plain[bufsize:]
+            return data
+        state = self._engine.state
+        if state is not State.OPEN and state is not State.CLOSING:
+            # CLOSING: our close_notify went out (shutdown(SHUT_WR)); the peer may still send.
+            self._ensure_open()
+            if self._plain:
+                return self.recv(bufsize)
+        engine, pump = self._engine, self._pump
+        while True:
+            try:
+                return engine.read(bufsize)
+            except WantRead:
+                pump.wait_readable()
+            except WantWrite:
+                pump.wait_writable_fresh() if pump.attached else pump.wait_writable()
+
+    read = recv
+
+    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        """Read into ``buffer``; returns the count (0 at the peer's end)."""
+        view = memoryview(buffer).cast("B")
+        nbytes = nbytes or len(view)
+        if self._plain or self._engine.state is not State.OPEN:
+            data = self.recv(nbytes)
+            if self._closed and not data:
+                return 0
+            view[:len(data)] = data
+            return len(data)
+        engine, pump = self._engine, self._pump
+        while True:
+            try:
+                return engine.read_into(view, nbytes)
+            except WantRead:
+                pump.wait_readable()
+            except WantWrite:
+                pump.wait_writable_fresh() if pump.attached else pump.wait_writable()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def send(self, data: Any, flags: int = 0) -> int:
+        """Encrypt and send some of ``data``; returns how many bytes were taken."""
+        view = memoryview(data).cast("B")
+        if not len(view):
+            return 0
+        self._ensure_writable()
+        return self._write_some(view[:_WRITE_CHUNK])
+
+    def sendall(self, data: Any, flags: int = 0) -> None:
+        """Encrypt and send all of ``data``."""
+        view = memoryview(data).cast("B")
+        total = len(view)
+        if not total:
+            return
+        self._ensure_writable()
+        offset = 0
+        while offset < total:
+            offset += self._write_some(view[offset:offset + _WRITE_CHUNK])
+
+    write = sendall
+
+    def _ensure_writable(self) -> None:
+        if self._engine.state is not State.OPEN:
+            if self._closed or self._engine.state is State.CLOSING:
+                raise TLSError("cannot write after the TLS connection was shut down",
+                               code="EPIPE", reason="write after end")
+            self._ensure_open()
+
+    def _write_some(self, chunk: memoryview) -> int:
+        engine, pump = self._engine, self._pump
+        while True:
+            try:
+                written = engine.write(chunk)
+                break
+            except WantWrite:
+                pump.wait_writable()
+            except WantRead:
+                pump.wait_readable_fresh() if pump.attached else pump.wait_readable()
+        pump.flush()
+        return written
+
+    # -- closing ----------------------------------------------------------------------------
+
+    def shutdown(self, how: int = _socket.SHUT_RDWR) -> None:
+        """``SHUT_WR``/``SHUT_RDWR`` send close_notify, then shut the transport down."""
+        if how in (_socket.SHUT_WR, _socket.SHUT_RDWR):
+            self._send_close_notify()
+        shutdown = getattr(self._transport, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown(how)
+            except OSError:
+                pass
+
+    unwrap_shutdown = shutdown
+
+    def _send_close_notify(self) -> None:
+        """Queue and send our close_notify once, without waiting for the peer's (Node's end());
+        never mid-handshake, where SSL_shutdown can hang (STYLE.md traps)."""
+        engine = self._engine
+        if engine.state is not State.OPEN:
+            return
+        try:
+            engine.shutdown()
+            self._pump.flush()
+        except (WantRead, WantWrite):
+            pass  # the socket buffer is full: the close_notify is not worth blocking for
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        """Send close_notify if the handshake finished, then close the transport."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._io_refs <= 0:
+            self._real_close()
+
+    def _real_close(self) -> None:
+        self._send_close_notify()
+        self._engine.close()
+        self._close_transport()
+
+    def _abort(self) -> None:
+        """Close without close_notify (a failed or abandoned handshake)."""
+        self._closed = True
+        self._engine.state = State.BROKEN
+        self._engine.close()
+        self._close_transport()
+
+    def _flush_quietly(self) -> None:
+        try:
+            self._pump.flush()
+        except Exception:  # the peer is gone; nothing to tell it
+            pass
+
+    def _close_transport(self) -> None:
+        close = getattr(self._transport, "close", None)
+        if close is not None:
+            try:
+                close()
+            except OSError:
+                pass
+
+    def _decref_socketios(self) -> None:
+        if self._io_refs > 0:
+            self._io_refs -= 1
+        if self._closed and self._io_refs <= 0:
+            self._real_close()
+
+    def makefile(self, mode: str = "r", buffering: Optional[int] = None, *, encoding: Optional[str] = None,
+                 errors: Optional[str] = None, newline: Optional[str] = None) -> Any:
+        """A file object over the decrypted stream, as ``socket.makefile``."""
+        return _socket.socket.makefile(self, mode, buffering, encoding=encoding, errors=errors,  # type: ignore[arg-type]
+                                       newline=newline)
+
+    def __enter__(self) -> "TLSSocket":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- socket-like plumbing ----------------------------------------------------------------
+
+    def fileno(self) -> int:
+        """The transport's descriptor (-1 for a transport without one)."""
+        fileno = getattr(self._transport, "fileno", None)
+        return fileno() if fileno is not None else -1
+
+    def settimeout(self, value: Optional[float]) -> None:
+        """Per-operation timeout of the transport (``socket.timeout`` when it passes)."""
+        self._transport.settimeout(value)
+
+    def gettimeout(self) -> Optional[float]:
+        """The transport's per-operation timeout."""
+        gettimeout = getattr(self._transport, "gettimeout", None)
+        return gettimeout() if gettimeout is not None else None
+
+    def setblocking(self, flag: bool) -> None:
+        """As ``socket.setblocking``."""
+        self.settimeout(None if flag else 0.0)
+
+    @property
+    def _sock(self) -> Any:
+        return self._transport
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
+    def address(self) -> Any:
+        """The local address, as Node's ``address()``: ``{"address", "family", "port"}``."""
+        from ._server import address_dict
+        return address_dict(self._transport.getsockname(), self._transport)
+
+    @property
+    def local_address(self) -> Optional[str]:
+        """Local IP address (Node's ``localAddress``)."""
+        return self._name(self._transport.getsockname)[0]
+
+    @property
+    def local_port(self) -> Optional[int]:
+        """Local port (Node's ``localPort``)."""
+        return self._name(self._transport.getsockname)[1]
+
+    @property
+    def remote_address(self) -> Optional[str]:
+        """Peer IP address (Node's ``remoteAddress``)."""
+        return self._name(self._peername)[0]
+
+    @property
+    def remote_port(self) -> Optional[int]:
+        """Peer port (Node's ``remotePort``)."""
+        return self._name(self._peername)[1]
+
+    @property
+    def remote_family(self) -> Optional[str]:
+        """``"IPv4"`` or ``"IPv6"`` (Node's ``remoteFamily``)."""
+        family = getattr(self._transport, "family", None)
+        return {_socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}.get(family)
+
+    def _peername(self) -> Any:
+        return self._transport.getpeername()
+
+    @staticmethod
+    def _name(getter: Callable[[], Any]) -> tuple:
+        try:
+            name = getter()
+        except (OSError, AttributeError):
+            return (None, None)
+        return (name[0], name[1]) if isinstance(name, tuple) else (None, None)
+
+    def __repr__(self) -> str:
+        side = "server" if self._is_server else "client"
+        return f"<greentls.TLSSocket {side} {self._engine.state.value}>"

@@ -1,0 +1,71 @@
+"""greentls's events, as blinker signals (Node's ``EventEmitter`` events, API.md "Signals").
+
+Each signal is sent with the emitting object as ``sender``: ``secure_connection.connect(fn,
+sender=server)`` hears one server, ``connect(fn)`` hears them all.  Receivers run in the
+connection's greenlet and may block; they are never called from inside an OpenSSL callback
+(FACTS.md item 7).  A receiver that returns a value answers the question the signal asks; one
+that raises ends that connection.
+
+blinker holds receivers weakly by default: a function defined inside another function and
+connected there disappears when the outer one returns.  Connect such closures with
+``weak=False`` (or keep a reference).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from blinker import Namespace, Signal
+
+__all__ = [
+    "secure_connection", "tls_client_error", "new_session", "resume_session", "ocsp_request",
+    "secure_connect", "ocsp_response", "session", "keylog", "secure", "ask", "has_receivers",
+]
+
+log = logging.getLogger("greentls")
+_signals = Namespace()
+
+secure_connection = _signals.signal("secure_connection", doc="""\
+Server: a client finished its handshake. kwargs: ``tls_socket``. Receivers run in the
+connection's greenlet before the server's ``secure_connection_listener``.""")
+tls_client_error = _signals.signal("tls_client_error", doc="""\
+Server: a connection failed before ``secure_connection`` (bad hello, timeout, rejected
+certificate, disconnect). kwargs: ``exception`` (a ``TLSError``), ``tls_socket``.""")
+new_session = _signals.signal("new_session", doc="""\
+Server: a new TLS session was created. kwargs: ``session_id: bytes``, ``session_data: bytes``.""")
+resume_session = _signals.signal("resume_session", doc="""\
+Server: a client asks to resume ``session_id: bytes``; answer with the ``session_data`` or None.
+Needs an external session cache (``greentls.capabilities["external_session_cache"]``).""")
+ocsp_request = _signals.signal("ocsp_request", doc="""\
+Server: the client asked for certificate status. kwargs: ``certificate: bytes`` (DER),
+``issuer: bytes or None`` (DER). Answer with a DER OCSP response to staple, or None.""")
+secure_connect = _signals.signal("secure_connect", doc="""\
+TLSSocket (client): the handshake finished and the peer was verified.""")
+ocsp_response = _signals.signal("ocsp_response", doc="""\
+TLSSocket (client with ``request_ocsp=True``): once per handshake; kwargs ``response: bytes or
+None`` (None when nothing was stapled).""")
+session = _signals.signal("session", doc="""\
+TLSSocket (client): a resumable session arrived (TLS 1.3 sends tickets after the handshake).
+kwargs: ``session: bytes``, usable as ``connect(session=...)``.""")
+keylog = _signals.signal("keylog", doc="""\
+TLSSocket (both sides): key material in NSS key log format. kwargs: ``line: bytes``.""")
+secure = _signals.signal("secure", doc="""\
+SecurePair: the pair's handshake completed.""")
+
+
+def has_receivers(signal: Signal, sender: Any) -> bool:
+    """True when sending would reach a receiver (cheap check before building arguments)."""
+    return bool(signal.receivers) and signal.has_receivers_for(sender)
+
+
+def ask(signal: Signal, sender: Any, **kwargs: Any) -> Optional[Any]:
+    """Send a question signal and return the answer (the first non-None value).
+
+    API.md: where several receivers answer, one answer is used and a warning is logged.
+    """
+    if not has_receivers(signal, sender):
+        return None
+    answers = [value for _receiver, value in signal.send(sender, **kwargs) if value is not None]
+    if len(answers) > 1:
+        log.warning("%d receivers answered %s; using the first answer", len(answers), signal.name)
+    return answers[0] if answers else None

@@ -1,0 +1,91 @@
+"""Shared test helpers: real peers (node, openssl, curl) run as gevent subprocesses, so the
+server greenlets under test keep running while a peer talks to them."""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from typing import Any, Iterator, Optional
+
+import gevent
+from gevent import subprocess
+
+import greentls
+
+NODE = shutil.which("node")
+OPENSSL = shutil.which("openssl")
+CURL = shutil.which("curl")
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run(args: list, *, input: Optional[bytes] = None, timeout: float = 30.0, check: bool = True,
+        env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run a peer program without blocking the gevent hub; returns the CompletedProcess."""
+    result = subprocess.run(args, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{args[0]} exited {result.returncode}\nstdout: {result.stdout[-2000:]!r}"
+                             f"\nstderr: {result.stderr[-2000:]!r}")
+    return result
+
+
+def node(script: str, *args: Any, timeout: float = 30.0, check: bool = True, input: Optional[bytes] = None) -> Any:
+    """Run a Node.js script (source text) with ``args``; returns its stdout parsed as JSON
+    when it is JSON, else the CompletedProcess."""
+    result = run([NODE, "-e", script, "--", *map(str, args)], timeout=timeout, check=check, input=input)
+    text = result.stdout.decode().strip()
+    try:
+        return json.loads(text.splitlines()[-1]) if text else result
+    except (ValueError, IndexError):
+        return result
+
+
+def openssl(args: list, *, input: Optional[bytes] = b"", timeout: float = 30.0, check: bool = False) -> subprocess.CompletedProcess:
+    """Run the openssl CLI."""
+    return run([OPENSSL, *args], input=input, timeout=timeout, check=check)
+
+
+@contextlib.contextmanager
+def serving(handler: Any = None, host: str = "127.0.0.1", **options: Any) -> Iterator[greentls.Server]:
+    """A greentls server listening on an ephemeral port for the duration of the block."""
+    server = greentls.create_server(handler, **options)
+    server.listen(0, host)
+    try:
+        yield server
+    finally:
+        server.stop(timeout=1)
+
+
+def port_of(server: greentls.Server) -> int:
+    """The TCP port a server listens on."""
+    return server.address()["port"]
+
+
+def echo(tls_socket: Any) -> None:
+    """Echo handler used by many tests."""
+    while True:
+        data = tls_socket.recv(65536)
+        if not data:
+            return
+        tls_socket.sendall(data)
+
+
+@contextlib.contextmanager
+def node_server(script: str, *args: Any) -> Iterator[int]:
+    """Start a Node.js server script that prints its port as the first stdout line."""
+    proc = subprocess.Popen([NODE, "-e", script, "--", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        with gevent.Timeout(15, AssertionError("node server did not start")):
+            line = proc.stdout.readline()
+        if not line.strip():
+            raise AssertionError(f"node server failed: {proc.stderr.read().decode()}")
+        yield int(line.strip())
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+PY = sys.executable
