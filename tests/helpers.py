@@ -32,9 +32,10 @@ def run(args: list, *, input: Optional[bytes] = None, timeout: float = 30.0, che
 
 
 def node(script: str, *args: Any, timeout: float = 30.0, check: bool = True, input: Optional[bytes] = None) -> Any:
-    """Run a Node.js script (source text) with ``args``; returns its stdout parsed as JSON
-    when it is JSON, else the CompletedProcess."""
-    result = run([NODE, "-e", script, "--", *map(str, args)], timeout=timeout, check=check, input=input)
+    """Run a Node.js script (source text) with ``args``; returns its stdout's last line parsed
+    as JSON when it is JSON, else the CompletedProcess.  As for a script file, the arguments
+    are ``process.argv.slice(2)`` (a placeholder stands where the file name would be)."""
+    result = run([NODE, "-e", script, "--", "[eval]", *map(str, args)], timeout=timeout, check=check, input=input)
     text = result.stdout.decode().strip()
     try:
         return json.loads(text.splitlines()[-1]) if text else result
@@ -74,8 +75,9 @@ def echo(tls_socket: Any) -> None:
 
 @contextlib.contextmanager
 def node_server(script: str, *args: Any) -> Iterator[int]:
-    """Start a Node.js server script that prints its port as the first stdout line."""
-    proc = subprocess.Popen([NODE, "-e", script, "--", *map(str, args)], stdout=subprocess.PIPE,
+    """Start a Node.js server script that prints its port as the first stdout line; its
+    arguments are ``process.argv.slice(2)``."""
+    proc = subprocess.Popen([NODE, "-e", script, "--", "[eval]", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:
         with gevent.Timeout(15, AssertionError("node server did not start")):
