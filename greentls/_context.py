@@ -228,13 +228,13 @@ def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
     key_items = keys if isinstance(keys, (list, tuple)) else [keys]
     cert_datas = read_material_list("cert", certs)
     for key_item in key_items:
-        ctx.use_privatekey(crypto.PKey.from_cryptography_key(_load_key(key_item, passphrase)))
+        ctx.use_privatekey(_load_key(key_item, passphrase))
         break
     for index, data in enumerate(cert_datas):
         chain = _load_cert_chain(data)
-        ctx.use_certificate(crypto.X509.from_cryptography(chain[0]))
+        ctx.use_certificate(chain[0])
         for extra in chain[1:]:
-            ctx.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+            ctx.add_extra_chain_cert(extra)
         break
     try:
         ctx.check_privatekey()
@@ -259,7 +259,7 @@ def _apply_trust(ctx: SSL.Context, options: dict) -> None:
             store.add_cert(crypto.X509.from_cryptography(cert))
         # Node also sends these as acceptable issuers in a CertificateRequest.
         for cert in certs:
-            ctx.add_client_ca(crypto.X509.from_cryptography(cert))
+            ctx.add_client_ca(cert)
 
 
 def _session_id_context(options: dict) -> bytes:
