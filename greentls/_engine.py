@@ -79,7 +79,7 @@ class TLSEngine:
     """A TLS connection as a state machine over bytes (see the module docstring)."""
 
     __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "owner",
-                 "clean_close", "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
+                 "clean_close", "verify_error", "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
 
     def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False) -> None:
         self.conn = SSL.Connection(context, None)
@@ -93,6 +93,8 @@ class TLSEngine:
         self.owner: Any = None
         #: True once the peer's close_notify arrived (a session stays resumable, FACTS.md item 2).
         self.clean_close = False
+        #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_verify.py``).
+        self.verify_error: Optional[tuple] = None
         self._parser: Optional[ClientHelloParser] = ClientHelloParser() if parse_hello and server_side else None
         self._hello_held = self._parser is not None
         self._attached = False

@@ -19,11 +19,29 @@ from ._errors import CertificateError, TLSError, verify_code_name
 __all__ = ["configure_verify", "verify_result", "certificate_error_for", "accept_any"]
 
 
-def accept_any(_conn: Any, _cert: Any, _errno: int, _depth: int, _ok: int) -> bool:
+def accept_any(conn: Any, _cert: Any, errno: int, depth: int, _ok: int) -> bool:
     """Verify callback that lets the handshake finish; the result is judged afterwards.
 
-    Runs inside OpenSSL; only returns (FACTS.md item 7)."""
+    pyOpenSSL resets the store's error to X509_V_OK when a callback accepts, so
+    ``SSL_get_verify_result`` would read OK: the callback records the error itself (the last
+    one, as OpenSSL's own ``ctx->error`` would hold).  Runs inside OpenSSL; only records
+    (FACTS.md item 7)."""
+    if errno:
+        engine = conn.get_app_data()
+        if engine is not None:
+            engine.verify_error = (errno, depth)
     return True
+
+
+def node_verify_code(code: int, depth: int) -> str:
+    """The verify error name Node reports for OpenSSL's ``code`` at chain ``depth``.
+
+    Node's OpenSSL 3.0 reports a lone leaf whose issuer is unknown as
+    ``UNABLE_TO_VERIFY_LEAF_SIGNATURE`` ("unable to verify the first certificate"); OpenSSL 4,
+    ours, reports ``UNABLE_TO_GET_ISSUER_CERT_LOCALLY`` at depth 0 for the same chain."""
+    if code == 20 and depth == 0:
+        return "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+    return verify_code_name(code)
 
 
 def configure_verify(conn: SSL.Connection, *, server_side: bool, request_cert: bool,
@@ -50,8 +68,18 @@ def verify_result(conn: SSL.Connection) -> Optional[str]:
         if conn.get_protocol_version_name() == "TLSv1.3" and _lib.SSL_session_reused(conn._ssl):
             return None
         return "UNSPECIFIED"
+    engine = conn.get_app_data()
+    recorded = getattr(engine, "verify_error", None)
+    if recorded is not None:
+        return node_verify_code(*recorded)
     code = _lib.SSL_get_verify_result(conn._ssl)
-    return None if code == 0 else verify_code_name(code)
+    return None if code == 0 else node_verify_code(code, _failed_depth(conn))
+
+
+def _failed_depth(conn: SSL.Connection) -> int:
+    """Where an aborted verification stopped: depth 0 when the peer sent its leaf alone."""
+    chain = conn.get_peer_cert_chain()
+    return 0 if chain is None or len(chain) <= 1 else 1
 
 
 def certificate_error_for(conn: SSL.Connection, exc: TLSError) -> TLSError:
@@ -60,7 +88,7 @@ def certificate_error_for(conn: SSL.Connection, exc: TLSError) -> TLSError:
     if exc.reason and "certificate verify failed" in exc.reason:
         code = _lib.SSL_get_verify_result(conn._ssl)
         if code:
-            name = verify_code_name(code)
+            name = node_verify_code(code, _failed_depth(conn))
             text = _lib.X509_verify_cert_error_string(code)
             from OpenSSL._util import ffi
             message = ffi.string(text).decode("ascii", "replace") if text != ffi.NULL else name
