@@ -1,0 +1,53 @@
+"""The examples run as their docstrings say (each against a real peer)."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+import gevent
+import pytest
+from gevent import subprocess
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def example_certs(tmp_path_factory) -> str:
+    """Certificates made by examples/make_certs.py."""
+    folder = str(tmp_path_factory.mktemp("example-certs"))
+    subprocess.run([sys.executable, os.path.join(EXAMPLES, "make_certs.py"), folder], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    return folder
+
+
+@pytest.mark.parametrize("server, client", [("echo_server.py", "echo_client.py"),
+                                            ("echo_server_pfx.py", "echo_client_pfx.py")])
+def test_node_docs_echo_server_and_client(server, client, example_certs):
+    """Node's docs echo pair: the client is greeted, authorized, and its input echoed."""
+    env = dict(os.environ, PORT=str(_free_port()), CERTS=example_certs)
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, server)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with gevent.Timeout(20, AssertionError("example server did not start")):
+            assert proc.stdout.readline() == b"server bound\n", proc.stderr.read()
+        result = subprocess.run([sys.executable, os.path.join(EXAMPLES, client)], env=env,
+                                input=b"hello example\n", stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                timeout=30)
+        assert result.returncode == 0, result.stderr.decode()
+        out = result.stdout.decode()
+        assert "client connected authorized" in out
+        assert "welcome!" in out and "hello example" in out
+        with gevent.Timeout(10, AssertionError("server did not report the client")):
+            assert proc.stdout.readline() == b"server connected authorized\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
