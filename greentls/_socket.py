@@ -39,6 +39,12 @@ class TLSSocket(ConnectionInfo):
     """
 
     encrypted = True
+    #: True when the peer's certificate verified (and, on a client, matched the host name).
+    authorized: bool = False
+    #: Why the peer is not authorized: OpenSSL's verify code name, or a CertificateError code.
+    authorization_error: Optional[str] = None
+    #: The SNI name: requested by the client, or as the server received it.
+    servername: Optional[str] = None
 
     def __init__(self, sock: Any, *, is_server: bool = False, server: Any = None,
                  request_cert: bool = False, reject_unauthorized: Optional[bool] = None,

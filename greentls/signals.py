@@ -55,7 +55,9 @@ SecurePair: the pair's handshake completed.""")
 
 def has_receivers(signal: Signal, sender: Any) -> bool:
     """True when sending would reach a receiver (cheap check before building arguments)."""
-    return bool(signal.receivers) and signal.has_receivers_for(sender)
+    # blinker's has_receivers_for() stays True for a sender whose receivers were all
+    # disconnected (it keeps the empty entry), so look at the receivers themselves.
+    return bool(signal.receivers) and next(iter(signal.receivers_for(sender)), None) is not None
 
 
 def ask(signal: Signal, sender: Any, **kwargs: Any) -> Optional[Any]:

@@ -1,0 +1,116 @@
+"""The public surface matches API.md: names, members, signals, error hierarchy, capabilities."""
+from __future__ import annotations
+
+import ssl
+
+import blinker
+import pytest
+
+import greentls
+
+MODULE_NAMES = """create_secure_context create_server connect check_server_identity get_ciphers
+DEFAULT_CIPHERS DEFAULT_ECDH_CURVE DEFAULT_MIN_VERSION DEFAULT_MAX_VERSION CLIENT_RENEG_LIMIT
+CLIENT_RENEG_WINDOW create_secure_pair Server TLSSocket SecureContext SecurePair CryptoStream
+TLSError HandshakeTimeoutError CertificateError RenegotiationError UnsupportedError signals
+capabilities wrap_socket wsgi""".split()
+
+SERVER_MEMBERS = """listen serve_forever address close stop get_connections connections add_context
+set_secure_context get_ticket_keys set_ticket_keys""".split()
+
+SOCKET_MEMBERS = """do_handshake recv recv_into send sendall makefile close shutdown settimeout
+gettimeout fileno authorized authorization_error encrypted alpn_protocol servername get_cipher
+get_ephemeral_key_info get_finished get_peer_finished get_peer_certificate get_certificate
+get_protocol get_session get_tls_ticket is_session_reused renegotiate disable_renegotiation
+set_max_send_fragment export_keying_material address local_address local_port remote_address
+remote_family remote_port getpeercert cipher version selected_alpn_protocol server_hostname
+__enter__ __exit__""".split()
+
+SIGNALS = """secure_connection tls_client_error new_session resume_session ocsp_request secure_connect
+ocsp_response session keylog secure""".split()
+
+
+@pytest.mark.parametrize("name", MODULE_NAMES)
+def test_module_exports(name):
+    """Every module-level name of API.md exists on greentls."""
+    assert hasattr(greentls, name)
+
+
+def test_module_defaults():
+    """The module constants have Node's defaults."""
+    assert greentls.DEFAULT_ECDH_CURVE == "auto"
+    assert greentls.DEFAULT_MIN_VERSION == "TLSv1.2"
+    assert greentls.DEFAULT_MAX_VERSION == "TLSv1.3"
+    assert greentls.CLIENT_RENEG_LIMIT == 3
+    assert greentls.CLIENT_RENEG_WINDOW == 600.0
+
+
+@pytest.mark.parametrize("name", SERVER_MEMBERS)
+def test_server_members(name):
+    """Server has every member API.md lists."""
+    assert hasattr(greentls.Server, name)
+
+
+@pytest.mark.parametrize("name", SOCKET_MEMBERS)
+def test_tls_socket_members(name):
+    """TLSSocket has every member API.md lists."""
+    assert hasattr(greentls.TLSSocket, name)
+
+
+@pytest.mark.parametrize("name", SIGNALS)
+def test_signals(name):
+    """Each signal is a documented blinker signal, in greentls.signals and on greentls."""
+    signal = getattr(greentls.signals, name)
+    assert isinstance(signal, blinker.Signal)
+    assert signal is getattr(greentls, name)
+    assert signal.__doc__
+
+
+def test_error_hierarchy():
+    """TLSError is an ssl.SSLError; the subclasses are also what API.md says."""
+    assert issubclass(greentls.TLSError, ssl.SSLError) and issubclass(greentls.TLSError, OSError)
+    assert issubclass(greentls.CertificateError, ssl.SSLCertVerificationError)
+    assert issubclass(greentls.HandshakeTimeoutError, TimeoutError)
+    for cls in (greentls.CertificateError, greentls.HandshakeTimeoutError, greentls.RenegotiationError,
+                greentls.UnsupportedError):
+        assert issubclass(cls, greentls.TLSError)
+    error = greentls.TLSError("wrong version number", code="ERR_SSL_WRONG_VERSION_NUMBER")
+    assert str(error) == "wrong version number" and error.code == "ERR_SSL_WRONG_VERSION_NUMBER"
+
+
+def test_capabilities_keys():
+    """capabilities is a dict of bools with at least the keys API.md names."""
+    caps = greentls.capabilities
+    assert {"external_session_cache", "ticket_keys", "client_cert_engine"} <= set(caps)
+    assert all(isinstance(value, bool) for value in caps.values())
+
+
+def test_unsupported_ticket_keys_raise(server_options):
+    """Where ticket_keys is False, the ticket-key API raises UnsupportedError saying why."""
+    if greentls.capabilities["ticket_keys"]:
+        pytest.skip("this binding can set ticket keys")
+    server = greentls.create_server(None, **server_options)
+    with pytest.raises(greentls.UnsupportedError, match="SSL_CTX_ctrl"):
+        server.get_ticket_keys()
+    with pytest.raises(greentls.UnsupportedError):
+        server.set_ticket_keys(b"k" * 48)
+    with pytest.raises(greentls.UnsupportedError):
+        greentls.create_server(None, ticket_keys=b"k" * 48, **server_options)
+
+
+def test_resume_session_receivers_refused_at_listen(server_options):
+    """Without an external session cache, listen() refuses a server with resume_session receivers."""
+    if greentls.capabilities["external_session_cache"]:
+        pytest.skip("this binding has an external session cache")
+    server = greentls.create_server(None, **server_options)
+
+    def lookup(sender, session_id):
+        return None
+
+    greentls.resume_session.connect(lookup, sender=server)
+    try:
+        with pytest.raises(greentls.UnsupportedError, match="session"):
+            server.listen(0, "127.0.0.1")
+    finally:
+        greentls.resume_session.disconnect(lookup, sender=server)
+    server.listen(0, "127.0.0.1")
+    server.stop(timeout=0)
