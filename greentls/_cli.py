@@ -112,6 +112,8 @@ def _serve(args: argparse.Namespace) -> int:
         tls_server.serve_forever(workers=args.workers) if args.workers > 1 else server.serve_forever()
         return 0
     server = greentls.create_server(echo, **options)
+    if args.cert and args.key and not args.self_signed:
+        server._reload_hook = lambda: _reload_files(server, args)   # SIGHUP with --workers
     server.listen(args.port, args.host)
     address = server.address()
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
@@ -121,6 +123,12 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         server.stop(timeout=5)
     return 0
+
+
+def _reload_files(server: Any, args: argparse.Namespace) -> None:
+    """SIGHUP under ``--workers``: re-read ``--cert``/``--key`` and rotate (_workers.py)."""
+    server.set_secure_context(key=_read(args.key), cert=_read(args.cert))
+    logging.getLogger("greentls").warning("greentls: SIGHUP: reloaded %s and %s", args.cert, args.key)
 
 
 def _load_app(spec: str) -> Any:

@@ -91,6 +91,11 @@ class Server:
         self._all_ended = Event()
         self._all_ended.set()
         self._close_callbacks: list[Callable[[], Any]] = []
+        # serve_forever(workers=N) (_workers.py): the parent's Supervisor; in a worker, the
+        # shared-memory counter array and this worker's slot in it.
+        self._workers: Any = None
+        self._count_slot: Any = None
+        self._reload_hook: Optional[Callable[[], Any]] = None
 
     # -- listening --------------------------------------------------------------------------
 
@@ -170,6 +175,7 @@ class Server:
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
+        self._publish_count()
         try:
             if self._handshake(tls):
                 self._run_handlers(tls)
@@ -224,8 +230,14 @@ class Server:
         if context is not None:
             tls._engine.set_context(context.context)
 
+    def _publish_count(self) -> None:
+        if self._count_slot is not None:     # a worker: tell the parent (_workers.py)
+            counts, slot = self._count_slot
+            counts[slot] = len(self._connections)
+
     def _connection_ended(self, tls: TLSSocket) -> None:
         self._connections.pop(tls, None)
+        self._publish_count()
         if not self._connections:
             self._all_ended.set()
             if self._closed:
@@ -294,7 +306,9 @@ class Server:
     # -- connections and contexts ----------------------------------------------------------
 
     def get_connections(self) -> int:
-        """Open connections (handshaking or established)."""
+        """Open connections (handshaking or established); with workers, the parent sums them."""
+        if self._workers is not None and self._workers.in_parent():
+            return self._workers.total_connections()
         return len(self._connections)
 
     @property
@@ -318,6 +332,9 @@ class Server:
         already made keep theirs."""
         self._context_options = split_options(options, CONTEXT_OPTIONS)
         self._default_context = SecureContext(**options)
+        if self._workers is not None and self._workers.in_parent():
+            # Workers hold copies of the old context: fork new ones from this one (_workers.py).
+            self._workers.request_roll()
 
     def get_ticket_keys(self) -> bytes:
         """The 48 bytes of session-ticket keys (Node's ``getTicketKeys``)."""
