@@ -44,6 +44,8 @@ def handler(tls):
             time.sleep(0.3)
             tls.sendall(b"ok\n")
             continue
+        if line == b"crash":              # a worker's fatal bug
+            os._exit(3)
         if line == b"whoami":
             tls.sendall(b"pid=%d\n" % os.getpid())
             continue
@@ -414,3 +416,29 @@ def test_sighup_rotates_certificate_without_dropping(need_openssl, cert_files, t
         # The old workers drain and leave once their connection has closed.
         _wait_for(lambda: not (before & set(_children(parent))), 5, "old workers did not leave")
 
+
+
+def test_crashed_worker_is_replaced_with_backoff(cert_files, tmp_path):
+    """A worker that exits is replaced and logged; one dying at startup makes the next wait longer."""
+    with _script_server(tmp_path, cert_files) as srv:
+        parent = srv["proc"].pid
+        gevent.sleep(1.2)       # past QUICK_DEATH: this first crash is not a startup crash
+        tls = _client(srv["port"], cert_files["ca"])
+        tls.sendall(b"whoami\n")
+        crashed = int(_line(tls).split(b"=")[1])
+        tls.sendall(b"crash\n")
+        assert tls.recv(100) == b""
+        tls.close()
+        _wait_for(lambda: crashed not in _children(parent) and len(_children(parent)) == 2, 5,
+                  "the crashed worker was not replaced")
+        # Kill each replacement at once: three quick deaths in a row.
+        for _ in range(3):
+            newest = max(_children(parent))
+            os.kill(newest, signal.SIGKILL)
+            _wait_for(lambda: newest not in _children(parent) and len(_children(parent)) == 2, 5,
+                      "no replacement after a quick death")
+        log = srv["stderr"].read_text()
+        assert f"(pid {crashed}) exited with status 3" in log, log
+        assert "starting a replacement in 0.0s" in log, log
+        for delay in ("0.1s", "0.2s", "0.4s"):     # doubling back-off
+            assert f"starting a replacement in {delay}" in log, log
