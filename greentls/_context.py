@@ -125,6 +125,9 @@ def _build(options: dict) -> SSL.Context:
     ctx.set_session_id(_session_id_context(options))
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
+    # NSS key log lines for the keylog signal and SSLKEYLOGFILE (_keylog.py).
+    from ._keylog import on_keylog
+    ctx.set_keylog_callback(on_keylog)
     return ctx
 
 

@@ -62,6 +62,58 @@ class ConnectionInfo:
         cert = self._engine.conn.get_certificate(as_cryptography=True)
         return _certinfo.certificate_dict(cert) if cert is not None else {}
 
+    def get_session(self) -> Optional[bytes]:
+        """The current session as DER bytes (usable as ``connect(session=...)``), or None."""
+        from ._sessions import current_session_bytes
+        return current_session_bytes(self._engine.conn)
+
+    def get_tls_ticket(self) -> Optional[bytes]:
+        """Client: the session ticket the server sent (RFC 5077 / RFC 8446 4.6.1), or None."""
+        from ._sessions import ticket_from_der
+        der = self.get_session()
+        return ticket_from_der(der) if der and not self._engine.server_side else None
+
+    def get_finished(self) -> Optional[bytes]:
+        """The Finished message this side sent in the last handshake, or None."""
+        return self._engine.conn.get_finished()
+
+    def get_peer_finished(self) -> Optional[bytes]:
+        """The Finished message the peer sent in the last handshake, or None."""
+        return self._engine.conn.get_peer_finished()
+
+    def get_ephemeral_key_info(self) -> Optional[dict]:
+        """Client: the key exchange (``{"type", "name", "size"}``), ``{}``; server: None."""
+        from ._keyinfo import ephemeral_key_info
+        return ephemeral_key_info(self._engine.conn, self._engine.server_side)
+
+    def export_keying_material(self, length: int, label: str, context: Optional[bytes] = None) -> bytes:
+        """RFC 5705 keying material (Node's ``exportKeyingMaterial``)."""
+        if isinstance(label, str):
+            label = label.encode("ascii")
+        return self._engine.conn.export_keying_material(label, length, context)
+
+    def cipher(self) -> Optional[tuple]:
+        """``ssl.SSLSocket.cipher()``: (name, protocol version, secret bits), or None."""
+        conn = self._engine.conn
+        name = conn.get_cipher_name()
+        if name is None:
+            return None
+        return (name, conn.get_protocol_version_name(), conn.get_cipher_bits())
+
+    def version(self) -> Optional[str]:
+        """``ssl.SSLSocket.version()``: "TLSv1.3" etc., None before the handshake."""
+        protocol = self.get_protocol()
+        return None if protocol in (None, "unknown") else protocol
+
+    def selected_alpn_protocol(self) -> Optional[str]:
+        """``ssl.SSLSocket.selected_alpn_protocol()``."""
+        return self.alpn_protocol
+
+    @property
+    def server_hostname(self) -> Optional[str]:
+        """``ssl.SSLSocket.server_hostname``: the name a client asked for; None on servers."""
+        return None if self._engine.server_side else getattr(self, "servername", None)
+
     def is_session_reused(self) -> bool:
         """True when the handshake resumed a session."""
         return bool(_lib.SSL_session_reused(self._engine.conn._ssl))

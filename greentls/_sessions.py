@@ -14,7 +14,7 @@ from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from ._engine import session_to_bytes
 
-__all__ = ["apply_client_session", "current_session_bytes"]
+__all__ = ["apply_client_session", "current_session_bytes", "session_id_from_der", "ticket_from_der"]
 
 
 def apply_client_session(conn: SSL.Connection, session: Any) -> None:
@@ -39,3 +39,43 @@ def apply_client_session(conn: SSL.Connection, session: Any) -> None:
 def current_session_bytes(conn: SSL.Connection) -> Optional[bytes]:
     """DER bytes of the connection's current session, or None."""
     return session_to_bytes(_lib.SSL_get_session(conn._ssl))
+
+
+def _der_items(data: bytes, start: int, end: int):
+    """Yield (tag, value_start, value_end) of the DER items in ``data[start:end]``."""
+    pos = start
+    while pos < end:
+        tag = data[pos]
+        length = data[pos + 1]
+        pos += 2
+        if length & 0x80:
+            count = length & 0x7F
+            length = int.from_bytes(data[pos:pos + count], "big")
+            pos += count
+        yield tag, pos, pos + length
+        pos += length
+
+
+def _session_fields(der: bytes) -> list:
+    """The items of OpenSSL's ``SSL_SESSION_ASN1`` SEQUENCE (ssl/ssl_asn1.c)."""
+    tag, start, end = next(_der_items(der, 0, len(der)))
+    if tag != 0x30:
+        raise ValueError("not a DER SSL_SESSION")
+    return list(_der_items(der, start, end))
+
+
+def session_id_from_der(der: bytes) -> bytes:
+    """The session id of a DER session: the fourth field, ``session_id OCTET STRING``
+    (ssl/ssl_asn1.c; SSL_SESSION_get_id is not bound, FACTS.md item 4)."""
+    _tag, start, end = _session_fields(der)[3]
+    return der[start:end]
+
+
+def ticket_from_der(der: bytes) -> Optional[bytes]:
+    """The session ticket a client holds (``tlsext_tick``, ``[10] EXPLICIT OCTET STRING`` in
+    ssl/ssl_asn1.c; SSL_SESSION_get0_ticket is not bound), or None."""
+    for tag, start, end in _session_fields(der):
+        if tag == 0xAA:
+            _inner, vstart, vend = next(_der_items(der, start, end))
+            return der[vstart:vend]
+    return None

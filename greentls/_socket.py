@@ -17,6 +17,7 @@ from ._context import SecureContext
 from ._engine import HelloReady, State, TLSEngine, WantRead, WantWrite
 from ._errors import CertificateError, TLSError
 from ._inspect import ConnectionInfo
+from ._renegotiation import Watch, after_handshake, handle_events, renegotiate as _renegotiate
 from ._options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
 from ._transport import DescriptorPump, MemoryPump, is_gevent_socket
 from ._verify import certificate_error_for, configure_verify, verify_result
@@ -79,6 +80,11 @@ class TLSSocket(ConnectionInfo):
         engine = TLSEngine(secure_context.context, server_side=self._is_server, parse_hello=self._is_server)
         engine.owner = self
         self._engine = engine
+        #: Set by OpenSSL callbacks (_renegotiation.py, _keylog.py); checked after reads.
+        self._events = False
+        self._keylog_lines: list = []
+        self._write_chunk = _WRITE_CHUNK
+        self._watch = Watch(self)
         self._pump: Any = MemoryPump(engine, sock)
         alpn = normalize_alpn("alpn_protocols", alpn_protocols)
         configure_verify(engine.conn, server_side=self._is_server, request_cert=self._request_cert,
@@ -156,6 +162,7 @@ class TLSSocket(ConnectionInfo):
         if not self._is_server or self._request_cert:
             self._judge_peer()
         self._maybe_attach()
+        after_handshake(self)
 
     def _judge_peer(self) -> None:
         """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` does; a
@@ -224,11 +231,17 @@ class TLSSocket(ConnectionInfo):
         engine, pump = self._engine, self._pump
         while True:
             try:
-                return engine.read(bufsize)
+                data = engine.read(bufsize)
+                break
             except WantRead:
+                if self._events:
+                    handle_events(self)
                 pump.wait_readable()
             except WantWrite:
                 pump.wait_writable_fresh() if pump.attached else pump.wait_writable()
+        if self._events:  # a ticket, a renegotiation: recorded by callbacks (_renegotiation.py)
+            handle_events(self)
+        return data
 
     read = recv
 
@@ -245,8 +258,13 @@ class TLSSocket(ConnectionInfo):
         engine, pump = self._engine, self._pump
         while True:
             try:
-                return engine.read_into(view, nbytes)
+                count = engine.read_into(view, nbytes)
+                if self._events:
+                    handle_events(self)
+                return count
             except WantRead:
+                if self._events:
+                    handle_events(self)
                 pump.wait_readable()
             except WantWrite:
                 pump.wait_writable_fresh() if pump.attached else pump.wait_writable()
@@ -259,7 +277,7 @@ class TLSSocket(ConnectionInfo):
         if not len(view):
             return 0
         self._ensure_writable()
-        return self._write_some(view[:_WRITE_CHUNK])
+        return self._write_some(view[:self._write_chunk])
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         """Encrypt and send all of ``data``."""
@@ -270,7 +288,7 @@ class TLSSocket(ConnectionInfo):
         self._ensure_writable()
         offset = 0
         while offset < total:
-            offset += self._write_some(view[offset:offset + _WRITE_CHUNK])
+            offset += self._write_some(view[offset:offset + self._write_chunk])
 
     write = sendall
 
@@ -293,6 +311,30 @@ class TLSSocket(ConnectionInfo):
                 pump.wait_readable_fresh() if pump.attached else pump.wait_readable()
         pump.flush()
         return written
+
+    # -- renegotiation and record size ------------------------------------------------------
+
+    def renegotiate(self, reject_unauthorized: bool = True, request_cert: bool = False) -> None:
+        """TLS 1.2: renegotiate, blocking until done (a server with ``request_cert=True`` asks
+        for the client's certificate); TLS 1.3 raises ``TLSError`` ``ERR_TLS_RENEGOTIATE``."""
+        _renegotiate(self, reject_unauthorized, request_cert)
+
+    def disable_renegotiation(self) -> None:
+        """A later renegotiation by the peer fails this socket (``ERR_TLS_RENEGOTIATION_DISABLED``)."""
+        self._watch.disabled = True
+
+    def set_max_send_fragment(self, size: int) -> bool:
+        """Records sent from now on carry at most ``size`` (512..16384) bytes of plaintext.
+
+        ``SSL_set_max_send_fragment`` is not bound (FACTS.md item 4); one ``SSL_write`` of at
+        most ``size`` bytes makes records of at most ``size`` bytes, so writes are cut to it.
+        """
+        if isinstance(size, bool) or not isinstance(size, int):
+            raise TypeError("set_max_send_fragment: 'size' must be an int")
+        if not 512 <= size <= 16384:
+            return False  # Node returns false for sizes OpenSSL refuses
+        self._write_chunk = size
+        return True
 
     # -- closing ----------------------------------------------------------------------------
 
@@ -332,6 +374,7 @@ class TLSSocket(ConnectionInfo):
             self._real_close()
 
     def _real_close(self) -> None:
+        self._watch.close()
         self._send_close_notify()
         self._engine.close()
         self._close_transport()
@@ -339,6 +382,7 @@ class TLSSocket(ConnectionInfo):
     def _abort(self) -> None:
         """Close without close_notify (a failed or abandoned handshake)."""
         self._closed = True
+        self._watch.close()
         self._engine.state = State.BROKEN
         self._engine.close()
         self._close_transport()

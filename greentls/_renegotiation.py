@@ -1,0 +1,215 @@
+"""What happens on a connection after (and between) handshakes: renegotiation, its limit,
+session tickets and key log lines, noticed through OpenSSL's info callback.
+
+Theory of operation.  OpenSSL calls the info callback on every handshake state change and
+alert, never per application record, so it costs nothing on the hot path.  The callback runs
+inside OpenSSL (FACTS.md item 7): it only records (a count, a flag, a snapshot of the session's
+DER, which is pure computation) and sets ``tls._events``.  The connection's greenlet checks that
+one attribute after its reads and handshakes and does the rest there: sends the ``session``,
+``new_session`` and ``keylog`` signals and raises the renegotiation errors, so errors after the
+handshake are raised by the handler's next I/O call (API.md).
+
+Renegotiation limit: Node's ``onhandshakestart`` (lib/_tls_wrap.js) counts handshakes, the
+initial one included, and emits ``ERR_TLS_SESSION_ATTACK`` when more than
+``tls.CLIENT_RENEG_LIMIT`` start within ``tls.CLIENT_RENEG_WINDOW`` seconds.  Here a gevent
+timer (started, not waited on, inside the callback: no switch) ends each window.  OpenSSL 3+
+only lets a client renegotiate because the context sets SSL_OP_ALLOW_CLIENT_RENEGOTIATION
+(FACTS.md item 3); each renegotiation shows as one ``SSL_CB_HANDSHAKE_START``.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import gevent
+from OpenSSL import SSL
+
+from . import signals
+from ._errors import RenegotiationError, TLSError
+from ._sessions import current_session_bytes, session_id_from_der
+
+__all__ = ["Watch", "after_handshake", "handle_events", "renegotiate"]
+
+_CB_LOOP = SSL.SSL_CB_LOOP
+_CB_HANDSHAKE_START = SSL.SSL_CB_HANDSHAKE_START
+_CB_HANDSHAKE_DONE = SSL.SSL_CB_HANDSHAKE_DONE
+# OpenSSL's state names (ssl/statem/statem_lib.c, SSL_state_string_long).
+_CLIENT_READ_TICKET = b"SSLv3/TLS read server session ticket"
+_SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
+
+
+class Watch:
+    """The info-callback record of one connection; read only in its greenlet."""
+
+    __slots__ = ("tls", "handshakes", "window_timer", "limit", "window", "disabled",
+                 "error", "tickets_read", "server_sessions", "last_state", "in_handshake",
+                 "__weakref__")
+
+    def __init__(self, tls: Any) -> None:
+        import greentls  # read when the connection starts (API.md)
+
+        self.tls = tls
+        self.handshakes = 0
+        self.window_timer: Any = None
+        self.limit = greentls.CLIENT_RENEG_LIMIT
+        self.window = greentls.CLIENT_RENEG_WINDOW
+        self.disabled = False
+        self.error: Optional[TLSError] = None
+        self.tickets_read = 0
+        #: Server, TLS 1.3: DER snapshots of the session after each ticket was written.
+        self.server_sessions: list = []
+        self.last_state = b""
+        #: True while a renegotiation we asked for runs (it is not the peer's doing).
+        self.in_handshake = False
+        tls._engine.conn.set_info_callback(self._on_info)
+
+    # -- inside OpenSSL: record only (FACTS.md item 7) ---------------------------------------
+
+    def _on_info(self, conn: SSL.Connection, where: int, _ret: int) -> None:
+        if where & _CB_HANDSHAKE_START:
+            self._on_handshake_start(conn)
+        if where & (_CB_LOOP | _CB_HANDSHAKE_DONE):
+            self._on_state(conn)
+
+    def _on_handshake_start(self, conn: SSL.Connection) -> None:
+        if conn.get_protocol_version_name() == "TLSv1.3" and self.handshakes:
+            return  # post-handshake messages of TLS 1.3 are no renegotiation
+        self.handshakes += 1
+        if self.handshakes == 1 or self.in_handshake:
+            return
+        if self.disabled:
+            self._fail(RenegotiationError("TLS session renegotiation disabled for this socket",
+                                          code="ERR_TLS_RENEGOTIATION_DISABLED"))
+        elif self.tls._is_server:
+            self._count_client_renegotiation()
+
+    def _count_client_renegotiation(self) -> None:
+        if self.window_timer is None:
+            # The first renegotiation opens a window; when it ends the count starts over.
+            self.window_timer = gevent.get_hub().loop.timer(self.window)
+            self.window_timer.start(self._end_window)
+        if self.handshakes > self.limit:
+            self._fail(RenegotiationError("TLS session renegotiation attack detected",
+                                          code="ERR_TLS_SESSION_ATTACK"))
+
+    def _end_window(self) -> None:
+        self.window_timer.close()
+        self.window_timer = None
+        self.handshakes = 1
+
+    def _on_state(self, conn: SSL.Connection) -> None:
+        state = conn.get_state_string()
+        if self.last_state == _SERVER_WROTE_TICKET and conn.get_protocol_version_name() == "TLSv1.3":
+            # The ticket's session (with its fresh id) was built while writing it; OpenSSL's
+            # ssl_update_cache calls Node's newSession once per TLS 1.3 ticket.
+            if signals.has_receivers(signals.new_session, self.tls._server):
+                self.server_sessions.append(current_session_bytes(conn))
+                self.tls._events = True
+        if state == _CLIENT_READ_TICKET:
+            self.tickets_read += 1
+            self.tls._events = True
+        self.last_state = state
+
+    def _fail(self, error: TLSError) -> None:
+        if self.error is None:
+            self.error = error
+        self.tls._events = True
+
+    # -- in the connection's greenlet -----------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the window timer (the connection ended)."""
+        if self.window_timer is not None:
+            self.window_timer.close()
+            self.window_timer = None
+
+
+def after_handshake(tls: Any) -> None:
+    """The initial handshake finished: announce the TLS 1.2 session (TLS 1.3 tickets come in
+    their own messages and are announced as they are written or read)."""
+    conn = tls._engine.conn
+    if conn.get_protocol_version_name() != "TLSv1.3" and not tls.is_session_reused():
+        if tls._is_server:
+            if signals.has_receivers(signals.new_session, tls._server):
+                tls._watch.server_sessions.append(current_session_bytes(conn))
+                tls._events = True
+        elif signals.has_receivers(signals.session, tls):
+            tls._watch.tickets_read += 1
+            tls._events = True
+    if tls._events:
+        handle_events(tls)
+
+
+def handle_events(tls: Any) -> None:
+    """Act, in the connection's greenlet, on what the callbacks recorded (module docstring)."""
+    tls._events = False
+    watch = tls._watch
+    lines, tls._keylog_lines = tls._keylog_lines, []
+    for line in lines:
+        signals.keylog.send(tls, line=line)
+    sessions, watch.server_sessions = watch.server_sessions, []
+    for der in sessions:
+        # OpenSSL's ssl_update_cache skips sessions without an id (a TLS 1.2 server that
+        # issues a ticket sends none), so Node's newSession never hears them either.
+        if der and session_id_from_der(der):
+            signals.new_session.send(tls._server, session_id=session_id_from_der(der), session_data=der)
+    if watch.tickets_read:
+        watch.tickets_read = 0
+        der = current_session_bytes(tls._engine.conn)
+        if der and signals.has_receivers(signals.session, tls):
+            signals.session.send(tls, session=der)
+    if watch.error is not None:
+        error = watch.error
+        tls._abort()
+        raise error
+
+
+def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None:
+    """Run a TLS 1.2 renegotiation to completion from either side (RFC 5246 section 7.4.1.1,
+    RFC 5746), blocking this greenlet; application data that arrives meanwhile is kept."""
+    from ._engine import WantRead, WantWrite
+    from ._verify import configure_verify
+
+    tls._ensure_open()
+    engine = tls._engine
+    conn = engine.conn
+    if conn.get_protocol_version_name() == "TLSv1.3":
+        # Node: ERR_TLS_RENEGOTIATE ("Attempt to renegotiate TLS session failed").
+        raise TLSError("TLS 1.3 has no renegotiation (RFC 8446 section 4.6.3 has key update)",
+                       code="ERR_TLS_RENEGOTIATE")
+    tls._reject = bool(reject_unauthorized)
+    if tls._is_server:
+        tls._request_cert = bool(request_cert)
+    configure_verify(conn, server_side=tls._is_server, request_cert=tls._request_cert,
+                     reject_unauthorized=tls._reject)
+    watch = tls._watch
+    watch.in_handshake = True
+    try:
+        if not conn.renegotiate():
+            raise TLSError("Attempt to renegotiate TLS session failed", code="ERR_TLS_RENEGOTIATE")
+        _pump_renegotiation(tls, conn, WantRead, WantWrite)
+    except SSL.Error as exc:
+        engine.state = engine.state.BROKEN
+        raise engine.translate(exc, "renegotiation") from exc
+    finally:
+        watch.in_handshake = False
+    tls._judge_peer()
+
+
+def _pump_renegotiation(tls: Any, conn: SSL.Connection, want_read: type, want_write: type) -> None:
+    """Drive the handshake until OpenSSL no longer has a renegotiation pending."""
+    pump = tls._pump
+    chunks = [tls._plain] if tls._plain else []
+    while True:
+        try:
+            conn.do_handshake()
+            if not conn.renegotiate_pending():
+                break
+            data = conn.recv(65536)  # a server waits here for the client's new hello
+            if data:
+                chunks.append(data)
+        except want_read:
+            pump.wait_readable()
+        except want_write:
+            pump.wait_writable()
+    tls._plain = b"".join(chunks)
+    pump.flush()
