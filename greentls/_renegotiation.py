@@ -41,7 +41,7 @@ class Watch:
     """The info-callback record of one connection; read only in its greenlet."""
 
     __slots__ = ("tls", "handshakes", "window_timer", "limit", "window", "disabled",
-                 "error", "tickets_read", "server_sessions", "last_state", "in_handshake",
+                 "error", "tickets_read", "hold_session", "server_sessions", "last_state", "in_handshake",
                  "__weakref__")
 
     def __init__(self, tls: Any) -> None:
@@ -55,6 +55,7 @@ class Watch:
         self.disabled = False
         self.error: Optional[TLSError] = None
         self.tickets_read = 0
+        self.hold_session = False
         #: Server, TLS 1.3: DER snapshots of the session after each ticket was written.
         self.server_sessions: list = []
         self.last_state = b""
@@ -132,9 +133,13 @@ def after_handshake(tls: Any) -> None:
             if signals.has_receivers(signals.new_session, tls._server):
                 tls._watch.server_sessions.append(current_session_bytes(conn))
                 tls._events = True
-        elif signals.has_receivers(signals.session, tls):
+        else:
             tls._watch.tickets_read += 1
             tls._events = True
+    if not tls._is_server:
+        # connect() returns only after the handshake, so a receiver for this very socket
+        # can only be connected afterwards: hold a session nobody heard until the first read.
+        tls._watch.hold_session = True
     if tls._events:
         handle_events(tls)
 
@@ -157,6 +162,10 @@ def handle_events(tls: Any) -> None:
         der = current_session_bytes(tls._engine.conn)
         if der and signals.has_receivers(signals.session, tls):
             signals.session.send(tls, session=der)
+        elif watch.hold_session:
+            watch.tickets_read = 1
+            tls._events = True
+        watch.hold_session = False
     if watch.error is not None:
         error = watch.error
         tls._abort()

@@ -28,6 +28,7 @@ from ._context import SecureContext
 from ._errors import HandshakeTimeoutError, TLSError, UnsupportedError
 from ._options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
                        reject_unknown, split_options)
+from ._sessions import apply_session_timeout
 from ._sni import SNITable, context_from_answer
 from ._socket import TLSSocket
 
@@ -82,6 +83,8 @@ class Server:
         if options.get("ticket_keys") is not None:
             self.set_ticket_keys(options["ticket_keys"])
         self.session_timeout = check_seconds("session_timeout", options.get("session_timeout"), allow_none=True)
+        apply_session_timeout(self._default_context, self.session_timeout,
+                              explicit=self.session_timeout is not None)
         self._sni = SNITable()
         self._connections: dict[TLSSocket, Any] = {}
         self._stream_server: Optional[StreamServer] = None
@@ -228,6 +231,7 @@ class Server:
             else:
                 context = self._sni.lookup(name)
         if context is not None:
+            apply_session_timeout(context, self.session_timeout, explicit=False)
             tls._engine.set_context(context.context)
 
     def _publish_count(self) -> None:
@@ -332,6 +336,7 @@ class Server:
         already made keep theirs."""
         self._context_options = split_options(options, CONTEXT_OPTIONS)
         self._default_context = SecureContext(**options)
+        apply_session_timeout(self._default_context, self.session_timeout, explicit=False)
         if self._workers is not None and self._workers.in_parent():
             # Workers hold copies of the old context: fork new ones from this one (_workers.py).
             self._workers.request_roll()

@@ -79,3 +79,24 @@ def ticket_from_der(der: bytes) -> Optional[bytes]:
             _inner, vstart, vend = next(_der_items(der, start, end))
             return der[vstart:vend]
     return None
+
+
+#: Node's default ``sessionTimeout`` (doc/api/tls.md, ``tls.createServer``): 300 seconds.
+DEFAULT_SESSION_TIMEOUT = 300
+
+
+def apply_session_timeout(context: Any, seconds: Optional[float], *, explicit: bool) -> None:
+    """Set how long the server's sessions stay resumable (``SSL_CTX_set_timeout``).
+
+    A context cannot change once a connection was made from it (FACTS.md item 1) and
+    ``SSL_SESSION_set_timeout`` is not bound, so the timeout is set on the contexts the server
+    uses before their first connection; an explicit ``session_timeout`` with a ``secure_context``
+    that already served raises instead of being silently ignored.
+    """
+    value = DEFAULT_SESSION_TIMEOUT if seconds is None else max(1, int(seconds))
+    try:
+        context.context.set_timeout(value)
+    except ValueError as exc:
+        if explicit:
+            raise ValueError("option 'session_timeout': the secure_context was already used "
+                             "for a connection and cannot change (FACTS.md item 1)") from exc
