@@ -35,6 +35,12 @@ _CB_HANDSHAKE_DONE = SSL.SSL_CB_HANDSHAKE_DONE
 # OpenSSL's state names (ssl/statem/statem_lib.c, SSL_state_string_long).
 _CLIENT_READ_TICKET = b"SSLv3/TLS read server session ticket"
 _SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
+# SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
+# not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION, FACTS.md item 3).
+_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
+# SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
+# not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION, FACTS.md item 3).
+_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
 
 
 class Watch:
@@ -188,6 +194,10 @@ def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None
     tls._reject = bool(reject_unauthorized)
     if tls._is_server:
         tls._request_cert = bool(request_cert)
+        if request_cert:
+            # A resumed (abbreviated) handshake sends no CertificateRequest: make this one full
+            # (OpenSSL honours the option for a renegotiation SSL_renegotiate started).
+            conn.set_options(_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
     configure_verify(conn, server_side=tls._is_server, request_cert=tls._request_cert,
                      reject_unauthorized=tls._reject)
     watch = tls._watch
@@ -201,7 +211,8 @@ def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None
         raise engine.translate(exc, "renegotiation") from exc
     finally:
         watch.in_handshake = False
-    tls._judge_peer()
+    if not tls._is_server or tls._request_cert:
+        tls._judge_peer()  # as after the first handshake (Node's onhandshakedone)
 
 
 def _pump_renegotiation(tls: Any, conn: SSL.Connection, want_read: type, want_write: type) -> None:
