@@ -54,6 +54,13 @@ class Server:
     ``secure_connection_listener(tls_socket)`` is each connection's handler: it runs in the
     connection's greenlet after the ``secure_connection`` receivers; when it returns the
     connection is closed cleanly.
+
+    Robustness bounds: ``handshake_timeout`` (seconds, default 120) closes a connection whose
+    handshake has not finished and sends ``tls_client_error`` (``ERR_TLS_HANDSHAKE_TIMEOUT``);
+    ``idle_timeout`` (seconds, default None) is set as the connection's socket timeout after the
+    handshake, so a handler's ``recv``/``sendall`` raises ``socket.timeout`` when the peer has
+    been silent that long, and the connection is closed; ``max_connections`` caps concurrent
+    connections (a gevent ``Pool``: accepting pauses while it is full).
     """
 
     def __init__(self, secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
@@ -210,6 +217,12 @@ class Server:
             log.debug("TLS client error: %s (%s)", error, getattr(error, "code", None))
 
     def _run_handlers(self, tls: TLSSocket) -> None:
+        if self.idle_timeout:
+            # idle_timeout: each read or write of the handler waits at most this long for the
+            # peer, then raises socket.timeout (TimeoutError) and the connection is closed
+            # (Node's server.timeout / socket.setTimeout, but enforced rather than advisory).
+            # A handler may call tls.settimeout() itself to change it.
+            tls.settimeout(self.idle_timeout)
         try:
             if signals.has_receivers(signals.secure_connection, self):
                 signals.secure_connection.send(self, tls_socket=tls)
