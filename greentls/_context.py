@@ -86,6 +86,19 @@ class SecureContext:
         self.check_hostname: bool = True
         self.verify_mode: _stdlib_ssl.VerifyMode = _stdlib_ssl.CERT_REQUIRED
 
+    #: stdlib code (http.client) enables TLS 1.3 post-handshake auth only where this is not None;
+    #: OpenSSL's post-handshake auth is not exposed by pyOpenSSL, so it reads None (API.md).
+    post_handshake_auth = None
+
+    def wrap_socket(self, sock: Any, server_side: bool = False, server_hostname: Optional[str] = None,
+                    do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
+                    **options: Any) -> Any:
+        """``ssl.SSLContext.wrap_socket`` over this context: returns a ``TLSSocket`` (_stdlib.py)."""
+        from ._stdlib import wrap_with_context
+        return wrap_with_context(self, sock, server_side=server_side, server_hostname=server_hostname,
+                                 do_handshake_on_connect=do_handshake_on_connect,
+                                 suppress_ragged_eofs=suppress_ragged_eofs, **options)
+
     def __repr__(self) -> str:
         return f"<greentls.SecureContext {sorted(self.options)}>"
 

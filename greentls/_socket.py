@@ -351,6 +351,30 @@ class TLSSocket(ConnectionInfo):
 
     unwrap_shutdown = shutdown
 
+    def unwrap(self) -> Any:
+        """``ssl.SSLSocket.unwrap()``: exchange close_notify (RFC 8446 section 6.1), then return
+        the transport for plain use; this ``TLSSocket`` is closed afterwards."""
+        engine = self._engine
+        if engine.state in (State.OPEN, State.CLOSING):
+            while True:
+                try:
+                    if engine.shutdown():
+                        break
+                except WantRead:
+                    self._pump.wait_readable()
+                except WantWrite:
+                    self._pump.wait_writable()
+            self._pump.flush()
+        transport = self._transport
+        self._closed = True
+        self._watch.close()
+        engine.close()
+        return transport
+
+    def pending(self) -> int:
+        """``ssl.SSLSocket.pending()``: decrypted bytes readable without waiting."""
+        return len(self._plain) + (self._engine.pending() if self._engine.state is State.OPEN else 0)
+
     def _send_close_notify(self) -> None:
         """Queue and send our close_notify once, without waiting for the peer's (Node's end());
         never mid-handshake, where SSL_shutdown can hang (STYLE.md traps)."""
