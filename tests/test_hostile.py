@@ -312,7 +312,10 @@ def test_rejected_client_certificate_is_a_client_error(server_options, client_op
         try:
             with pytest.raises((greentls.TLSError, OSError)):
                 tls = greentls.connect(port_of(server), "127.0.0.1", timeout=5, **client_options)
-                tls.recv(1)                  # TLS 1.3: the refusal arrives after the client's Finished
+                try:
+                    tls.recv(1)              # TLS 1.3: the refusal arrives after the client's Finished
+                finally:
+                    tls.close()
             _wait_for(lambda: seen)
         finally:
             greentls.tls_client_error.disconnect(receiver, sender=server)
