@@ -21,5 +21,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
+# sslyze pins an older cryptography: tests/test_sslyze.py makes its own venv (.venv-sslyze) on
+# first use; this target runs just that scan.
+sslyze: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/test_sslyze.py
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sslyze build dist *.egg-info .pytest_cache .hypothesis
