@@ -437,3 +437,38 @@ def test_500_concurrent_handshakes(server_options, client_options):
         gevent.joinall(jobs, timeout=90)
         assert [job.value for job in jobs] == [b"%d" % i for i in range(500)]
         _wait_for(lambda: server.get_connections() == 0, timeout=10)
+
+
+def _renegotiation_flooder(port: int, rounds: int) -> int:
+    """`openssl s_client -tls1_2` asking for ``rounds`` renegotiations (one R line per read);
+    returns how many it started before the server cut it off."""
+    proc = subprocess.Popen([OPENSSL, "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        for _ in range(rounds):
+            gevent.sleep(0.2)           # s_client acts on "R" only at the start of a read
+            proc.stdin.write(b"R\n")
+            proc.stdin.flush()
+    except BrokenPipeError:
+        pass                            # cut off: what we want
+    try:
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass
+    proc.wait(timeout=20)
+    out, err = proc.communicate(timeout=5)
+    return err.count(b"RENEGOTIATING")
+
+
+def test_renegotiation_flood_is_cut_off(server_options, client_options, need_openssl):
+    """Eight s_client processes renegotiating 10 times each are cut off at the limit (3 handshakes
+    per 600 s window, as Node) while normal handshakes stay well within 100 ms (x2)."""
+    with serving(echo, **server_options) as server:
+        port = port_of(server)
+        flooders = [gevent.spawn(_renegotiation_flooder, port, 10) for _ in range(8)]
+        gevent.sleep(0.5)
+        latencies = sorted(_timed_handshake(port, client_options) for _ in range(9))
+        started = [job.get(timeout=30) for job in flooders]
+        _wait_for(lambda: server.get_connections() == 0)
+    assert all(1 <= n <= greentls.CLIENT_RENEG_LIMIT for n in started), started
+    assert latencies[len(latencies) // 2] < 0.2, latencies
