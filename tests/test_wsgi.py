@@ -1,0 +1,192 @@
+"""greentls.wsgi.WSGIServer against curl, Node's https and the command line."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+
+import gevent
+import pytest
+import trustme
+from gevent import subprocess
+
+from greentls.wsgi import WSGIServer
+from helpers import CURL, PY, node, run
+
+VERSIONS = ["TLSv1.2", "TLSv1.3"]
+SSL_KEYS = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY",
+            "SSL_CLIENT_S_DN", "SSL_CLIENT_I_DN", "SSL_CLIENT_CERT", "REQUEST_METHOD", "PATH_INFO")
+
+
+def env_app(environ, start_response):
+    """Answers with the TLS part of its environ as JSON (and the request body length)."""
+    body = environ["wsgi.input"].read()
+    data = {k: environ.get(k) for k in SSL_KEYS}
+    data["body"] = len(body)
+    data["socket_alpn"] = environ["greentls.socket"].alpn_protocol
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(data).encode()]
+
+
+@pytest.fixture
+def wsgi(server_options):
+    """Start a WSGIServer with env_app (extra options from the test) and stop it afterwards."""
+    servers = []
+
+    def start(**options):
+        server = WSGIServer(("127.0.0.1", 0), env_app, log=None, **{**server_options, **options})
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(timeout=1)
+
+
+def curl(url, *args):
+    """curl's body parsed as JSON."""
+    result = run([CURL, "-sS", "--max-time", "20", *args, url])
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_curl_gets_a_page(version, need_curl, wsgi, cert_files):
+    """curl --cacert gets a page; environ has https, HTTPS=on, protocol, cipher, SNI, ALPN."""
+    server = wsgi(max_version=version)
+    assert server.address[0] == "127.0.0.1" and server.address[1] > 0
+    data = curl(f"https://localhost:{server.address[1]}/hello", "--cacert", cert_files["ca"],
+                "-d", "x" * 1000)
+    assert data["wsgi.url_scheme"] == "https" and data["HTTPS"] == "on"
+    assert data["SSL_PROTOCOL"] == version
+    assert data["SSL_CIPHER"]
+    assert data["SSL_TLS_SNI"] == "localhost"
+    assert data["SSL_CLIENT_VERIFY"] == "NONE" and data["SSL_CLIENT_CERT"] is None
+    assert data["PATH_INFO"] == "/hello" and data["REQUEST_METHOD"] == "POST" and data["body"] == 1000
+    assert data["socket_alpn"] == "http/1.1"
+
+
+@pytest.mark.parametrize("reject", [False, True])
+def test_curl_client_certificate_reaches_environ(reject, need_curl, wsgi, cert_files, ca):
+    """curl --cert: the client certificate is verified and its DNs and PEM reach the environ."""
+    server = wsgi(request_cert=True, reject_unauthorized=reject, ca=ca.cert_pem.bytes())
+    data = curl(f"https://localhost:{server.address[1]}/", "--cacert", cert_files["ca"],
+                "--cert", cert_files["client_cert"], "--key", cert_files["client_key"])
+    assert data["SSL_CLIENT_VERIFY"] == "SUCCESS"
+    assert "CN=test client" in data["SSL_CLIENT_S_DN"]
+    assert "O=trustme" in data["SSL_CLIENT_I_DN"]
+    assert data["SSL_CLIENT_CERT"].startswith("-----BEGIN CERTIFICATE-----")
+    with open(cert_files["client_cert"]) as f:
+        assert data["SSL_CLIENT_CERT"].strip() == f.read().split("-----END CERTIFICATE-----")[0].strip() \
+            + "\n-----END CERTIFICATE-----"
+
+
+def test_unverified_client_certificate_is_reported_failed(need_curl, wsgi, cert_files, ca, tmp_path):
+    """With reject_unauthorized=False a certificate from an unknown CA reaches the app as
+    FAILED:<code>, and a request without one as NONE."""
+    other = trustme.CA().issue_cert("stranger@example.com")
+    other.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "stranger.pem"))
+    server = wsgi(request_cert=True, reject_unauthorized=False, ca=ca.cert_pem.bytes())
+    url = f"https://localhost:{server.address[1]}/"
+    data = curl(url, "--cacert", cert_files["ca"], "--cert", str(tmp_path / "stranger.pem"))
+    assert data["SSL_CLIENT_VERIFY"].startswith("FAILED:")
+    assert data["SSL_CLIENT_VERIFY"] != "FAILED:None"
+    assert data["SSL_CLIENT_CERT"]
+    assert curl(url, "--cacert", cert_files["ca"])["SSL_CLIENT_VERIFY"] == "NONE"
+
+
+def test_rejected_client_without_certificate(need_curl, wsgi, cert_files, ca):
+    """With request_cert and reject_unauthorized=True, curl without a certificate gets no page."""
+    server = wsgi(request_cert=True, reject_unauthorized=True, ca=ca.cert_pem.bytes())
+    result = run([CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"],
+                  f"https://localhost:{server.address[1]}/"], check=False)
+    assert result.returncode != 0
+    assert b"SSL_CLIENT" not in result.stdout
+
+
+NODE_HTTPS_GET = r"""
+const https = require('https'); const fs = require('fs');
+const [port, ca] = process.argv.slice(2);
+https.get({host: '127.0.0.1', port: +port, path: '/node', servername: 'localhost', ca: fs.readFileSync(ca)},
+  res => { let body = ''; const authorized = res.socket.authorized; res.on('data', d => body += d);
+           res.on('end', () => console.log(JSON.stringify({status: res.statusCode, authorized, body}))); })
+  .on('error', e => console.log(JSON.stringify({error: e.code || e.message})));
+"""
+
+
+def test_node_https_request(need_node, wsgi, cert_files):
+    """Node's https.get verifies the server and gets the page."""
+    server = wsgi()
+    result = node(NODE_HTTPS_GET, server.address[1], cert_files["ca"])
+    assert result["status"] == 200 and result["authorized"] is True
+    body = json.loads(result["body"])
+    assert body["PATH_INFO"] == "/node" and body["SSL_TLS_SNI"] == "localhost"
+
+
+def test_100_concurrent_requests(need_curl, wsgi, cert_files):
+    """100 requests on 100 parallel connections all succeed, and they overlapped."""
+    active = {"now": 0, "peak": 0}
+
+    def slow_app(environ, start_response):
+        active["now"] += 1
+        active["peak"] = max(active["peak"], active["now"])
+        gevent.sleep(0.2)
+        active["now"] -= 1
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = wsgi()
+    server.application = server._pywsgi.application = slow_app
+    url = f"https://localhost:{server.address[1]}/"
+    result = run([CURL, "-sS", "--max-time", "60", "--cacert", cert_files["ca"], "--parallel",
+                  "--parallel-immediate", "--parallel-max", "100", "-w", "%{http_code}\n",
+                  *[arg for i in range(100) for arg in ("-o", "/dev/null", f"{url}?{i}")]], timeout=90)
+    codes = result.stdout.decode().split()
+    assert codes == ["200"] * 100
+    assert active["peak"] > 10
+
+
+def test_unix_socket_listener(need_curl, server_options, cert_files, tmp_path):
+    """A Unix socket path as the listener serves curl --unix-socket."""
+    path = str(tmp_path / "wsgi.sock")
+    server = WSGIServer(path, env_app, log=None, **server_options)
+    server.start()
+    try:
+        assert server.address == path
+        data = curl("https://localhost/unix", "--unix-socket", path, "--cacert", cert_files["ca"])
+        assert data["PATH_INFO"] == "/unix"
+    finally:
+        server.stop(timeout=1)
+
+
+def test_options_are_checked(server_options):
+    """An unknown option raises TypeError naming it; a bad listener is refused."""
+    with pytest.raises(TypeError, match="bogus"):
+        WSGIServer(("127.0.0.1", 0), env_app, bogus=1, **server_options)
+    with pytest.raises(TypeError, match="listener"):
+        WSGIServer(8443, env_app, **server_options)
+
+
+def test_cli_serve_wsgi(need_curl, cert_files, tmp_path):
+    """`greentls serve --wsgi module:app` serves a module's app to curl."""
+    (tmp_path / "cliapp.py").write_text(
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [('cli ' + environ['SSL_PROTOCOL'] + ' ' + environ['wsgi.url_scheme']).encode()]\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--wsgi", "cliapp:app", "--port", str(port),
+                             "--cert", cert_files["cert"], "--key", cert_files["key"]],
+                            cwd=str(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        with gevent.Timeout(20, AssertionError("greentls serve did not start")):
+            line = proc.stderr.readline()
+        assert b"serving WSGI cliapp:app" in line, line
+        result = run([CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"],
+                      f"https://localhost:{port}/"])
+        assert result.stdout == b"cli TLSv1.3 https"
+    finally:
+        proc.kill()
+        proc.wait()
