@@ -190,3 +190,31 @@ def test_cli_serve_wsgi(need_curl, cert_files, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_example_wsgi_app(need_curl, tmp_path):
+    """examples/wsgi_app.py runs as its docstring says: a client with its certificate is
+    greeted by name; one without is refused."""
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    certs = str(tmp_path / "certs")
+    run([PY, os.path.join(examples, "make_certs.py"), certs])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PORT=str(port), CERTS=certs)
+    proc = subprocess.Popen([PY, os.path.join(examples, "wsgi_app.py")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        with gevent.Timeout(20, AssertionError("the example did not start")):
+            assert proc.stdout.readline() == b"server bound\n"
+        url = f"https://localhost:{port}/"
+        ok = run([CURL, "-sS", "--max-time", "20", "--cacert", f"{certs}/server-cert.pem",
+                  "--cert", f"{certs}/client-cert.pem", "--key", f"{certs}/client-key.pem", url])
+        assert ok.stdout.startswith(b"hello CN=client.example\nverified: SUCCESS")
+        refused = run([CURL, "-sS", "--max-time", "20", "--cacert", f"{certs}/server-cert.pem", url],
+                      check=False)
+        assert refused.returncode != 0 and b"hello" not in refused.stdout
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
