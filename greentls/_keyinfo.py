@@ -3,7 +3,11 @@
 Node reports ``getEphemeralKeyInfo()`` from ``SSL_get_peer_tmp_key`` (src/crypto/crypto_common.cc,
 ``GetEphemeralKey``); the binding lacks it (FACTS.md item 4), but ``SSL_get0_group_name`` is bound
 (``Connection.get_group_name()``), which names the negotiated group for ECDHE, the TLS 1.3
-finite-field groups and hybrids (FACTS.md item 5).
+finite-field groups and hybrids (FACTS.md item 5).  A TLS 1.2 DHE exchange with the server's own
+parameters (``dhparam``) has no group name: its size is the bit length of the prime ``dh_p`` in
+the server's ServerKeyExchange (RFC 5246 section 7.4.3), which a client reads from the plaintext
+handshake records as they arrive (``ServerKeyExchangeSniffer``): the client's handshake runs on
+memory BIOs, so the sniffer sees only handshake bytes and costs nothing after it.
 """
 from __future__ import annotations
 
@@ -11,7 +15,73 @@ from typing import Any, Optional
 
 from ._errors import TLSError
 
-__all__ = ["ephemeral_key_info", "check_min_dh_size"]
+__all__ = ["ephemeral_key_info", "check_min_dh_size", "ServerKeyExchangeSniffer"]
+
+_HANDSHAKE = 22
+_SERVER_KEY_EXCHANGE = 12
+_SERVER_HELLO_DONE = 14
+
+
+class ServerKeyExchangeSniffer:
+    """Reads the server's plaintext TLS 1.2 handshake records for its ServerKeyExchange."""
+
+    __slots__ = ("_records", "_messages", "done", "server_key_exchange", "unwrapped")
+
+    def __init__(self) -> None:
+        self._records = b""
+        self._messages = b""
+        self.done = False
+        #: The ServerKeyExchange body, when the server sent one.
+        self.server_key_exchange: Optional[bytes] = None
+        self.unwrapped: Any = None
+
+    def wrap(self, recv: Any) -> Any:
+        """A transport ``recv`` that shows what it returns to the sniffer first."""
+        self.unwrapped = recv
+        def sniffing_recv(size: int) -> bytes:
+            data = recv(size)
+            if not self.done:
+                self.feed(data)
+            return data
+        return sniffing_recv
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the server; stops at the first record that is not a handshake record
+        (ChangeCipherSpec, or TLS 1.3's encrypted records) or at ServerHelloDone."""
+        self._records += data
+        while len(self._records) >= 5 and not self.done:
+            length = int.from_bytes(self._records[3:5], "big")
+            if len(self._records) < 5 + length:
+                return
+            kind, body = self._records[0], self._records[5:5 + length]
+            self._records = self._records[5 + length:]
+            if kind != _HANDSHAKE:
+                self.done = True
+            else:
+                self._messages += body
+                self._read_messages()
+        if len(self._records) > 1 << 17:  # not TLS as we know it: stop looking
+            self.done = True
+
+    def _read_messages(self) -> None:
+        while len(self._messages) >= 4 and not self.done:
+            length = int.from_bytes(self._messages[1:4], "big")
+            if len(self._messages) < 4 + length:
+                return
+            kind, body = self._messages[0], self._messages[4:4 + length]
+            self._messages = self._messages[4 + length:]
+            if kind == _SERVER_KEY_EXCHANGE:
+                self.server_key_exchange = body
+            elif kind == _SERVER_HELLO_DONE:
+                self.done = True
+
+    def dh_bits(self) -> Optional[int]:
+        """Bit length of ``dh_p`` (ServerDHParams: ``opaque dh_p<1..2^16-1>`` first)."""
+        body = self.server_key_exchange
+        if not body or len(body) < 2:
+            return None
+        length = int.from_bytes(body[:2], "big")
+        return int.from_bytes(body[2:2 + length], "big").bit_length() or None
 
 # OpenSSL group name -> (Node's name, size in bits).  Node names curves by their OpenSSL short
 # name ("prime256v1", not "P-256") and reports X25519 as 253 bits and X448 as 448.
@@ -36,7 +106,10 @@ def ephemeral_key_info(conn: Any, server_side: bool) -> Optional[dict]:
         return None
     name = conn.get_group_name()
     if not name:
-        dh_bits = getattr(conn, "_greentls_dh_bits", None)
+        # Not ECDHE nor a named group: a server's own DH parameters, or no ephemeral key.
+        sniffer = getattr(conn.get_app_data(), "owner", None)
+        sniffer = getattr(sniffer, "_ske_sniffer", None)
+        dh_bits = sniffer.dh_bits() if sniffer is not None else None
         return {"type": "DH", "size": dh_bits} if dh_bits else {}
     key = name.lower()
     if key in _EC_GROUPS:

@@ -134,6 +134,10 @@ def after_handshake(tls: Any) -> None:
     """The initial handshake finished: announce the TLS 1.2 session (TLS 1.3 tickets come in
     their own messages and are announced as they are written or read)."""
     conn = tls._engine.conn
+    if tls._ske_sniffer is not None:
+        tls._ske_sniffer.done = True
+        if not tls._pump.attached:  # a memory pump stays: give it back its plain recv
+            tls._pump._recv = tls._ske_sniffer.unwrapped
     if conn.get_protocol_version_name() != "TLSv1.3" and not tls.is_session_reused():
         if tls._is_server:
             if signals.has_receivers(signals.new_session, tls._server):

@@ -67,6 +67,10 @@ class TLSSocket(ConnectionInfo):
         self._request_cert = bool(request_cert)
         self._reject = True if reject_unauthorized is None else bool(reject_unauthorized)
         self._request_ocsp = bool(request_ocsp)
+        #: OCSP (_ocsp.py): the server's staple, computed before OpenSSL reads the hello; the
+        #: response the client's status callback recorded.
+        self._ocsp_staple: Optional[bytes] = None
+        self._ocsp_response: Optional[bytes] = None
         self.authorized = False
         self.authorization_error: Optional[str] = None
         self.servername: Optional[str] = None
@@ -84,6 +88,7 @@ class TLSSocket(ConnectionInfo):
         self._events = False
         self._keylog_lines: list = []
         self._write_chunk = _WRITE_CHUNK
+        self._ske_sniffer: Any = None
         self._watch = Watch(self)
         self._pump: Any = MemoryPump(engine, sock)
         alpn = normalize_alpn("alpn_protocols", alpn_protocols)
@@ -108,6 +113,11 @@ class TLSSocket(ConnectionInfo):
             apply_client_session(conn, session)
         if self._request_ocsp:
             conn.request_ocsp()
+        # The DH size of a TLS 1.2 DHE exchange (get_ephemeral_key_info, min_dh_size) is read
+        # from the server's plaintext handshake records (_keyinfo.py); unhooked after it.
+        from ._keyinfo import ServerKeyExchangeSniffer
+        self._ske_sniffer = ServerKeyExchangeSniffer()
+        self._pump._recv = self._ske_sniffer.wrap(self._pump._recv)
 
     # -- the handshake ----------------------------------------------------------------------
 
@@ -159,6 +169,9 @@ class TLSSocket(ConnectionInfo):
                 self._engine.set_context(context.context)
 
     def _after_handshake(self) -> None:
+        if not self._is_server and self._request_ocsp and signals.has_receivers(signals.ocsp_response, self):
+            # Before the verdict and secure_connect: Node emits 'OCSPResponse' first.
+            signals.ocsp_response.send(self, response=self._ocsp_response)
         if not self._is_server or self._request_cert:
             self._judge_peer()
         self._maybe_attach()
