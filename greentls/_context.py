@@ -90,6 +90,15 @@ class SecureContext:
     #: OpenSSL's post-handshake auth is not exposed by pyOpenSSL, so it reads None (API.md).
     post_handshake_auth = None
 
+    def set_alpn_protocols(self, protocols: Any) -> None:
+        """``ssl.SSLContext.set_alpn_protocols``: the ALPN list ``wrap_socket`` offers (a client) or
+        selects from (a server).  Per connection in OpenSSL (``SSL_set_alpn_protos``), so allowed
+        on this otherwise immutable context."""
+        from ._options import normalize_alpn
+        self.stdlib_alpn = normalize_alpn("protocols", list(protocols))
+
+    stdlib_alpn: Optional[list] = None
+
     def wrap_socket(self, sock: Any, server_side: bool = False, server_hostname: Optional[str] = None,
                     do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
                     **options: Any) -> Any:
