@@ -78,7 +78,7 @@ def _server_socket(context: SecureContext, sock: Any, node_options: dict) -> TLS
     return TLSSocket(sock, is_server=True, secure_context=context,
                      request_cert=bool(node_options.get("request_cert", False)),
                      reject_unauthorized=node_options.get("reject_unauthorized"),
-                     alpn_protocols=node_options.get("alpn_protocols"))
+                     alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
 
 
 def _client_socket(context: SecureContext, sock: Any, server_hostname: Optional[str],
@@ -90,7 +90,8 @@ def _client_socket(context: SecureContext, sock: Any, server_hostname: Optional[
         raise ValueError("check_hostname requires server_hostname")
     servername = server_hostname if server_hostname and not _is_ip(server_hostname) else None
     tls = TLSSocket(sock, is_server=False, secure_context=context, reject_unauthorized=verify,
-                    servername=servername, alpn_protocols=node_options.get("alpn_protocols"))
+                    servername=servername,
+                    alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
     if check_hostname:
         tls._identity_check = (check_server_identity, server_hostname)
     tls._stdlib_hostname = server_hostname

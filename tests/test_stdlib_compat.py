@@ -212,3 +212,14 @@ def test_smtp_ssl(version, server_options, client_options):
     assert errors == {}
     assert protocol == version
     assert kind == "TLSSocket"
+
+
+def test_set_alpn_protocols_used_by_wrap_socket(server_options, client_options):
+    """ctx.set_alpn_protocols (as http.client and urllib3 call it) is offered by wrap_socket."""
+    with serving(echo, alpn_protocols=["h2", "http/1.1"], **server_options) as server:
+        ctx = greentls.create_secure_context(**client_options)
+        ctx.set_alpn_protocols(["http/1.1"])
+        from gevent import socket as gsocket
+        with ctx.wrap_socket(gsocket.create_connection(("127.0.0.1", port_of(server))),
+                             server_hostname="localhost") as tls:
+            assert tls.selected_alpn_protocol() == "http/1.1"
