@@ -203,3 +203,20 @@ def test_node_client_renegotiate(need_node, server_options, cert_files):
     from helpers import echo
     with serving(echo, **server_options) as server:
         assert node(NODE_RENEGOTIATE, port_of(server), cert_files["ca"]) == {"data": "after", "changed": True}
+
+
+def test_renegotiate_client_cert_example(tmp_path):
+    """examples/renegotiate_client_cert.py obtains the client's certificate by renegotiation."""
+    import os
+    import sys
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    subprocess.run([sys.executable, os.path.join(examples, "make_certs.py"), str(tmp_path)], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    result = subprocess.run([sys.executable, os.path.join(examples, "renegotiate_client_cert.py")],
+                            env=dict(os.environ, CERTS=str(tmp_path)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, timeout=30)
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    assert "before: no client certificate" in out
+    assert "after renegotiation: client.example authorized" in out
+    assert "client got: here you are" in out

@@ -234,3 +234,20 @@ def test_resume_session_receivers_refuse_listen(server_options):
     finally:
         greentls.resume_session.disconnect(lookup)
         server.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_session_resumption_example(tmp_path, version):
+    """examples/session_resumption.py resumes its second connection."""
+    import os
+    import sys
+    from gevent import subprocess
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    subprocess.run([sys.executable, os.path.join(examples, "make_certs.py"), str(tmp_path)], check=True,
+                   stdout=subprocess.DEVNULL, timeout=60)
+    result = subprocess.run([sys.executable, os.path.join(examples, "session_resumption.py")],
+                            env=dict(os.environ, CERTS=str(tmp_path), TLS=version),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert result.returncode == 0, result.stderr.decode()
+    out = result.stdout.decode()
+    assert f"client: new session {version}" in out and f"client: reused {version}" in out
