@@ -47,7 +47,8 @@ def test_http_client_blocking(node_https, client_options):
     assert response.read() == f"hello GET /path {version}".encode()
     assert isinstance(conn.sock, greentls.TLSSocket)
     assert conn.sock.version() == version
-    assert conn.sock.get_peer_certificate()["subjectaltname"] .startswith("DNS:localhost")
+    assert conn.sock.get_peer_certificate()["subjectaltname"].startswith("DNS:localhost")
+    assert ("DNS", "localhost") in conn.sock.getpeercert()["subjectAltName"]
     conn.close()
 
 
