@@ -147,6 +147,10 @@ def _build(options: dict) -> SSL.Context:
     ctx.set_session_id(_session_id_context(options))
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
+    # One raw status callback for both roles (_ocsp.py): pyOpenSSL's server and client OCSP
+    # callbacks share this OpenSSL slot with incompatible return conventions.
+    from ._ocsp import install_status_callback
+    install_status_callback(ctx)
     # NSS key log lines for the keylog signal and SSLKEYLOGFILE (_keylog.py).
     from ._keylog import on_keylog
     ctx.set_keylog_callback(on_keylog)

@@ -235,7 +235,7 @@ class Server:
 
     def _prepare_connection(self, tls: TLSSocket, hello: Any) -> None:
         """Decisions that may block, made in the connection's greenlet before OpenSSL reads
-        the ClientHello (FACTS.md item 7): the SNI context."""
+        the ClientHello (FACTS.md item 7): the SNI context, then the OCSP staple."""
         name = hello.server_name
         context = None
         if name:
@@ -246,6 +246,24 @@ class Server:
         if context is not None:
             apply_session_timeout(context, self.session_timeout, explicit=False)
             tls._engine.set_context(context.context)
+            tls.secure_context = context
+        if hello.status_request and signals.has_receivers(signals.ocsp_request, self):
+            self._ask_ocsp(tls)
+
+    def _ask_ocsp(self, tls: TLSSocket) -> None:
+        """Node's 'OCSPRequest', only when the ClientHello carried status_request (RFC 6066
+        section 8); a receiver may block.  The answer is stapled by the status callback (_ocsp.py)."""
+        from ._ocsp import certificate_and_issuer
+        certificate, issuer = certificate_and_issuer(tls._engine.conn, tls.secure_context.options)
+        if certificate is None:
+            return
+        answer = signals.ask(signals.ocsp_request, self, certificate=certificate, issuer=issuer)
+        if answer is not None:
+            if not isinstance(answer, (bytes, bytearray, memoryview)):
+                raise TypeError("an ocsp_request receiver must answer DER bytes or None")
+            tls._ocsp_staple = bytes(answer)
+            from ._ocsp import warn_if_undecodable
+            warn_if_undecodable(tls._ocsp_staple)
 
     def _publish_count(self) -> None:
         if self._count_slot is not None:     # a worker: tell the parent (_workers.py)

@@ -1,0 +1,157 @@
+"""OCSP stapling (RFC 6066 section 8) on both sides, as Node's ``OCSPRequest``/``OCSPResponse``.
+
+Theory of operation.  OpenSSL asks for (server) or hands over (client) the certificate status
+from one per-context callback, ``SSL_CTX_set_tlsext_status_cb``.  pyOpenSSL wraps that slot
+twice, ``set_ocsp_server_callback`` and ``set_ocsp_client_callback``, with incompatible return
+conventions, and a greentls context may serve both roles.  So we install one raw cffi callback
+that looks at the connection's role and:
+
+* server: staples the answer the connection's greenlet computed beforehand (the
+  ``ocsp_request`` signal is sent from ``Server._prepare_connection``, before OpenSSL reads the
+  ClientHello: FACTS.md items 7 and 10), or declines (``SSL_TLSEXT_ERR_NOACK``);
+* client: copies the stapled response (or notes that none came) for ``ocsp_response``, which the
+  socket sends after the handshake, before ``secure_connect`` (Node emits 'OCSPResponse' first).
+
+The callback never blocks and never switches greenlets.  OpenSSL calls it on a server only when
+the ClientHello carried ``status_request``, and on a client only when it asked for status.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import warnings
+from typing import Any, Optional
+
+import certifi
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib
+
+__all__ = ["install_status_callback", "certificate_and_issuer", "warn_if_undecodable"]
+
+log = logging.getLogger("greentls")
+
+# ssl/tls1.h: the server callback's answers.
+_SSL_TLSEXT_ERR_OK = 0
+_SSL_TLSEXT_ERR_NOACK = 3
+
+
+def _engine_of(ssl: Any) -> Any:
+    """The TLSEngine behind an ``SSL *`` (pyOpenSSL's own map; the engine is the app data; its
+    ``owner`` is the TLSSocket)."""
+    conn = SSL.Connection._reverse_mapping.get(ssl)
+    return conn.get_app_data() if conn is not None else None
+
+
+def _serve_staple(ssl: Any, owner: Any) -> int:
+    staple: Optional[bytes] = getattr(owner, "_ocsp_staple", None)
+    if not staple:
+        return _SSL_TLSEXT_ERR_NOACK
+    # OpenSSL takes ownership of the buffer and frees it with OPENSSL_free.
+    buf = _lib.OPENSSL_malloc(len(staple))
+    if buf == _ffi.NULL:
+        return _SSL_TLSEXT_ERR_NOACK
+    _ffi.memmove(buf, staple, len(staple))
+    _lib.SSL_set_tlsext_status_ocsp_resp(ssl, _ffi.cast("unsigned char *", buf), len(staple))
+    return _SSL_TLSEXT_ERR_OK
+
+
+def _read_staple(ssl: Any, owner: Any) -> int:
+    pointer = _ffi.new("unsigned char **")
+    length = _lib.SSL_get_tlsext_status_ocsp_resp(ssl, pointer)
+    response = None
+    if length > 0 and pointer[0] != _ffi.NULL:
+        response = bytes(_ffi.buffer(pointer[0], length))
+    if owner is not None:
+        owner._ocsp_response = response
+    # Accept: as Node, judging the response is the application's business.
+    return 1
+
+
+@_ffi.callback("int (*)(SSL *, void *)")
+def _status_callback(ssl: Any, _arg: Any) -> int:
+    """Runs inside OpenSSL: reads or records bytes only (FACTS.md item 7)."""
+    try:
+        engine = _engine_of(ssl)
+        server_side = engine.server_side if engine is not None else False
+        owner = engine.owner if engine is not None else None
+        if server_side:
+            return _serve_staple(ssl, owner)
+        return _read_staple(ssl, owner)
+    except Exception:  # an exception must not cross into OpenSSL
+        log.exception("OCSP status callback failed")
+        return _SSL_TLSEXT_ERR_NOACK
+
+
+def install_status_callback(ctx: SSL.Context) -> None:
+    """Install the one status callback on ``ctx``; it is a module global, so it outlives every
+    context that points to it."""
+    _lib.SSL_CTX_set_tlsext_status_cb(ctx._context, _status_callback)
+
+
+# -- what the server asks its ocsp_request receivers about ----------------------------------------
+
+def _der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+@functools.lru_cache(maxsize=1)
+def _default_roots() -> tuple:
+    with open(certifi.where(), "rb") as handle, warnings.catch_warnings():
+        # A few of Mozilla's roots have serial numbers cryptography warns about.
+        warnings.simplefilter("ignore")
+        return tuple(x509.load_pem_x509_certificates(handle.read()))
+
+
+def _candidates(options: dict) -> list:
+    """Certificates that may issue the leaf: the chain given with ``cert``/``pfx``, then the
+    trust store (``ca``, or Mozilla's list when ``ca`` is not given)."""
+    from ._context import _load_pfx
+    from ._options import read_material_list
+    found: list = []
+    if options.get("cert") is not None:
+        for data in read_material_list("cert", options["cert"]):
+            found.extend(x509.load_pem_x509_certificates(data)[1:])
+    if options.get("pfx") is not None:
+        for _key, _leaf, extra in _load_pfx(options):
+            found.extend(extra)
+    if options.get("ca") is not None:
+        for data in read_material_list("ca", options["ca"]):
+            found.extend(x509.load_pem_x509_certificates(data))
+    else:
+        found.extend(_default_roots())
+    return found
+
+
+def _find_issuer(leaf: x509.Certificate, options: dict) -> Optional[bytes]:
+    for candidate in _candidates(options):
+        if candidate.subject != leaf.issuer:
+            continue
+        try:
+            leaf.verify_directly_issued_by(candidate)
+        except Exception:  # another key type or a bad signature: not this one
+            continue
+        return _der(candidate)
+    return None
+
+
+def certificate_and_issuer(conn: SSL.Connection, options: dict) -> tuple[Optional[bytes], Optional[bytes]]:
+    """The DER of the certificate this server connection will present and of its issuer (found
+    in the context's chain or trust store; None when not found), for ``ocsp_request``."""
+    cert = conn.get_certificate()
+    if cert is None:
+        return None, None
+    leaf = cert.to_cryptography()
+    return _der(leaf), _find_issuer(leaf, options)
+
+
+def warn_if_undecodable(staple: bytes) -> None:
+    """OpenSSL 4.0 decodes the stapled bytes and silently sends nothing when they are not a DER
+    ``OCSPResponse`` (OpenSSL 3.0 sent any bytes, as Node does): say so where it can be seen."""
+    from cryptography.x509 import ocsp
+    try:
+        ocsp.load_der_ocsp_response(staple)
+    except ValueError:
+        log.warning("the ocsp_request answer is not a DER OCSPResponse; OpenSSL will not staple it")
