@@ -1,8 +1,10 @@
 """Server Name Indication: which context serves which requested host name.
 
 Node keeps ``server.addContext`` entries in a list and scans it newest-first with a regex per
-entry (lib/_tls_wrap.js, ``Server.prototype.addContext`` and ``SNICallback``): ``*`` matches any
-run of characters but a dot, matching is case-insensitive, and the newest matching entry wins.
+entry (lib/_tls_wrap.js, ``Server.prototype.addContext`` and ``SNICallback``): ``*`` becomes
+``[^.]*`` (any run of characters but a dot, possibly empty), the regex has no ``i`` flag so
+matching is case-sensitive (as in Node: ``addContext("Example.com")`` does not serve
+``example.com``), and the newest matching entry wins.
 A scan per handshake is O(n) in the entries; we keep the same semantics in O(1) for the forms
 servers use (exact names, and ``*.`` followed by a suffix), and scan only entries with a ``*``
 elsewhere.
@@ -47,20 +49,20 @@ class SNITable:
         if not isinstance(hostname, str) or not hostname:
             raise TypeError("add_context: 'hostname' must be a non-empty str")
         self._sequence += 1
-        name = hostname.lower()
+        name = hostname
         if "*" not in name:
             self._exact[name] = (self._sequence, context)
         elif name.startswith("*.") and "*" not in name[2:]:
             self._wildcard[name[2:]] = (self._sequence, context)
         else:
             escaped = re.escape(name).replace(r"\*", "[^.]*")
-            self._patterns.append((self._sequence, re.compile(f"^{escaped}$", re.IGNORECASE), context))
+            self._patterns.append((self._sequence, re.compile(f"^{escaped}$"), context))
 
     def lookup(self, servername: Optional[str]) -> Optional[SecureContext]:
         """The newest context whose pattern matches ``servername``, or None."""
         if not servername or not len(self):
             return None
-        name = servername.lower()
+        name = servername
         best = self._exact.get(name)
         dot = name.find(".")
         if dot >= 0:

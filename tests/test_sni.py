@@ -1,0 +1,178 @@
+"""SNI: add_context (exact, wildcard, newest wins), sni_callback, servername, set_secure_context."""
+from __future__ import annotations
+
+import time
+
+import gevent
+import pytest
+
+import greentls
+from greentls._sni import SNITable
+from helpers import echo, node, openssl, port_of, serving
+
+VERSIONS = ["TLSv1.2", "TLSv1.3"]
+
+
+@pytest.fixture(scope="module")
+def names(ca) -> dict:
+    """Context options for several certificates of the test CA, by the name each covers."""
+    out = {}
+    for name in ("a.example.com", "b.example.com", "*.wild.example.com", "other.example.com"):
+        leaf = ca.issue_cert(name)
+        out[name] = {"key": leaf.private_key_pem.bytes(), "cert": leaf.cert_chain_pems[0].bytes()}
+    return out
+
+
+def _san(port: int, servername, ca, version: str = "TLSv1.3") -> str:
+    tls = greentls.connect(port, "127.0.0.1", servername=servername, ca=ca.cert_pem.bytes(),
+                           max_version=version, reject_unauthorized=False)
+    try:
+        assert tls.servername == servername
+        return tls.get_peer_certificate()["subjectaltname"]
+    finally:
+        tls.close()
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_each_name_gets_its_certificate(version, names, ca, server_options):
+    """greentls's client gets the exact, the wildcard and (for unknown names) the default certificate."""
+    with serving(echo, **server_options) as server:
+        for name in ("a.example.com", "b.example.com", "*.wild.example.com"):
+            server.add_context(name, greentls.create_secure_context(**names[name]))
+        port = port_of(server)
+        assert _san(port, "a.example.com", ca, version) == "DNS:a.example.com"
+        assert _san(port, "b.example.com", ca, version) == "DNS:b.example.com"
+        assert _san(port, "x.wild.example.com", ca, version) == "DNS:*.wild.example.com"
+        assert _san(port, "unknown.example.com", ca, version).startswith("DNS:localhost")
+        # "*" covers one label only: a deeper name falls back to the default.
+        assert _san(port, "y.x.wild.example.com", ca, version).startswith("DNS:localhost")
+
+
+def test_newest_entry_wins(names, ca, server_options):
+    """Of two matching entries the newest wins, exact or wildcard (Node scans newest first)."""
+    with serving(echo, **server_options) as server:
+        server.add_context("a.example.com", names["a.example.com"])      # dicts work too
+        server.add_context("*.example.com", names["other.example.com"])
+        assert _san(port_of(server), "a.example.com", ca) == "DNS:other.example.com"
+        server.add_context("a.example.com", names["b.example.com"])
+        assert _san(port_of(server), "a.example.com", ca) == "DNS:b.example.com"
+
+
+def test_table_matches_node_semantics():
+    """The table follows Node's regex: '*' is [^.]* (may be empty), case-sensitive, other '*' forms scan."""
+    table = SNITable()
+    table.add("*.example.com", "wild")
+    table.add("www.*.org", "middle")
+    table.add("Exact.com", "exact")
+    assert table.lookup("a.example.com") == "wild"
+    assert table.lookup(".example.com") == "wild"       # Node: [^.]* matches the empty label
+    assert table.lookup("example.com") is None
+    assert table.lookup("a.b.example.com") is None
+    assert table.lookup("www.x.org") == "middle"
+    assert table.lookup("www.x.y.org") is None
+    assert table.lookup("Exact.com") == "exact"
+    assert table.lookup("exact.com") is None            # Node's regex has no "i" flag
+    with pytest.raises(TypeError, match="hostname"):
+        table.add("", "x")
+
+
+def test_add_context_rejects_bad_context(server_options):
+    """add_context names its argument when the context is neither a SecureContext nor a dict."""
+    server = greentls.create_server(**server_options)
+    with pytest.raises(TypeError, match="context"):
+        server.add_context("a.example.com", 42)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_openssl_servername(need_openssl, version, names, ca, server_options, cert_files):
+    """openssl s_client -servername receives the certificate added for that name."""
+    flag = "-tls1_3" if version == "TLSv1.3" else "-tls1_2"
+    with serving(echo, **server_options) as server:
+        server.add_context("a.example.com", names["a.example.com"])
+        server.add_context("*.wild.example.com", names["*.wild.example.com"])
+        for servername, expected in (("a.example.com", "a.example.com"),
+                                     ("q.wild.example.com", "*.wild.example.com")):
+            out = openssl(["s_client", "-connect", f"127.0.0.1:{port_of(server)}", "-servername", servername,
+                           "-CAfile", cert_files["ca"], flag]).stdout.decode()
+            pem = out[out.index("-----BEGIN CERTIFICATE-----"):out.index("-----END CERTIFICATE-----") + 25]
+            assert pem.encode() == names[expected]["cert"].strip()
+            assert "Verify return code: 0" in out
+
+
+NODE_SNI_CLIENT = r"""
+const tls = require('tls'); const fs = require('fs');
+const [port, ca, servername] = process.argv.slice(2);
+const s = tls.connect({port: +port, host: '127.0.0.1', servername, ca: fs.readFileSync(ca),
+                       checkServerIdentity: () => undefined}, () => {
+  console.log(JSON.stringify({san: s.getPeerCertificate().subjectaltname, authorized: s.authorized}));
+  s.end(); });
+s.on('error', e => { console.log(JSON.stringify({error: e.code})); process.exit(0); });
+"""
+
+
+def test_node_servername(need_node, names, server_options, cert_files):
+    """A Node client's servername selects the matching certificate; the server sees the name."""
+    seen: list = []
+    with serving(lambda tls: seen.append(tls.servername), **server_options) as server:
+        server.add_context("b.example.com", names["b.example.com"])
+        result = node(NODE_SNI_CLIENT, port_of(server), cert_files["ca"], "b.example.com")
+    assert result == {"san": "DNS:b.example.com", "authorized": True}
+    assert seen == ["b.example.com"]
+
+
+def test_sni_callback_may_block_without_delaying_others(names, ca, server_options):
+    """An sni_callback sleeping 200 ms for one client does not delay other clients."""
+    def sni_callback(servername):
+        if servername == "a.example.com":
+            gevent.sleep(0.2)
+        return names.get(servername)
+
+    def client(servername):
+        san = _san(port, servername, ca)
+        return time.monotonic(), san
+
+    with serving(echo, sni_callback=sni_callback, **server_options) as server:
+        port = port_of(server)
+        slow = gevent.spawn(client, "a.example.com")
+        gevent.sleep(0.02)
+        fast = [gevent.spawn(client, "b.example.com") for _ in range(10)]
+        gevent.joinall(fast + [slow], raise_error=True)
+    assert slow.value[1] == "DNS:a.example.com"
+    assert all(g.value[1] == "DNS:b.example.com" for g in fast)
+    assert max(g.value[0] for g in fast) < slow.value[0]
+
+
+def test_sni_callback_none_means_default(ca, server_options):
+    """sni_callback returning None serves the default context; the server socket has the name."""
+    names_seen: list = []
+    with serving(lambda tls: names_seen.append(tls.servername), sni_callback=lambda name: None,
+                 **server_options) as server:
+        assert _san(port_of(server), "nothing.example.com", ca).startswith("DNS:localhost")
+    assert names_seen == ["nothing.example.com"]
+
+
+def test_servername_none_without_sni(ca, server_options):
+    """A client connecting by IP sends no SNI: both sides report servername None."""
+    seen: list = []
+    with serving(lambda tls: seen.append(tls.servername), **server_options) as server:
+        tls = greentls.connect(port_of(server), "127.0.0.1", ca=ca.cert_pem.bytes())
+        assert tls.servername is None
+        tls.close()
+    assert seen == [None]
+
+
+def test_set_secure_context_rotation(names, ca, server_options):
+    """set_secure_context serves new connections the new certificate; an open one keeps its own."""
+    with serving(echo, **server_options) as server:
+        port = port_of(server)
+        old = greentls.connect(port, "127.0.0.1", ca=ca.cert_pem.bytes(), reject_unauthorized=False)
+        old.sendall(b"ping")
+        assert old.recv(4) == b"ping"
+        server.set_secure_context(**names["other.example.com"])
+        new = greentls.connect(port, "127.0.0.1", ca=ca.cert_pem.bytes(), reject_unauthorized=False)
+        assert new.get_peer_certificate()["subjectaltname"] == "DNS:other.example.com"
+        old.sendall(b"pong")
+        assert old.recv(4) == b"pong"  # the old connection still runs on its context
+        assert old.get_peer_certificate()["subjectaltname"].startswith("DNS:localhost")
+        old.close()
+        new.close()
