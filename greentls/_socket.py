@@ -306,6 +306,8 @@ class TLSSocket(ConnectionInfo):
     write = sendall
 
     def _ensure_writable(self) -> None:
+        if self._events:  # e.g. a renegotiation error seen by an earlier read (_renegotiation.py)
+            handle_events(self)
         if self._engine.state is not State.OPEN:
             if self._closed or self._engine.state is State.CLOSING:
                 raise TLSError("cannot write after the TLS connection was shut down",

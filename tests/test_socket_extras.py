@@ -2,7 +2,6 @@
 and the stdlib spellings, checked against real peers."""
 from __future__ import annotations
 
-import os
 import re
 
 import gevent
