@@ -142,8 +142,14 @@ def _build(options: dict) -> SSL.Context:
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     _apply_ciphers(ctx, ciphers)
     _apply_curves(ctx, options.get("ecdh_curve", greentls.DEFAULT_ECDH_CURVE))
+    _check_engine(options)
+    _apply_secure_options(ctx, options)
     _apply_certificates(ctx, options)
     _apply_trust(ctx, options)
+    _apply_pfx_trust(ctx, options)
+    _apply_crl(ctx, options)
+    _apply_dhparam(ctx, options)
+    _apply_sigalgs(ctx, options)
     ctx.set_session_id(_session_id_context(options))
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
@@ -219,6 +225,7 @@ def _passphrase(options: dict) -> Optional[bytes]:
 
 
 def _load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
+    """One ``key`` item (content, path, or ``{"pem", "passphrase"}``) as a cryptography key."""
     passphrase = default_passphrase
     if isinstance(item, dict):
         passphrase = item.get("passphrase", passphrase)
@@ -229,7 +236,7 @@ def _load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
     try:
         return serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:  # encrypted without passphrase, or passphrase for a plain key
-        raise ValueError(f"option 'key': {exc}") from exc
+        raise ValueError(f"option 'key': {exc} (option 'passphrase')") from exc
     except ValueError as exc:
         text = str(exc)
         if "password" in text.lower() or "decrypt" in text.lower():
@@ -245,31 +252,207 @@ def _load_cert_chain(data: bytes) -> list:
     return chain
 
 
+def _public_der(key: Any) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _load_pfx(options: dict) -> list:
+    """Every ``pfx`` item as (key, leaf, extra certificates); items may be ``{"buf", "passphrase"}``.
+
+    PKCS#12 is parsed by cryptography (``pkcs12.load_key_and_certificates``), as Node's
+    ``SecureContext::LoadPKCS12`` does with ``PKCS12_parse``."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    items = options["pfx"]
+    items = list(items) if isinstance(items, (list, tuple)) else [items]
+    default = _passphrase(options)
+    loaded = []
+    for item in items:
+        passphrase = default
+        if isinstance(item, dict):
+            passphrase = item.get("passphrase", passphrase)
+            if isinstance(passphrase, str):
+                passphrase = passphrase.encode("utf-8")
+            item = item.get("buf")
+        (data,) = read_material_list("pfx", item)
+        try:
+            key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"option 'pfx': cannot read PKCS#12 (wrong 'passphrase' or not "
+                             f"PKCS#12: {exc})") from exc
+        if key is None or leaf is None:
+            raise ValueError("option 'pfx': the PKCS#12 holds no private key and certificate")
+        loaded.append((key, leaf, list(extra)))
+    return loaded
+
+
 def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
+    """Install every key with its certificate, one per key type, as Node allows RSA and ECDSA
+    side by side: OpenSSL keeps one certificate slot per key type (``SSL_CTX_use_certificate``
+    selects the slot from the certificate's key) and picks the slot the client's signature
+    algorithms allow.  Chains: the bindings lack ``SSL_CTX_add1_chain_cert`` (per-slot chains),
+    so intermediates go through ``add_extra_chain_cert``, which is context-wide: OpenSSL sends
+    the extra certificates with whichever leaf it chose."""
+    pairs: list = []
+    extras: list = []
+    if options.get("pfx") is not None:
+        for key, leaf, extra in _load_pfx(options):
+            pairs.append((key, leaf))
+            extras.extend(extra)
     keys = options.get("key")
     certs = options.get("cert")
-    if keys is None and certs is None:
-        return
-    if keys is None or certs is None:
-        missing = "key" if keys is None else "cert"
-        raise ValueError(f"option {missing!r} is required when {'cert' if missing == 'key' else 'key'!r} is given")
-    passphrase = _passphrase(options)
-    key_items = keys if isinstance(keys, (list, tuple)) else [keys]
-    cert_datas = read_material_list("cert", certs)
-    for key_item in key_items:
-        ctx.use_privatekey(_load_key(key_item, passphrase))
-        break
-    for index, data in enumerate(cert_datas):
-        chain = _load_cert_chain(data)
-        ctx.use_certificate(chain[0])
-        for extra in chain[1:]:
+    if keys is not None or certs is not None:
+        if keys is None or certs is None:
+            missing = "key" if keys is None else "cert"
+            other = "cert" if missing == "key" else "key"
+            raise ValueError(f"option {missing!r} is required when {other!r} is given")
+        passphrase = _passphrase(options)
+        key_items = keys if isinstance(keys, (list, tuple)) else [keys]
+        loaded_keys = [_load_key(item, passphrase) for item in key_items]
+        chains = [_load_cert_chain(data) for data in read_material_list("cert", certs)]
+        by_public = {}
+        for chain in chains:
+            if not chain:
+                raise ValueError("option 'cert': no certificate found")
+            by_public.setdefault(_public_der(chain[0].public_key()), chain)
+        for key in loaded_keys:
+            chain = by_public.get(_public_der(key.public_key()))
+            if chain is None:
+                raise ValueError("option 'key': the private key does not match the certificate "
+                                 "(key values mismatch)")
+            pairs.append((key, chain[0]))
+            extras.extend(chain[1:])
+    seen = set()
+    for key, leaf in pairs:
+        ctx.use_certificate(leaf)
+        ctx.use_privatekey(key)
+        try:
+            ctx.check_privatekey()
+        except SSL.Error as exc:
+            raise ValueError("option 'key': the private key does not match the certificate "
+                             "(key values mismatch)") from exc
+    for extra in extras:
+        der = extra.public_bytes(serialization.Encoding.DER)
+        if der not in seen:
+            seen.add(der)
             ctx.add_extra_chain_cert(extra)
-        break
-    try:
-        ctx.check_privatekey()
-    except SSL.Error as exc:
-        raise ValueError("option 'key': the private key does not match the certificate "
-                         "(key values mismatch)") from exc
+
+
+def _apply_pfx_trust(ctx: SSL.Context, options: dict) -> None:
+    """Node's LoadPKCS12 also trusts the PKCS#12's extra (CA) certificates and names them as
+    acceptable client issuers."""
+    if options.get("pfx") is None:
+        return
+    store = ctx.get_cert_store()
+    for _key, _leaf, extra in _load_pfx(options):
+        for cert in extra:
+            try:
+                store.add_cert(crypto.X509.from_cryptography(cert))
+            except crypto.Error:
+                pass  # already in the store
+            ctx.add_client_ca(cert)
+
+
+def _apply_crl(ctx: SSL.Context, options: dict) -> None:
+    """``crl``: PEM CRLs added to the trust store with CRL_CHECK | CRL_CHECK_ALL, as Node's
+    ``SecureContext::AddCRL`` sets them (src/crypto/crypto_context.cc)."""
+    crl = options.get("crl")
+    if crl is None:
+        return
+    store = ctx.get_cert_store()
+    for data in read_material_list("crl", crl):
+        blocks = [b"-----BEGIN X509 CRL-----" + part for part in data.split(b"-----BEGIN X509 CRL-----")[1:]]
+        if not blocks:
+            raise ValueError("option 'crl': no PEM X509 CRL found")
+        for block in blocks:
+            try:
+                store.add_crl(x509.load_pem_x509_crl(block))
+            except ValueError as exc:
+                raise ValueError(f"option 'crl': not a PEM CRL ({exc})") from exc
+    store.set_flags(crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL)
+
+
+def _apply_dhparam(ctx: SSL.Context, options: dict) -> None:
+    """``dhparam``: finite-field DH parameters for DHE suites (TLS 1.2).  Node refuses groups
+    under 1024 bits (``SecureContext::SetDHParam``: "DH parameter is less than 1024 bits") and
+    warns under 2048; we refuse under 1024 too."""
+    value = options.get("dhparam")
+    if value is None:
+        return
+    if value == "auto":
+        # Node 20 calls SSL_CTX_set_dh_auto, a macro over SSL_CTX_ctrl: not in the binding.
+        raise UnsupportedError("option 'dhparam': 'auto' needs SSL_CTX_set_dh_auto (SSL_CTX_ctrl), "
+                               "which pyOpenSSL's binding does not export; pass PEM DH parameters",
+                               reason="dhparam auto")
+    (data,) = read_material_list("dhparam", value if not isinstance(value, list) else value[0])
+    from OpenSSL._util import ffi
+    bio = _lib.BIO_new_mem_buf(data, len(data))
+    if bio == ffi.NULL:
+        raise MemoryError("BIO_new_mem_buf")
+    bio = ffi.gc(bio, _lib.BIO_free)
+    dh_ptr = _lib.PEM_read_bio_DHparams(bio, ffi.NULL, ffi.NULL, ffi.NULL)
+    if dh_ptr == ffi.NULL:
+        _lib.ERR_clear_error()
+        raise ValueError("option 'dhparam': not PEM DH parameters (OpenSSL could not read them)")
+    dh_ptr = ffi.gc(dh_ptr, _lib.DH_free)
+    # The binding exports no DH_bits/DH_get0_pqg and cryptography's FFDH loader warns of its
+    # deprecation, so read the prime's size from the DER itself (PKCS #3 DHParameter).
+    bits = _dh_prime_bits(data)
+    if bits < 1024:
+        raise ValueError(f"option 'dhparam': DH parameter is less than 1024 bits ({bits})")
+    if not _lib.SSL_CTX_set_tmp_dh(ctx._context, dh_ptr):
+        _lib.ERR_clear_error()
+        raise ValueError("option 'dhparam': OpenSSL refused the DH parameters")
+
+
+def _dh_prime_bits(pem: bytes) -> int:
+    """Bits of ``p`` in a PEM ``DHParameter ::= SEQUENCE { prime INTEGER, base INTEGER, ... }``."""
+    import base64
+    body = pem.split(b"-----BEGIN DH PARAMETERS-----", 1)[1].split(b"-----END", 1)[0]
+    der = base64.b64decode(b"".join(body.split()))
+
+    def header(pos: int) -> tuple[int, int]:  # -> (content start, content length)
+        length = der[pos + 1]
+        if length < 0x80:
+            return pos + 2, length
+        count = length & 0x7F
+        return pos + 2 + count, int.from_bytes(der[pos + 2:pos + 2 + count], "big")
+
+    start, _ = header(0)  # SEQUENCE
+    if der[start] != 0x02:
+        raise ValueError("option 'dhparam': not PEM DH parameters")
+    p_start, p_len = header(start)
+    return int.from_bytes(der[p_start:p_start + p_len], "big").bit_length()
+
+
+def _apply_sigalgs(ctx: SSL.Context, options: dict) -> None:
+    """``sigalgs``: OpenSSL's colon list (``"ECDSA+SHA256:rsa_pss_rsae_sha256"``), set with
+    ``SSL_CTX_set1_sigalgs_list`` as Node's ``SecureContext::SetSigalgs``."""
+    value = options.get("sigalgs")
+    if value is None:
+        return
+    if not isinstance(value, str) or not value:
+        raise TypeError("option 'sigalgs' must be a non-empty str such as 'ECDSA+SHA256:RSA-PSS+SHA256'")
+    if not _lib.SSL_CTX_set1_sigalgs_list(ctx._context, value.encode("ascii")):
+        _lib.ERR_clear_error()
+        raise ValueError(f"option 'sigalgs': unknown signature algorithm in {value!r}")
+
+
+def _apply_secure_options(ctx: SSL.Context, options: dict) -> None:
+    """``secure_options``: an ``SSL_OP_*`` bitmask passed to ``SSL_CTX_set_options``."""
+    value = options.get("secure_options")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise TypeError("option 'secure_options' must be a non-negative int (SSL_OP_* bitmask)")
+    ctx.set_options(value)
+
+
+def _check_engine(options: dict) -> None:
+    if options.get("client_cert_engine") is not None:
+        from ._capabilities import REASONS, capabilities
+        if not capabilities["client_cert_engine"]:
+            raise UnsupportedError(f"option 'client_cert_engine': {REASONS['client_cert_engine']}",
+                                   reason="no OpenSSL engines")
 
 
 def _apply_trust(ctx: SSL.Context, options: dict) -> None:

@@ -57,6 +57,20 @@ class ConnectionInfo:
             chain = [cert] + [c for c in chain if c != cert]
         return _certinfo.certificate_chain_dict(chain, _trust_store_certs(conn))
 
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """``ssl.SSLSocket.getpeercert()``: None without a peer certificate; the DER bytes with
+        ``binary_form``; else the stdlib's dict, which (as the stdlib) is ``{}`` when the
+        certificate was not verified."""
+        cert = self._engine.conn.get_peer_certificate(as_cryptography=True)
+        if cert is None:
+            return None
+        if binary_form:
+            from cryptography.hazmat.primitives.serialization import Encoding
+            return cert.public_bytes(Encoding.DER)
+        if not getattr(self, "authorized", False):
+            return {}
+        return _certinfo.getpeercert_dict(cert)
+
     def get_certificate(self) -> dict:
         """This side's own certificate in Node's shape; ``{}`` when there is none."""
         cert = self._engine.conn.get_certificate(as_cryptography=True)
