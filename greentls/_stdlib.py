@@ -94,7 +94,6 @@ def _client_socket(context: SecureContext, sock: Any, server_hostname: Optional[
                     alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
     if check_hostname:
         tls._identity_check = (check_server_identity, server_hostname)
-    tls._stdlib_hostname = server_hostname
     return tls
 
 

@@ -151,3 +151,43 @@ def test_unknown_option_named():
         warnings.simplefilter("ignore", DeprecationWarning)
         with pytest.raises(TypeError, match="bogus"):
             greentls.create_secure_pair(options={"bogus": 1})
+
+
+NODE_CLIENT = r"""
+const tls = require('tls'); const fs = require('fs');
+const [port, ca] = process.argv.slice(2);
+const s = tls.connect({port: +port, host: '127.0.0.1', servername: 'localhost', ca: fs.readFileSync(ca)},
+                      () => s.write('from node'));
+s.on('data', d => { console.log(JSON.stringify({got: d.toString(), authorized: s.authorized,
+                                                protocol: s.getProtocol()})); s.end(); });
+s.on('error', e => { console.log(JSON.stringify({error: e.code || e.message})); });
+"""
+
+
+def test_server_pair_over_accepted_socket_with_node_client(need_node, server_options, cert_files):
+    """A server pair wired to an accepted gevent socket serves Node's tls client and sees SNI."""
+    from helpers import node
+    listener = gsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    seen = {}
+
+    def serve():
+        sock, _ = listener.accept()
+        pair = make_pair(greentls.create_secure_context(**server_options), True)
+        copiers = [gevent.spawn(copy, pair.encrypted.recv, sock.sendall, lambda: sock.shutdown(1)),
+                   gevent.spawn(copy, sock.recv, pair.encrypted.sendall, pair.encrypted.end)]
+        data = pair.cleartext.recv(100)
+        seen.update(data=data, servername=pair.cleartext.servername)
+        pair.cleartext.sendall(data.upper())
+        seen["end"] = pair.cleartext.recv(100)  # Node's end(): b""
+        pair.cleartext.close()
+        gevent.joinall(copiers, timeout=5)
+        sock.close()
+
+    server = gevent.spawn(serve)
+    result = node(NODE_CLIENT, listener.getsockname()[1], cert_files["ca"])
+    server.join(10)
+    listener.close()
+    assert result == {"got": "FROM NODE", "authorized": True, "protocol": "TLSv1.3"}
+    assert seen == {"data": b"from node", "servername": "localhost", "end": b""}
