@@ -1,7 +1,12 @@
 """ALPN on both sides: lists and wire format, alpn_protocol, no overlap as Node >= 17, real peers."""
 from __future__ import annotations
 
+import os
+import socket
+import sys
+
 import gevent
+from gevent import subprocess
 import pytest
 
 import greentls
@@ -154,3 +159,16 @@ def test_curl_offers(need_curl, flag, expected, server_options, cert_files):
     assert expected in result.stderr, result.stderr[-1500:]
     if flag == "--http1.1":
         assert result.stdout == b"http/1.1"
+
+
+def test_example_runs():
+    """examples/alpn_server.py runs as its docstring says and prints what it shows."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, os.path.join(here, "examples", "alpn_server.py")], timeout=60,
+                            env=dict(os.environ, PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for expected in [b"offer ['http/1.1', 'h2']: h2", b"offer ['http/1.1']: http/1.1", b'refused (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)']:
+        assert expected in result.stdout, result.stdout

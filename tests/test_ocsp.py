@@ -1,10 +1,15 @@
 """OCSP stapling: ocsp_request on the server, ocsp_response on the client, with real peers."""
 from __future__ import annotations
 
+
 import datetime
+import os
+import socket
+import sys
 import time
 
 import gevent
+from gevent import subprocess
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -238,3 +243,16 @@ def test_greentls_client_against_node_stapling_server(need_node, tmp_path, ca, s
     finally:
         greentls.ocsp_response.disconnect(on_response)
     assert got == [(tls, staple)]
+
+
+def test_example_runs():
+    """examples/ocsp_stapling.py runs as its docstring says and prints what it shows."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, os.path.join(here, "examples", "ocsp_stapling.py")], timeout=60,
+                            env=dict(os.environ, PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for expected in [b'client got a stapled response: GOOD']:
+        assert expected in result.stdout, result.stdout

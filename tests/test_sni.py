@@ -1,9 +1,14 @@
 """SNI: add_context (exact, wildcard, newest wins), sni_callback, servername, set_secure_context."""
 from __future__ import annotations
 
+import os
+import socket
+import sys
+
 import time
 
 import gevent
+from gevent import subprocess
 import pytest
 
 import greentls
@@ -176,3 +181,16 @@ def test_set_secure_context_rotation(names, ca, server_options):
         assert old.get_peer_certificate()["subjectaltname"].startswith("DNS:localhost")
         old.close()
         new.close()
+
+
+def test_example_runs():
+    """examples/sni_server.py runs as its docstring says and prints what it shows."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, os.path.join(here, "examples", "sni_server.py")], timeout=60,
+                            env=dict(os.environ, PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for expected in [b'shop.example.com: certificate DNS:*.example.com', b'api.example.com: certificate DNS:api.example.com']:
+        assert expected in result.stdout, result.stdout
