@@ -1,7 +1,6 @@
 """OCSP stapling: ocsp_request on the server, ocsp_response on the client, with real peers."""
 from __future__ import annotations
 
-
 import datetime
 import os
 import socket
