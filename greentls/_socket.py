@@ -386,6 +386,13 @@ class TLSSocket(ConnectionInfo):
         engine.close()
         return transport
 
+    def connect(self, address: Any) -> None:
+        """``ssl.SSLSocket.connect``: connect the (unconnected) transport, then handshake unless
+        it was wrapped with ``do_handshake_on_connect=False`` (``_stdlib.py``)."""
+        self._transport.connect(address)
+        if getattr(self, "_handshake_on_connect", True):
+            self.do_handshake()
+
     def pending(self) -> int:
         """``ssl.SSLSocket.pending()``: decrypted bytes readable without waiting."""
         return len(self._plain) + (self._engine.pending() if self._engine.state is State.OPEN else 0)

@@ -69,6 +69,7 @@ def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = Fal
         tls = _server_socket(context, sock, node_options)
     else:
         tls = _client_socket(context, sock, server_hostname, node_options)
+    tls._handshake_on_connect = bool(do_handshake_on_connect)  # for a later tls.connect()
     if do_handshake_on_connect and _is_connected(sock):
         tls.do_handshake()
     return tls

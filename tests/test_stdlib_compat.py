@@ -224,3 +224,20 @@ def test_set_alpn_protocols_used_by_wrap_socket(server_options, client_options):
         with ctx.wrap_socket(gsocket.create_connection(("127.0.0.1", port_of(server))),
                              server_hostname="localhost") as tls:
             assert tls.selected_alpn_protocol() == "http/1.1"
+
+
+@pytest.mark.parametrize("on_connect", [True, False])
+def test_wrap_unconnected_socket_then_connect(on_connect, server_options, client_options):
+    """As with the stdlib: wrap an unconnected socket, then connect() (handshaking at once
+    unless do_handshake_on_connect=False, when the first I/O does it)."""
+    from gevent import socket as gsocket
+    with serving(echo, **server_options) as server:
+        ctx = greentls.create_secure_context(**client_options)
+        tls = ctx.wrap_socket(gsocket.socket(), server_hostname="localhost", do_handshake_on_connect=on_connect)
+        assert tls.version() is None
+        tls.connect(("127.0.0.1", port_of(server)))
+        assert (tls.version() == "TLSv1.3") is on_connect
+        tls.sendall(b"late")
+        assert tls.recv(10) == b"late"
+        assert tls.version() == "TLSv1.3"
+        tls.close()
