@@ -61,13 +61,15 @@ def configure_verify(conn: SSL.Connection, *, server_side: bool, request_cert: b
 def verify_result(conn: SSL.Connection) -> Optional[str]:
     """Node's ``authorizationError`` for a finished handshake, or None when authorized.
 
-    Without a peer certificate Node reports ``UNSPECIFIED``, except for a resumed TLS 1.3
-    session, which proves the peer as a PSK does (crypto_common.cc ``VerifyPeerCertificate``).
+    Without a peer certificate Node reports ``UNABLE_TO_GET_ISSUER_CERT`` (the default that
+    ``TLSWrap::VerifyError`` passes to crypto_common.cc ``VerifyPeerCertificate``; checked
+    against Node v20 in tests/test_mtls.py), except for a resumed TLS 1.3 session, which
+    proves the peer as a PSK does.
     """
     if conn.get_peer_certificate() is None:
         if conn.get_protocol_version_name() == "TLSv1.3" and _lib.SSL_session_reused(conn._ssl):
             return None
-        return "UNSPECIFIED"
+        return "UNABLE_TO_GET_ISSUER_CERT"
     engine = conn.get_app_data()
     recorded = getattr(engine, "verify_error", None)
     if recorded is not None:
