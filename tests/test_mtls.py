@@ -247,3 +247,40 @@ def test_server_verify_codes_match_node(server_options, ca, code, server_cert):
         report = json.loads(_read_all(sock))
     assert report["authorizationError"] == code
     assert rec.seen[0]["authorized"] is False and rec.seen[0]["error"] == code
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_mtls_examples(tmp_path):
+    """examples/mtls_server.py and mtls_client.py run as their docstrings say: in with a cert, out without."""
+    import os
+    import sys
+    from gevent import subprocess
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    env = dict(os.environ, PORT=str(_free_port()), MTLS_CERTS=str(tmp_path / "certs"))
+    proc = subprocess.Popen([sys.executable, os.path.join(examples, "mtls_server.py")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        with gevent.Timeout(20, AssertionError("example server did not start")):
+            assert proc.stdout.readline() == b"server bound\n", proc.stderr.read()
+        client = [sys.executable, os.path.join(examples, "mtls_client.py")]
+        good = subprocess.run(client, env=env, input=b"echo me\n", stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=30)
+        assert good.returncode == 0, good.stderr.decode()
+        assert good.stdout.decode() == "client connected authorized\nhello example client\necho me\n"
+        bad = subprocess.run(client + ["--no-cert"], env=env, input=b"x\n", stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, timeout=30)
+        assert bad.returncode == 1 and b"refused" in bad.stdout, bad.stdout + bad.stderr
+        with gevent.Timeout(10, AssertionError("server did not report the clients")):
+            assert proc.stdout.readline() == b"client example client authorized\n"
+            assert proc.stdout.readline().startswith(b"refused: ")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
