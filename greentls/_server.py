@@ -217,6 +217,7 @@ class Server:
             log.debug("TLS client error: %s (%s)", error, getattr(error, "code", None))
 
     def _run_handlers(self, tls: TLSSocket) -> None:
+        _keep_session_on_abrupt_close(tls)
         if self.idle_timeout:
             # idle_timeout: each read or write of the handler waits at most this long for the
             # peer, then raises socket.timeout (TimeoutError) and the connection is closed
@@ -387,6 +388,27 @@ class Server:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop(timeout=0)
+
+
+#: SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_OP_BIT(7) in OpenSSL 3+ include/openssl/ssl.h.in; not
+#: exported by the bindings.
+_OP_IGNORE_UNEXPECTED_EOF = 0x80
+
+
+def _keep_session_on_abrupt_close(tls: TLSSocket) -> None:
+    """After the handshake, a peer's TCP close without close_notify reads as a clean end.
+
+    Without this OpenSSL 3+ makes such an EOF a fatal error (SSL_R_UNEXPECTED_EOF_WHILE_READING)
+    and a fatal error removes the session from the server cache (ssl3_send_alert), so a client
+    that just closes its socket (Python's ``ssl`` without ``unwrap()``, sslyze, many browsers)
+    could never resume by session id.  Node never shows OpenSSL the EOF (its memory BIO only
+    retries; TLSWrap ends the stream and SSL_shutdown follows), so its sessions survive.
+    RFC 5246 section 7.2.1 lets a session be resumed after an improper close.  Set only once
+    the handshake is done, so handshake failures keep OpenSSL's specific codes."""
+    conn = getattr(tls._engine, "conn", None)
+    if conn is not None:
+        from OpenSSL._util import lib as _lib
+        _lib.SSL_set_options(conn._ssl, _OP_IGNORE_UNEXPECTED_EOF)
 
 
 def _remote_error(exc: BaseException) -> TLSError:

@@ -472,3 +472,29 @@ def test_renegotiation_flood_is_cut_off(server_options, client_options, need_ope
         _wait_for(lambda: server.get_connections() == 0)
     assert all(1 <= n <= greentls.CLIENT_RENEG_LIMIT for n in started), started
     assert latencies[len(latencies) // 2] < 0.2, latencies
+
+
+def test_session_survives_client_closing_without_close_notify(server_options, cert_files):
+    """A TLS 1.2 client that closes its socket without close_notify (stdlib ssl, no unwrap) can
+    still resume by session id: the server does not drop the session (as Node)."""
+    from gevent import ssl               # the stdlib's ssl, cooperative (the server runs here too)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cert_files["ca"])
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_TICKET             # session id resumption, not tickets
+
+    def once(port, session=None):
+        raw = gsocket.create_connection(("127.0.0.1", port))
+        tls = context.wrap_socket(raw, server_hostname="localhost", session=session)
+        try:
+            tls.sendall(b"x")
+            assert tls.recv(1) == b"x"
+            return tls.session_reused, tls.session
+        finally:
+            tls.close()                              # abrupt: no unwrap(), no close_notify
+    with serving(echo, **server_options) as server:
+        port = port_of(server)
+        reused, session = once(port)
+        _wait_for(lambda: server.get_connections() == 0)
+        assert not reused
+        assert once(port, session)[0] is True
