@@ -284,3 +284,19 @@ def test_mtls_examples(tmp_path):
         proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_client_crl_refuses_revoked_server(ca):
+    """A client's crl refuses a revoked server certificate with CERT_REVOKED, as a Node client does."""
+    revoked = ca.issue_cert("localhost", "127.0.0.1")
+    crl = _crl(ca, revoked)
+    with serving(echo, **leaf_options(revoked)) as server:
+        port = port_of(server)
+        out = node_client(port, ca=ca.cert_pem.bytes().decode(), servername="localhost", crl=crl.decode())
+        with pytest.raises(greentls.CertificateError) as info:
+            greentls.connect(port, "127.0.0.1", servername="localhost", ca=ca.cert_pem.bytes(), crl=crl)
+        fine = greentls.connect(port, "127.0.0.1", servername="localhost", ca=ca.cert_pem.bytes())
+        assert fine.authorized
+        fine.close()
+    assert out == {"error": "CERT_REVOKED"}
+    assert info.value.code == "CERT_REVOKED"
