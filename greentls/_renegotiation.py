@@ -47,7 +47,7 @@ class Watch:
     """The info-callback record of one connection; read only in its greenlet."""
 
     __slots__ = ("tls", "handshakes", "window_timer", "limit", "window", "disabled",
-                 "error", "tickets_read", "hold_session", "server_sessions", "last_state", "in_handshake",
+                 "error", "tickets_read", "client_sessions", "ticket_pending", "last_session", "hold_session", "server_sessions", "last_state", "in_handshake",
                  "__weakref__")
 
     def __init__(self, tls: Any) -> None:
@@ -61,6 +61,12 @@ class Watch:
         self.disabled = False
         self.error: Optional[TLSError] = None
         self.tickets_read = 0
+        #: Client, TLS 1.3: the session of each ticket, as it was processed.
+        self.client_sessions: list = []
+        #: Client, TLS 1.3: a ticket is being read; its session is not taken yet.
+        self.ticket_pending = False
+        #: Client: the last session sent (a session is announced once).
+        self.last_session: Optional[bytes] = None
         self.hold_session = False
         #: Server, TLS 1.3: DER snapshots of the session after each ticket was written.
         self.server_sessions: list = []
@@ -111,8 +117,17 @@ class Watch:
             if signals.has_receivers(signals.new_session, self.tls._server):
                 self.server_sessions.append(current_session_bytes(conn))
                 self.tls._events = True
-        if state == _CLIENT_READ_TICKET:
-            self.tickets_read += 1
+        if self.last_state == _CLIENT_READ_TICKET and conn.get_protocol_version_name() == "TLSv1.3":
+            # Leaving the state: the ticket was processed and its session replaced s->session
+            # (tls_process_new_session_ticket); the next ticket would replace it in turn, so keep
+            # each one, as Node emits 'session' per ticket.  (TLS 1.2: after_handshake.)
+            self.client_sessions.append(current_session_bytes(conn))
+            self.ticket_pending = False
+            self.tls._events = True
+        if state == _CLIENT_READ_TICKET and conn.get_protocol_version_name() == "TLSv1.3":
+            # Entering the state: OpenSSL may stop for more bytes before processing the ticket,
+            # and no callback follows the last one; handle_events looks at the session after.
+            self.ticket_pending = True
             self.tls._events = True
         self.last_state = state
 
@@ -167,19 +182,40 @@ def handle_events(tls: Any) -> None:
         # issues a ticket sends none), so Node's newSession never hears them either.
         if der and session_id_from_der(der):
             signals.new_session.send(tls._server, session_id=session_id_from_der(der), session_data=der)
-    if watch.tickets_read:
-        watch.tickets_read = 0
-        der = current_session_bytes(tls._engine.conn)
-        if der and signals.has_receivers(signals.session, tls):
-            signals.session.send(tls, session=der)
-        elif watch.hold_session:
-            watch.tickets_read = 1
-            tls._events = True
-        watch.hold_session = False
+    if watch.tickets_read or watch.client_sessions:
+        _deliver_client_sessions(tls, watch)
     if watch.error is not None:
         error = watch.error
         tls._abort()
         raise error
+
+
+def _deliver_client_sessions(tls: Any, watch: Watch) -> None:
+    """Send the ``session`` signal once per session that arrived (Node: once per ticket)."""
+    held, watch.tickets_read = watch.tickets_read, 0
+    arrived, watch.client_sessions = watch.client_sessions, []
+    if held:  # TLS 1.2: the handshake's own session
+        arrived.append(current_session_bytes(tls._engine.conn))
+    if watch.ticket_pending:
+        current = current_session_bytes(tls._engine.conn)
+        if current != (arrived[-1] if arrived else watch.last_session):
+            arrived.append(current)
+            watch.ticket_pending = False
+        else:
+            tls._events = True  # not processed yet: look again after the next read
+    if not signals.has_receivers(signals.session, tls):
+        if watch.hold_session:  # keep them for a receiver connected after connect()
+            watch.client_sessions = arrived
+            tls._events = True
+        elif arrived:
+            watch.last_session = arrived[-1]
+        watch.hold_session = False
+        return
+    watch.hold_session = False
+    for der in arrived:
+        if der and der != watch.last_session:
+            watch.last_session = der
+            signals.session.send(tls, session=der)
 
 
 def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None:
