@@ -157,9 +157,7 @@ def _build(options: dict) -> SSL.Context:
     # callbacks share this OpenSSL slot with incompatible return conventions.
     from ._ocsp import install_status_callback
     install_status_callback(ctx)
-    # NSS key log lines for the keylog signal and SSLKEYLOGFILE (_keylog.py).
-    from ._keylog import on_keylog
-    ctx.set_keylog_callback(on_keylog)
+    # NSS key log lines (keylog signal, SSLKEYLOGFILE): installed on first use (_keylog.py).
     return ctx
 
 

@@ -54,6 +54,7 @@ WantWrite = SSL.WantWriteError
 # One TLS record's worth of ciphertext (RFC 8446 section 5.2: 2^14 + 256); the memory BIO
 # is drained in reads of this size.
 _BIO_CHUNK = 65536
+_OUT_BUFFER = _ffi.new("char[]", _BIO_CHUNK)
 
 
 class HelloReady(Exception):
@@ -140,10 +141,14 @@ class TLSEngine:
         """TLS bytes waiting for the peer (``b""`` when none)."""
         if self._attached:
             return b""
-        try:
-            return self.conn.bio_read(_BIO_CHUNK)
-        except WantRead:
+        # BIO_read straight into one shared buffer: pyOpenSSL's bio_read allocates 64 KiB per
+        # call and raises WantRead for an empty BIO (BIO_s_mem returns -1 with the retry flag),
+        # and every flush ends with that empty read.  Sharing is safe: nothing between the
+        # read and the copy can switch greenlets.
+        count = _lib.BIO_read(self.conn._from_ssl, _OUT_BUFFER, _BIO_CHUNK)
+        if count <= 0:
             return b""
+        return _ffi.buffer(_OUT_BUFFER, count)[:]
 
     def _feed_parser(self, data: bytes) -> None:
         try:

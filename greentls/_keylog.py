@@ -1,21 +1,52 @@
 """Key log lines (NSS key log format) for the ``keylog`` signal and ``SSLKEYLOGFILE``.
 
 OpenSSL calls ``SSL_CTX_set_keylog_callback``'s function with each secret line during the
-handshake (pyOpenSSL ``Context.set_keylog_callback``: context-level, so it is installed on
-every context ``_context._build`` makes).  Inside OpenSSL the callback only appends to the
-file named by ``SSLKEYLOGFILE`` (as curl and browsers do: opened for append, one line each;
-a plain file write does not switch greenlets) and records the line for the connection's
-greenlet, which sends the ``keylog`` signal (FACTS.md item 7).  Nobody listening costs one
-environment lookup and one receiver check per secret (five per TLS 1.3 handshake).
+handshake (pyOpenSSL ``Context.set_keylog_callback``: context-level).  Inside OpenSSL the
+callback only appends to the file named by ``SSLKEYLOGFILE`` (as curl and browsers do: opened
+for append, one line each; a plain file write does not switch greenlets) and records the line
+for the connection's greenlet, which sends the ``keylog`` signal (FACTS.md item 7).
+
+The callback is installed on a context the first time a handshake on it starts while someone
+listens (``enable_if_wanted``): OpenSSL reads ``ctx->keylog_callback`` when it logs a secret,
+so a connection already made picks it up.  Until then nobody listening costs nothing: five
+Python callbacks per TLS 1.3 handshake were 3 % of a resumed handshake's server CPU.
 """
 from __future__ import annotations
 
 import os
+import weakref
 from typing import Any
+
+from OpenSSL.SSL import Connection
+from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from . import signals
 
-__all__ = ["on_keylog"]
+__all__ = ["on_keylog", "enable_if_wanted"]
+
+#: pyOpenSSL contexts that have the callback (a context is never un-installed).
+_installed: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def enable_if_wanted(conn: Any) -> None:
+    """Install the key log callback on ``conn``'s context if a ``keylog`` receiver or
+    ``SSLKEYLOGFILE`` wants the lines; call before the handshake derives any secret."""
+    if not (signals.keylog.receivers or os.environ.get("SSLKEYLOGFILE")):
+        return
+    context = conn.get_context()
+    if context not in _installed:
+        # pyOpenSSL refuses to change a context that made a connection (its guard against
+        # threads racing on SSL_CTX settings); here one thread owns every context, and
+        # SSL_CTX_set_keylog_callback only stores a function pointer, so set it directly.
+        _lib.SSL_CTX_set_keylog_callback(context._context, _raw_keylog_callback)
+        _installed.add(context)
+
+
+@_ffi.callback("void (*)(const SSL *, const char *)")
+def _raw_keylog_callback(ssl: Any, line: Any) -> None:
+    connection = Connection._reverse_mapping.get(ssl)
+    if connection is not None:
+        on_keylog(connection, _ffi.string(line))
 
 
 def on_keylog(conn: Any, line: bytes) -> None:

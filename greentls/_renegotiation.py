@@ -27,7 +27,7 @@ from . import signals
 from ._errors import RenegotiationError, TLSError
 from ._sessions import current_session_bytes, session_id_from_der
 
-__all__ = ["Watch", "after_handshake", "handle_events", "renegotiate"]
+__all__ = ["Watch", "watch_handshake", "watch_established", "after_handshake", "handle_events", "renegotiate"]
 
 _CB_LOOP = SSL.SSL_CB_LOOP
 _CB_HANDSHAKE_START = SSL.SSL_CB_HANDSHAKE_START
@@ -47,7 +47,7 @@ class Watch:
     """The info-callback record of one connection; read only in its greenlet."""
 
     __slots__ = ("tls", "handshakes", "window_timer", "limit", "window", "disabled",
-                 "error", "tickets_read", "client_sessions", "ticket_pending", "last_session", "hold_session", "server_sessions", "last_state", "in_handshake",
+                 "error", "tickets_read", "client_sessions", "ticket_pending", "last_session", "hold_session", "server_sessions", "last_state", "in_handshake", "started",
                  "__weakref__")
 
     def __init__(self, tls: Any) -> None:
@@ -73,7 +73,18 @@ class Watch:
         self.last_state = b""
         #: True while a renegotiation we asked for runs (it is not the peer's doing).
         self.in_handshake = False
-        tls._engine.conn.set_info_callback(self._on_info)
+        #: True once OpenSSL's info callback is installed (``start``).
+        self.started = False
+
+    def start(self, conn: SSL.Connection) -> None:
+        """Install the info callback on ``conn`` (once).
+
+        pyOpenSSL makes a cffi callback per connection and OpenSSL calls it about 17 times per
+        TLS 1.3 handshake, all in Python; so a server installs it only where it is needed
+        (``watch_handshake``, ``watch_established``)."""
+        if not self.started:
+            self.started = True
+            conn.set_info_callback(self._on_info)
 
     # -- inside OpenSSL: record only (FACTS.md item 7) ---------------------------------------
 
@@ -143,6 +154,31 @@ class Watch:
         if self.window_timer is not None:
             self.window_timer.close()
             self.window_timer = None
+
+
+def watch_handshake(tls: Any) -> None:
+    """The handshake starts: install the info callback if anything must be seen during it.
+
+    A client always watches (tickets, the server's renegotiation requests).  A server needs it
+    during the handshake only to snapshot the session of each TLS 1.3 ticket it writes for the
+    ``new_session`` signal; otherwise ``watch_established`` decides."""
+    if not tls._is_server or signals.has_receivers(signals.new_session, tls._server):
+        tls._watch.start(tls._engine.conn)
+
+
+def watch_established(tls: Any) -> None:
+    """The initial handshake is done; called before any application data is read.
+
+    TLS 1.3 has no renegotiation (RFC 8446 section 4.1.2: a ClientHello after the handshake is
+    an unexpected_message), so a TLS 1.3 server needs no callback; a TLS 1.2 server starts
+    watching now, counting the initial handshake as Node's ``onhandshakestart`` did."""
+    watch = tls._watch
+    if watch.started:
+        return
+    conn = tls._engine.conn
+    if conn.get_protocol_version_name() != "TLSv1.3":
+        watch.handshakes = max(watch.handshakes, 1)
+        watch.start(conn)
 
 
 def after_handshake(tls: Any) -> None:

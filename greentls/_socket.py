@@ -17,7 +17,9 @@ from ._context import SecureContext
 from ._engine import HelloReady, State, TLSEngine, WantRead, WantWrite
 from ._errors import CertificateError, TLSError
 from ._inspect import ConnectionInfo
-from ._renegotiation import Watch, after_handshake, handle_events, renegotiate as _renegotiate
+from ._keylog import enable_if_wanted as enable_keylog_if_wanted
+from ._renegotiation import (Watch, after_handshake, handle_events, renegotiate as _renegotiate,
+                             watch_established, watch_handshake)
 from ._options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
 from ._transport import DescriptorPump, MemoryPump, is_gevent_socket
 from ._verify import certificate_error_for, configure_verify, verify_result
@@ -140,6 +142,9 @@ class TLSSocket(ConnectionInfo):
 
     def _run_handshake(self) -> None:
         engine, pump = self._engine, self._pump
+        watch_handshake(self)
+        if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
+            enable_keylog_if_wanted(engine.conn)
         while True:
             try:
                 engine.do_handshake()
@@ -150,6 +155,7 @@ class TLSSocket(ConnectionInfo):
                 pump.wait_writable()
             except HelloReady:
                 self._on_client_hello(engine.client_hello)
+                enable_keylog_if_wanted(engine.conn)  # on the context SNI chose
                 engine.release_hello()
             except TLSError as exc:
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
@@ -172,6 +178,7 @@ class TLSSocket(ConnectionInfo):
                 self._engine.set_context(context.context)
 
     def _after_handshake(self) -> None:
+        watch_established(self)  # before any application data is read (_maybe_attach)
         if not self._is_server and self._request_ocsp and signals.has_receivers(signals.ocsp_response, self):
             # Before the verdict and secure_connect: Node emits 'OCSPResponse' first.
             signals.ocsp_response.send(self, response=self._ocsp_response)
