@@ -9,10 +9,13 @@ one attribute after its reads and handshakes and does the rest there: sends the 
 ``new_session`` and ``keylog`` signals and raises the renegotiation errors, so errors after the
 handshake are raised by the handler's next I/O call (API.md).
 
-Renegotiation limit: Node's ``onhandshakestart`` (lib/_tls_wrap.js) counts handshakes, the
-initial one included, and emits ``ERR_TLS_SESSION_ATTACK`` when more than
-``tls.CLIENT_RENEG_LIMIT`` start within ``tls.CLIENT_RENEG_WINDOW`` seconds.  Here a gevent
-timer (started, not waited on, inside the callback: no switch) ends each window.  OpenSSL 3+
+Renegotiation limit, as Node's ``onhandshakestart`` (lib/_tls_wrap.js): the initial handshake is
+not counted; each client renegotiation is, and the count starts over at one when
+``CLIENT_RENEG_WINDOW`` seconds passed since the previous handshake; the renegotiation that
+makes it exceed ``CLIENT_RENEG_LIMIT`` fails the socket with ``ERR_TLS_SESSION_ATTACK`` (so
+with the defaults three renegotiations pass and the fourth fails).  Here a gevent timer,
+restarted at each renegotiation (started, not waited on, inside the callback: no switch), ends
+the window.  OpenSSL 3+
 only lets a client renegotiate because the context sets SSL_OP_ALLOW_CLIENT_RENEGOTIATION
 (FACTS.md item 3); each renegotiation shows as one ``SSL_CB_HANDSHAKE_START``.
 """
@@ -38,15 +41,12 @@ _SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
 # SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
 # not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION, FACTS.md item 3).
 _OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
-# SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
-# not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION, FACTS.md item 3).
-_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
 
 
 class Watch:
     """The info-callback record of one connection; read only in its greenlet."""
 
-    __slots__ = ("tls", "handshakes", "window_timer", "limit", "window", "disabled",
+    __slots__ = ("tls", "handshakes", "renegotiations", "window_timer", "limit", "window", "disabled",
                  "error", "tickets_read", "client_sessions", "ticket_pending", "last_session", "hold_session", "server_sessions", "last_state", "in_handshake", "started",
                  "__weakref__")
 
@@ -54,7 +54,10 @@ class Watch:
         import greentls  # read when the connection starts (API.md)
 
         self.tls = tls
+        #: Handshakes started, the initial one included.
         self.handshakes = 0
+        #: Client renegotiations in the current window (Node's ``handshakes``).
+        self.renegotiations = 0
         self.window_timer: Any = None
         self.limit = greentls.CLIENT_RENEG_LIMIT
         self.window = greentls.CLIENT_RENEG_WINDOW
@@ -107,18 +110,23 @@ class Watch:
             self._count_client_renegotiation()
 
     def _count_client_renegotiation(self) -> None:
-        if self.window_timer is None:
-            # The first renegotiation opens a window; when it ends the count starts over.
-            self.window_timer = gevent.get_hub().loop.timer(self.window)
-            self.window_timer.start(self._end_window)
-        if self.handshakes > self.limit:
+        # Node's onhandshakestart: a renegotiation that starts CLIENT_RENEG_WINDOW seconds or
+        # more after the previous handshake counts as the first again; the one that makes the
+        # count exceed CLIENT_RENEG_LIMIT fails.  The window is a gevent timer restarted at
+        # each renegotiation (started, not waited on: no switch inside OpenSSL).
+        self.renegotiations += 1
+        if self.window_timer is not None:
+            self.window_timer.close()
+        self.window_timer = gevent.get_hub().loop.timer(self.window)
+        self.window_timer.start(self._end_window)
+        if self.renegotiations > self.limit:
             self._fail(RenegotiationError("TLS session renegotiation attack detected",
                                           code="ERR_TLS_SESSION_ATTACK"))
 
     def _end_window(self) -> None:
         self.window_timer.close()
         self.window_timer = None
-        self.handshakes = 1
+        self.renegotiations = 0
 
     def _on_state(self, conn: SSL.Connection) -> None:
         state = conn.get_state_string()
@@ -171,7 +179,7 @@ def watch_established(tls: Any) -> None:
 
     TLS 1.3 has no renegotiation (RFC 8446 section 4.1.2: a ClientHello after the handshake is
     an unexpected_message), so a TLS 1.3 server needs no callback; a TLS 1.2 server starts
-    watching now, counting the initial handshake as Node's ``onhandshakestart`` did."""
+    watching now; the initial handshake is the one it did not see."""
     watch = tls._watch
     if watch.started:
         return

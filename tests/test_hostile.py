@@ -462,8 +462,9 @@ def _renegotiation_flooder(port: int, rounds: int) -> int:
 
 
 def test_renegotiation_flood_is_cut_off(server_options, client_options, need_openssl):
-    """Eight s_client processes renegotiating 10 times each are cut off at the limit (3 handshakes
-    per 600 s window, as Node) while normal handshakes stay well within 100 ms (x2)."""
+    """Eight s_client processes renegotiating 10 times each are cut off at the limit (the 4th
+    renegotiation within the 600 s window fails, as in Node) while normal handshakes stay well
+    within 100 ms (x2)."""
     with serving(echo, **server_options) as server:
         port = port_of(server)
         flooders = [gevent.spawn(_renegotiation_flooder, port, 10) for _ in range(8)]
@@ -471,7 +472,7 @@ def test_renegotiation_flood_is_cut_off(server_options, client_options, need_ope
         latencies = sorted(_timed_handshake(port, client_options) for _ in range(9))
         started = [job.get(timeout=30) for job in flooders]
         _wait_for(lambda: server.get_connections() == 0)
-    assert all(1 <= n <= greentls.CLIENT_RENEG_LIMIT for n in started), started
+    assert all(1 <= n <= greentls.CLIENT_RENEG_LIMIT + 1 for n in started), started
     assert latencies[len(latencies) // 2] < 0.2, latencies
 
 
