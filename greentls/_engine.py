@@ -15,11 +15,13 @@ Two transports, one engine:
 * memory BIOs (the default): bytes in through ``receive_bytes``, bytes out through
   ``outgoing_bytes``.  Every handshake starts this way, which is what lets a server read the
   whole ClientHello itself before OpenSSL sees a byte of it (below).
-* socket BIO: after the handshake a socket transport may call ``attach_fd(fd)``; OpenSSL then
-  reads and writes the non-blocking descriptor itself and ``WantRead``/``WantWrite`` mean
-  "wait until the descriptor is ready".  FACTS.md item 13 measured this 1.65x faster per round
-  trip than memory BIOs: the cost is the number of Python calls per record, and this path needs
-  one per read or write instead of three.
+* socket BIO: a socket transport may call ``attach_fd(fd)`` after the handshake, or
+  ``begin_on_fd(fd, hello)`` before it when the whole ClientHello was read with ``MSG_PEEK``
+  (it is still in the socket for OpenSSL to read); OpenSSL then reads and writes the
+  non-blocking descriptor itself and ``WantRead``/``WantWrite`` mean "wait until the
+  descriptor is ready".  FACTS.md item 13 measured this 1.65x faster per round trip than memory
+  BIOs: the cost is the number of Python calls per record, and this path needs one per read or
+  write instead of three.
 
 The ClientHello seam (servers)
 ------------------------------
@@ -181,6 +183,20 @@ class TLSEngine:
         """
         return not self._attached and not self._hello_held and not self._eof_fed \
             and self.state is State.OPEN
+
+    def begin_on_fd(self, fd: int, hello: ClientHello) -> None:
+        """Server: the whole ClientHello was parsed from a ``MSG_PEEK`` of the socket and is
+        still unread in it, so OpenSSL can read it (and everything after) from ``fd`` itself.
+
+        Only before any byte was fed: the peeked hello replaces the parser's.  The caller makes
+        its ``HelloReady`` decisions with ``hello`` before calling ``do_handshake``.
+        """
+        if self.state is not State.NEW or self._parser is None or self._parser.buffered:
+            raise TLSError("begin_on_fd: bytes were already fed to this engine", code="ERR_TLS_INTERNAL")
+        self.client_hello = hello
+        self._parser = None
+        self._hello_held = False
+        self.attach_fd(fd)
 
     def attach_fd(self, fd: int) -> None:
         """Let OpenSSL use the non-blocking descriptor ``fd`` directly from now on.

@@ -13,6 +13,7 @@ import socket as _socket
 from typing import Any, Callable, Optional
 
 from . import signals
+from ._clienthello import MAX_CLIENT_HELLO_SIZE, ClientHelloError, ClientHelloParser
 from ._context import SecureContext
 from ._engine import HelloReady, State, TLSEngine, WantRead, WantWrite
 from ._errors import CertificateError, TLSError
@@ -145,6 +146,8 @@ class TLSSocket(ConnectionInfo):
         watch_handshake(self)
         if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
             enable_keylog_if_wanted(engine.conn)
+        elif engine.state is State.NEW and is_gevent_socket(self._transport) and self._peek_hello():
+            pump = self._pump
         while True:
             try:
                 engine.do_handshake()
@@ -164,6 +167,37 @@ class TLSSocket(ConnectionInfo):
         # The parsed ClientHello served its decisions; an idle connection need not keep its
         # lists (~3 KiB per connection, measured with tracemalloc).
         engine.client_hello = None
+
+    def _peek_hello(self) -> bool:
+        """Server over a gevent socket: read the ClientHello with ``MSG_PEEK`` and, when one peek
+        holds all of it, make the decisions it calls for and run the whole handshake on the
+        descriptor (``TLSEngine.begin_on_fd``): OpenSSL then reads the hello from the socket
+        itself, and no handshake byte crosses a memory BIO or a Python send/recv.
+
+        Returns False, having consumed nothing, when the peek holds no complete, well-formed
+        hello (split over segments, malformed, or the peer closed): the memory pump then reads
+        the same bytes and the seam handles them as always."""
+        sock = self._transport
+        try:
+            data = sock.recv(MAX_CLIENT_HELLO_SIZE, _socket.MSG_PEEK)
+        except TimeoutError:
+            raise  # the handshake timer (HandshakeTimeoutError) or the socket's timeout
+        except OSError:
+            return False  # a reset: the memory pump meets and reports it
+        if not data:
+            return False
+        try:
+            hello = ClientHelloParser().feed(data)
+        except ClientHelloError:
+            return False
+        if hello is None:
+            return False
+        engine = self._engine
+        engine.begin_on_fd(sock.fileno(), hello)
+        self._pump = DescriptorPump(engine, sock)
+        self._on_client_hello(hello)
+        enable_keylog_if_wanted(engine.conn)
+        return True
 
     def _on_client_hello(self, hello: Any) -> None:
         """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
@@ -209,9 +243,9 @@ class TLSSocket(ConnectionInfo):
     def _maybe_attach(self) -> None:
         """Move to the descriptor pump (FACTS.md item 13) once nothing is left in the BIOs:
         decrypted bytes that arrived with the last flight are drained first (FACTS.md item 12)."""
-        if not is_gevent_socket(self._transport):
-            return
         engine = self._engine
+        if engine.attached or not is_gevent_socket(self._transport):
+            return
         chunks = []
         while True:
             try:

@@ -194,3 +194,59 @@ def test_example_runs():
     assert result.returncode == 0, result.stderr[-2000:]
     for expected in [b'shop.example.com: certificate DNS:*.example.com', b'api.example.com: certificate DNS:api.example.com']:
         assert expected in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("split", [None, 1, 7, 100])
+def test_sni_whether_the_hello_comes_whole_or_split(split, names, ca, server_options):
+    """The seam sees the ClientHello however it arrives: whole in one segment (read with MSG_PEEK,
+    and the handshake then runs on the descriptor) or split over segments (read through the
+    memory BIOs, split=1 even leaves the first peek without a record header); either way the SNI
+    context is chosen and data flows."""
+    import ssl
+    from gevent import socket as gsocket
+
+    client_context = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())
+    with serving(echo, **server_options) as server:
+        server.add_context("a.example.com", names["a.example.com"])
+        raw = gsocket.create_connection(("127.0.0.1", port_of(server)))
+        try:
+            _handshake_and_ping(raw, client_context, split)
+        finally:
+            raw.close()
+
+
+def _handshake_and_ping(raw, client_context, split):
+    """Drive an ssl.SSLObject over ``raw``, sending its ClientHello whole or in two pieces."""
+    import ssl
+
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context.wrap_bio(incoming, outgoing, server_hostname="a.example.com")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    if split is None:
+        raw.sendall(hello)
+    else:
+        raw.sendall(hello[:split])
+        gevent.sleep(0.05)  # let the server read the first piece alone
+        raw.sendall(hello[split:])
+    while True:
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            raw.sendall(outgoing.read())
+            incoming.write(raw.recv(65536))
+    raw.sendall(outgoing.read())
+    assert tls.getpeercert()["subjectAltName"] == (("DNS", "a.example.com"),)
+    tls.write(b"ping")
+    raw.sendall(outgoing.read())
+    reply = b""
+    while not reply:
+        incoming.write(raw.recv(65536))
+        try:
+            reply = tls.read(100)
+        except ssl.SSLWantReadError:
+            pass
+    assert reply == b"ping"
