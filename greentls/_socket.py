@@ -349,12 +349,25 @@ class TLSSocket(ConnectionInfo):
 
     def sendall(self, data: Any, flags: int = 0) -> None:
         """Encrypt and send all of ``data``."""
+        offset = 0
+        if type(data) is bytes and len(data) <= self._write_chunk and self._engine.state is State.OPEN \
+                and not self._events:
+            # The common case, one SSL_write of a small bytes object: no views, no loop.
+            if not data:
+                return
+            try:
+                offset = self._engine.write(data)
+            except (WantRead, WantWrite):
+                pass  # nothing taken yet: the loop below retries with the same bytes
+            else:
+                self._pump.flush()
+                if offset == len(data):
+                    return
         view = memoryview(data).cast("B")
         total = len(view)
         if not total:
             return
         self._ensure_writable()
-        offset = 0
         while offset < total:
             offset += self._write_some(view[offset:offset + self._write_chunk])
 
