@@ -84,7 +84,7 @@ class TLSEngine:
     """A TLS connection as a state machine over bytes (see the module docstring)."""
 
     __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "owner",
-                 "clean_close", "verify_error", "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
+                 "clean_close", "verify_error", "first_error", "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
 
     def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False) -> None:
         self.conn = SSL.Connection(context, None)
@@ -100,6 +100,8 @@ class TLSEngine:
         self.clean_close = False
         #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_verify.py``).
         self.verify_error: Optional[tuple] = None
+        #: The first OpenSSL error with a reason (``translate``).
+        self.first_error: Optional[TLSError] = None
         self._parser: Optional[ClientHelloParser] = ClientHelloParser() if parse_hello and server_side else None
         self._hello_held = self._parser is not None
         self._attached = False
@@ -341,7 +343,8 @@ class TLSEngine:
             return bool(self.conn.shutdown())
         except (WantRead, WantWrite):
             raise
-        except SSL.Error:
+        except SSL.Error as exc:
+            self.translate(exc, "shutdown")  # keeps the reason for the next read (translate)
             _lib.ERR_clear_error()
             return True
 
@@ -355,14 +358,23 @@ class TLSEngine:
     # -- errors ----------------------------------------------------------------------------
 
     def translate(self, exc: Exception, during: str) -> TLSError:
-        """The one place a pyOpenSSL error becomes a ``TLSError`` (STYLE.md principle 5)."""
+        """The one place a pyOpenSSL error becomes a ``TLSError`` (STYLE.md principle 5).
+
+        OpenSSL reports a connection's fatal error once: a later call fails with an empty error
+        queue (e.g. a read after SSL_shutdown met the peer's alert), so the first error with a
+        reason is kept and given again instead of a reasonless one."""
         if isinstance(exc, SSL.SysCallError):
             detail = exc.args[1] if len(exc.args) > 1 else str(exc)
             if exc.args and exc.args[0] == -1:
                 return TLSError("socket hang up: the peer closed the connection during the "
                                 f"{during}", code="ECONNRESET", reason="socket hang up")
             return TLSError(f"{during} failed: {detail}", code="ECONNRESET", reason=str(detail))
-        return from_openssl(exc, during=during)
+        error = from_openssl(exc, during=during)
+        if getattr(error, "without_reason", False):
+            return self.first_error or error
+        if self.first_error is None:
+            self.first_error = error
+        return error
 
 
 def install_info_callback(engine: TLSEngine, callback: Callable[[int, int], None]) -> None:

@@ -194,6 +194,15 @@ def from_openssl(exc: Exception, *, during: str = "") -> TLSError:
             reason = "unexpected eof while reading"
             return TLSError(f"{during + ': ' if during else ''}connection closed by peer ({text})",
                             code="ECONNRESET", reason=reason)
-        reason = text
+        # SSL_ERROR_SSL with an empty error queue: OpenSSL failed the connection earlier and
+        # the reason was taken then (TLSEngine.translate keeps it); never an empty code.
+        error = TLSError(f"{during + ': ' if during else ''}TLS protocol error (OpenSSL gave no "
+                         f"reason: {text})", code=UNKNOWN_SSL_ERROR_CODE)
+        error.without_reason = True
+        return error
     message = f"{during}: {reason}" if during else reason
     return TLSError(message, code=code_from_reason(reason), reason=reason)
+
+
+#: The code of an OpenSSL failure whose error queue held no reason.
+UNKNOWN_SSL_ERROR_CODE = "ERR_SSL_PROTOCOL_ERROR"

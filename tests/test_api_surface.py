@@ -114,3 +114,18 @@ def test_resume_session_receivers_refused_at_listen(server_options):
         greentls.resume_session.disconnect(lookup, sender=server)
     server.listen(0, "127.0.0.1")
     server.stop(timeout=0)
+
+
+def test_openssl_error_without_reason_has_a_code():
+    """An OpenSSL failure with an empty error queue still gets a real code, never "ERR_SSL_";
+    an engine gives the first reasoned error of its connection again instead (translate)."""
+    from OpenSSL import SSL
+    from greentls._engine import TLSEngine
+    from greentls._errors import from_openssl
+
+    bare = from_openssl(SSL.Error([]), during="read")
+    assert bare.code == "ERR_SSL_PROTOCOL_ERROR" and "no reason" in str(bare)
+    engine = TLSEngine(SSL.Context(SSL.TLS_METHOD), server_side=False)
+    first = engine.translate(SSL.Error([("SSL routines", "", "tlsv1 alert unknown ca")]), "shutdown")
+    assert first.code == "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA"
+    assert engine.translate(SSL.Error([]), "read") is first
