@@ -14,9 +14,10 @@ Bytes arrive in arbitrary pieces.  ``feed`` appends them and consumes whole TLS 
 exactly once: a record's fragment is appended to the handshake buffer when its last byte is in
 (RFC 8446 s5.1 lets one handshake message span several records).  When the handshake buffer
 holds the complete first message, its body is parsed once and the result kept.  So the total
-work is linear in the bytes of the hello, however they were split.  Header bytes are checked as
-soon as they arrive, so an HTTP request or an SSLv2 hello fails on its first byte instead of
-waiting for bytes that will never come.
+work is linear in the bytes of the hello, however they were split.  (The common case, a first
+piece holding a whole hello in one record, is parsed in place, to the same result.)  Header
+bytes are checked as soon as they arrive, so an HTTP request or an SSLv2 hello fails on its
+first byte instead of waiting for bytes that will never come.
 
 The parser is strict but total: whatever the bytes, ``feed`` returns a ``ClientHello``, returns
 ``None`` (more bytes needed), or raises ``ClientHelloError`` naming what was wrong.  After an
@@ -126,117 +127,141 @@ def _invalid(message: str) -> ClientHelloError:
     return ClientHelloError(f"invalid ClientHello: {message}")
 
 
-class _Reader:
-    """A cursor over a memoryview; every short read raises ``ClientHelloError`` naming ``what``."""
-
-    __slots__ = ("_data", "_pos", "_end")
-
-    def __init__(self, data: memoryview):
-        self._data = data
-        self._pos = 0
-        self._end = len(data)
-
-    @property
-    def remaining(self) -> int:
-        """Bytes not yet read."""
-        return self._end - self._pos
-
-    def take(self, n: int, what: str) -> memoryview:
-        """The next ``n`` bytes."""
-        pos = self._pos
-        if n > self._end - pos:
-            raise _invalid(f"truncated {what} (needs {n} bytes, {self._end - pos} left)")
-        self._pos = pos + n
-        return self._data[pos:pos + n]
-
-    def u8(self, what: str) -> int:
-        """The next byte as an unsigned integer."""
-        return self.take(1, what)[0]
-
-    def u16(self, what: str) -> int:
-        """The next two bytes as a big-endian unsigned integer."""
-        return int.from_bytes(self.take(2, what), "big")
-
-    def vector(self, prefix: int, what: str, floor: int = 0, ceiling: int = 0xFFFF) -> memoryview:
-        """A variable-length vector ``<floor..ceiling>`` with a ``prefix``-byte length (RFC 8446 s3.4)."""
-        length = int.from_bytes(self.take(prefix, f"{what} length"), "big")
-        if not floor <= length <= ceiling:
-            raise _invalid(f"{what} length {length} is outside {floor}..{ceiling}")
-        return self.take(length, what)
-
-    def end(self, what: str) -> None:
-        """Fail unless everything was read: a vector's contents must fill it exactly."""
-        if self._pos != self._end:
-            raise _invalid(f"{self._end - self._pos} unexpected bytes at the end of {what}")
+def _truncated(what: str, needs: int, left: int) -> ClientHelloError:
+    return _invalid(f"truncated {what} (needs {needs} bytes, {left} left)")
 
 
-def _uint16_list(data: memoryview, what: str) -> tuple[int, ...]:
-    """A vector body of 16-bit code points (cipher suites, groups, versions, schemes)."""
-    if len(data) % 2:
-        raise _invalid(f"{what} length {len(data)} is odd")
-    return struct.unpack(f">{len(data) // 2}H", data)
+def _leftover(what: str, left: int) -> ClientHelloError:
+    """The error for ``left`` bytes after the contents of ``what``, which must fill it exactly."""
+    return _invalid(f"{left} unexpected bytes at the end of {what}")
 
 
-def _parse_server_name(data: memoryview, fields: dict[str, Any]) -> None:
+# The readers below take one ``bytes`` object and the bounds ``buf[pos:end]`` of the structure
+# they read, check every length against ``end`` and copy out only the values kept (random,
+# names, tickets).  They run for every accepted connection, so they index the bytes directly
+# instead of going through a cursor object and memoryview slices, which cost a few times more.
+
+
+def _vector(buf: bytes, pos: int, end: int, prefix: int, what: str,
+            floor: int = 0, ceiling: int = 0xFFFF) -> int:
+    """Where the vector ``<floor..ceiling>`` at ``buf[pos:end]`` ends: a ``prefix``-byte length,
+    then the contents, from ``pos + prefix`` (RFC 8446 s3.4)."""
+    start = pos + prefix
+    if start > end:
+        raise _truncated(f"{what} length", prefix, end - pos)
+    length = buf[pos] if prefix == 1 else buf[pos] << 8 | buf[pos + 1]
+    if length < floor or length > ceiling:
+        raise _invalid(f"{what} length {length} is outside {floor}..{ceiling}")
+    stop = start + length
+    if stop > end:
+        raise _truncated(what, length, end - start)
+    return stop
+
+
+# Unpackers of lists of 16-bit code points by item count, made on first use: making one each
+# time (a format string, then a lookup in struct's cache) costs more than unpacking a list of 20
+# items.  Only counts below 128, which real hellos use, are kept, so peers cannot grow the cache.
+_UINT16_UNPACKERS: dict[int, Callable[[bytes, int], tuple[int, ...]]] = {}
+_CACHED_UINT16_COUNT = 128
+
+
+def _uint16_list(buf: bytes, pos: int, end: int, what: str) -> tuple[int, ...]:
+    """A vector body ``buf[pos:end]`` of 16-bit code points (suites, groups, versions, schemes)."""
+    length = end - pos
+    if length & 1:
+        raise _invalid(f"{what} length {length} is odd")
+    count = length >> 1
+    unpack = _UINT16_UNPACKERS.get(count)
+    if unpack is None:
+        unpack = struct.Struct(f">{count}H").unpack_from
+        if count < _CACHED_UINT16_COUNT:
+            _UINT16_UNPACKERS[count] = unpack
+    return unpack(buf, pos)
+
+
+def _uint16_vector(buf: bytes, pos: int, end: int, prefix: int, what: str,
+                   ceiling: int) -> tuple[int, ...]:
+    """An extension_data ``buf[pos:end]`` that is exactly one vector ``<2..ceiling>`` of 16-bit
+    code points."""
+    stop = _vector(buf, pos, end, prefix, what, 2, ceiling)
+    if stop != end:
+        raise _leftover(what, end - stop)
+    return _uint16_list(buf, pos + prefix, stop, what)
+
+
+def _parse_server_name(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 6066 s3: ServerNameList server_name_list<1..2^16-1>, each a name_type and a
     # HostName<1..2^16-1>.  host_name (0) is the only type ever defined, and an unknown type has
     # no known length, so like OpenSSL (tls_parse_ctos_server_name) we accept exactly one
     # host_name ("MUST NOT contain more than one name of the same name_type").
-    names = _Reader(_Reader(data).vector(2, "server_name list", 1))
-    name_type = names.u8("server_name name_type")
+    names_end = _vector(buf, pos, end, 2, "server_name list", 1)
+    name_type = buf[pos + 2]  # the list holds at least one byte
     if name_type != 0:
         raise _invalid(f"server_name name_type {name_type} is not host_name (0)")
-    name = bytes(names.vector(2, "server_name host_name", 1, _MAX_HOSTNAME_LEN))
-    names.end("server_name list (one host_name allowed)")
+    name_end = _vector(buf, pos + 3, names_end, 2, "server_name host_name", 1, _MAX_HOSTNAME_LEN)
+    if name_end != names_end:
+        raise _leftover("server_name list (one host_name allowed)", names_end - name_end)
+    name = buf[pos + 5:name_end]
     if name.translate(None, _HOSTNAME_BYTES):
         raise _invalid(f"server_name host_name {name!r} is not printable ASCII (RFC 6066 s3)")
     fields["server_name"] = name.decode("ascii")
 
 
-def _parse_alpn(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_alpn(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 7301 s3.1: ProtocolName protocol_name_list<2..2^16-1>; ProtocolName opaque<1..2^8-1>.
-    names = _Reader(_Reader(data).vector(2, "ALPN protocol_name_list", 2))
+    names_end = _vector(buf, pos, end, 2, "ALPN protocol_name_list", 2)
+    pos += 2
     protocols = []
-    while names.remaining:
-        protocols.append(bytes(names.vector(1, "ALPN protocol name", 1, 0xFF)))
+    while pos < names_end:
+        stop = _vector(buf, pos, names_end, 1, "ALPN protocol name", 1, 0xFF)
+        protocols.append(buf[pos + 1:stop])
+        pos = stop
     fields["alpn_protocols"] = tuple(protocols)
 
 
-def _parse_status_request(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_status_request(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 6066 s8: CertificateStatusRequest { status_type; OCSPStatusRequest request; } with
     # ResponderID responder_id_list<0..2^16-1> (each opaque<1..2^16-1>) and
     # request_extensions<0..2^16-1>.  An unknown status_type is ignored, as OpenSSL does.
-    reader = _Reader(data)
-    if reader.u8("status_request status_type") != 1:
+    if pos == end:
+        raise _truncated("status_request status_type", 1, 0)
+    if buf[pos] != 1:
         return
-    responders = _Reader(reader.vector(2, "status_request responder_id_list"))
-    while responders.remaining:
-        responders.vector(2, "status_request ResponderID", 1)
-    reader.vector(2, "status_request request_extensions")
-    reader.end("status_request")
+    responders_end = _vector(buf, pos + 1, end, 2, "status_request responder_id_list")
+    pos += 3
+    while pos < responders_end:
+        pos = _vector(buf, pos, responders_end, 2, "status_request ResponderID", 1)
+    pos = _vector(buf, pos, end, 2, "status_request request_extensions")
+    if pos != end:
+        raise _leftover("status_request", end - pos)
     fields["status_request"] = True
 
 
-def _parse_session_ticket(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_session_ticket(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 5077 s3.2: the whole extension_data is the ticket; empty asks for a new one.
-    fields["session_ticket"] = bytes(data)
+    fields["session_ticket"] = buf[pos:end]
 
 
-def _parse_pre_shared_key(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_pre_shared_key(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 8446 s4.2.11: OfferedPsks { PskIdentity identities<7..2^16-1>; PskBinderEntry
     # binders<33..2^16-1>; }, PskIdentity { opaque identity<1..2^16-1>; uint32 age; },
     # PskBinderEntry opaque<32..255>, "one [binder] for each value in the identities list".
-    reader = _Reader(data)
-    identities = _Reader(reader.vector(2, "pre_shared_key identities", 7))
-    binders = _Reader(reader.vector(2, "pre_shared_key binders", 33))
-    reader.end("pre_shared_key")
+    identities_end = _vector(buf, pos, end, 2, "pre_shared_key identities", 7)
+    binders_end = _vector(buf, identities_end, end, 2, "pre_shared_key binders", 33)
+    if binders_end != end:
+        raise _leftover("pre_shared_key", end - binders_end)
     found = []
-    while identities.remaining:
-        found.append(bytes(identities.vector(2, "pre_shared_key identity", 1)))
-        identities.take(4, "pre_shared_key obfuscated_ticket_age")
+    pos += 2
+    while pos < identities_end:
+        stop = _vector(buf, pos, identities_end, 2, "pre_shared_key identity", 1)
+        found.append(buf[pos + 2:stop])
+        if identities_end - stop < 4:
+            raise _truncated("pre_shared_key obfuscated_ticket_age", 4, identities_end - stop)
+        pos = stop + 4
     count = 0
-    while binders.remaining:
-        binders.vector(1, "pre_shared_key binder", 32, 255)
+    pos = identities_end + 2
+    while pos < binders_end:
+        pos = _vector(buf, pos, binders_end, 1, "pre_shared_key binder", 32, 255)
         count += 1
     if count != len(found):
         raise _invalid(f"pre_shared_key has {len(found)} identities but {count} binders")
@@ -244,86 +269,108 @@ def _parse_pre_shared_key(data: memoryview, fields: dict[str, Any]) -> None:
     fields["psk_identities"] = tuple(found)
 
 
-def _parse_supported_versions(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_supported_versions(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 8446 s4.2.1: in a ClientHello, ProtocolVersion versions<2..254>.
-    reader = _Reader(data)
-    versions = reader.vector(1, "supported_versions", 2, 254)
-    reader.end("supported_versions")
-    fields["supported_versions"] = _uint16_list(versions, "supported_versions")
+    fields["supported_versions"] = _uint16_vector(buf, pos, end, 1, "supported_versions", 254)
 
 
-def _parse_supported_groups(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_supported_groups(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 8446 s4.2.7: NamedGroup named_group_list<2..2^16-1>.
-    reader = _Reader(data)
-    groups = reader.vector(2, "supported_groups", 2)
-    reader.end("supported_groups")
-    fields["supported_groups"] = _uint16_list(groups, "supported_groups")
+    fields["supported_groups"] = _uint16_vector(buf, pos, end, 2, "supported_groups", 0xFFFF)
 
 
-def _parse_signature_algorithms(data: memoryview, fields: dict[str, Any]) -> None:
+def _parse_signature_algorithms(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 8446 s4.2.3: SignatureScheme supported_signature_algorithms<2..2^16-2>.
-    reader = _Reader(data)
-    schemes = reader.vector(2, "signature_algorithms", 2, 0xFFFE)
-    reader.end("signature_algorithms")
-    fields["signature_algorithms"] = _uint16_list(schemes, "signature_algorithms")
+    fields["signature_algorithms"] = _uint16_vector(buf, pos, end, 2, "signature_algorithms", 0xFFFE)
 
 
-_EXTENSION_PARSERS: dict[int, tuple[str, Callable[[memoryview, dict[str, Any]], None]]] = {
-    _EXT_SERVER_NAME: ("server_name", _parse_server_name),
-    _EXT_STATUS_REQUEST: ("status_request", _parse_status_request),
-    _EXT_SUPPORTED_GROUPS: ("supported_groups", _parse_supported_groups),
-    _EXT_SIGNATURE_ALGORITHMS: ("signature_algorithms", _parse_signature_algorithms),
-    _EXT_ALPN: ("application_layer_protocol_negotiation", _parse_alpn),
-    _EXT_SESSION_TICKET: ("session_ticket", _parse_session_ticket),
-    _EXT_PRE_SHARED_KEY: ("pre_shared_key", _parse_pre_shared_key),
-    _EXT_SUPPORTED_VERSIONS: ("supported_versions", _parse_supported_versions),
+_EXTENSION_PARSERS: dict[int, Callable[[bytes, int, int, dict[str, Any]], None]] = {
+    _EXT_SERVER_NAME: _parse_server_name,
+    _EXT_STATUS_REQUEST: _parse_status_request,
+    _EXT_SUPPORTED_GROUPS: _parse_supported_groups,
+    _EXT_SIGNATURE_ALGORITHMS: _parse_signature_algorithms,
+    _EXT_ALPN: _parse_alpn,
+    _EXT_SESSION_TICKET: _parse_session_ticket,
+    _EXT_PRE_SHARED_KEY: _parse_pre_shared_key,
+    _EXT_SUPPORTED_VERSIONS: _parse_supported_versions,
 }
 
 
-def _parse_extensions(block: memoryview, fields: dict[str, Any]) -> None:
-    """Read the extensions block: order, duplicates, and the extensions a server decides on."""
-    # The one loop that runs per extension, so it reads headers directly rather than through
-    # a _Reader: RFC 8446 s4.2, Extension { ExtensionType extension_type; opaque
-    # extension_data<0..2^16-1>; }.
-    order: list[int] = []
-    seen: set[int] = set()
-    pos, end = 0, len(block)
+def _parse_extensions(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
+    """Read the extensions block ``buf[pos:end]``: order, duplicates, and the extensions a
+    server decides on."""
+    # RFC 8446 s4.2: Extension { ExtensionType extension_type; opaque extension_data<0..2^16-1>; }.
+    # The types seen, in order: a dict is an insertion-ordered set.
+    seen: dict[int, None] = {}
+    # Locals, not globals, in the loop that runs once per extension.
+    unpack_header = _EXTENSION_HEADER.unpack_from
+    parsers = _EXTENSION_PARSERS
     while pos < end:
-        if end - pos < 4:
+        start = pos + 4
+        if start > end:
             raise _invalid(f"truncated extension header ({end - pos} bytes left)")
-        ext_type, length = _EXTENSION_HEADER.unpack_from(block, pos)
-        pos += 4
-        if length > end - pos:
-            raise _invalid(f"truncated extension {ext_type} data (needs {length} bytes, {end - pos} left)")
-        data = block[pos:pos + length]
-        pos += length
+        ext_type, length = unpack_header(buf, pos)
+        stop = start + length
+        if stop > end:
+            raise _invalid(f"truncated extension {ext_type} data (needs {length} bytes, {end - start} left)")
         if ext_type in seen:
             # RFC 8446 s4.2: "There MUST NOT be more than one extension of the same type".
             raise _invalid(f"duplicate extension {ext_type}")
-        seen.add(ext_type)
-        order.append(ext_type)
-        known = _EXTENSION_PARSERS.get(ext_type)
-        if known is not None:
-            known[1](data, fields)
-    if _EXT_PRE_SHARED_KEY in order and order[-1] != _EXT_PRE_SHARED_KEY:
+        seen[ext_type] = None
+        parse = parsers.get(ext_type)
+        if parse is not None:
+            parse(buf, start, stop, fields)
+        pos = stop
+    order = tuple(seen)
+    if _EXT_PRE_SHARED_KEY in seen and order[-1] != _EXT_PRE_SHARED_KEY:
         # RFC 8446 s4.2.11: "The "pre_shared_key" extension MUST be the last extension".
         raise _invalid("pre_shared_key is not the last extension")
-    fields["extensions"] = tuple(order)
+    fields["extensions"] = order
 
 
-def _parse_body(body: memoryview, record_version: int, size: int) -> ClientHello:
-    """Parse a ClientHello body (after its 4-byte handshake header) into a ``ClientHello``."""
-    reader = _Reader(body)
+def _new_client_hello(fields: dict[str, Any]) -> ClientHello:
+    """``ClientHello(**fields)`` for ``fields`` holding every field in declaration order.
+
+    The frozen dataclass's ``__init__`` stores each of the 17 fields with an
+    ``object.__setattr__`` call, about a quarter of the time of parsing a whole typical hello;
+    filling the new instance's ``__dict__`` in one step makes the same object (``ClientHello``
+    has no ``__post_init__``, and ``__eq__``, ``__hash__``, ``__repr__`` and
+    ``dataclasses.replace`` read the attributes) in a tenth of the time.  So a field added to
+    ``ClientHello`` must be added to the dict in ``_parse_body`` too, in its place."""
+    hello = object.__new__(ClientHello)
+    hello.__dict__.update(fields)
+    return hello
+
+
+def _parse_body(buf: bytes, pos: int, end: int, record_version: int, size: int) -> ClientHello:
+    """Parse the ClientHello body ``buf[pos:end]`` (after its 4-byte handshake header)."""
+    # RFC 8446 s4.1.2 (RFC 5246 s7.4.1.2): legacy_version, random[32], legacy_session_id<0..32>,
+    # cipher_suites<2..2^16-2>, compression_methods<1..2^8-1>.
+    if end - pos < 2:
+        raise _truncated("legacy_version", 2, end - pos)
+    legacy_version = buf[pos] << 8 | buf[pos + 1]
+    pos += 2
+    if end - pos < 32:
+        raise _truncated("random", 32, end - pos)
+    random = buf[pos:pos + 32]
+    pos += 32
+    stop = _vector(buf, pos, end, 1, "legacy_session_id", 0, 32)
+    session_id = buf[pos + 1:stop]
+    pos = stop
+    stop = _vector(buf, pos, end, 2, "cipher_suites", 2, 0xFFFE)
+    cipher_suites = _uint16_list(buf, pos + 2, stop, "cipher_suites")
+    pos = stop
+    stop = _vector(buf, pos, end, 1, "compression_methods", 1, 0xFF)
+    compression_methods = buf[pos + 1:stop]
+    pos = stop
+    # In the order of ClientHello's fields (see _new_client_hello); the extensions fill in theirs.
     fields: dict[str, Any] = {
         "record_version": record_version,
-        "size": size,
-        # RFC 8446 s4.1.2 (RFC 5246 s7.4.1.2): legacy_version, random[32],
-        # legacy_session_id<0..32>, cipher_suites<2..2^16-2>, compression_methods<1..2^8-1>.
-        "legacy_version": reader.u16("legacy_version"),
-        "random": bytes(reader.take(32, "random")),
-        "session_id": bytes(reader.vector(1, "legacy_session_id", 0, 32)),
-        "cipher_suites": _uint16_list(reader.vector(2, "cipher_suites", 2, 0xFFFE), "cipher_suites"),
-        "compression_methods": bytes(reader.vector(1, "compression_methods", 1, 0xFF)),
+        "legacy_version": legacy_version,
+        "random": random,
+        "session_id": session_id,
+        "cipher_suites": cipher_suites,
+        "compression_methods": compression_methods,
         "server_name": None,
         "alpn_protocols": None,
         "status_request": False,
@@ -334,12 +381,15 @@ def _parse_body(body: memoryview, record_version: int, size: int) -> ClientHello
         "supported_groups": (),
         "signature_algorithms": (),
         "extensions": (),
+        "size": size,
     }
     # RFC 5246 s7.4.1.2: a hello without extensions simply ends after compression_methods.
-    if reader.remaining:
-        _parse_extensions(reader.vector(2, "extensions"), fields)
-        reader.end("ClientHello (bytes after extensions)")
-    return ClientHello(**fields)
+    if pos < end:
+        stop = _vector(buf, pos, end, 2, "extensions")
+        _parse_extensions(buf, pos + 2, stop, fields)
+        if stop != end:
+            raise _leftover("ClientHello (bytes after extensions)", end - stop)
+    return _new_client_hello(fields)
 
 
 def _not_tls(first: int) -> NotTLSError:
@@ -391,15 +441,39 @@ class ClientHelloParser:
         raise ClientHelloError when the bytes cannot be a ClientHello."""
         if self._error is not None:
             raise self._error
+        first = not self._buf
         self._buf += data
         if self._hello is not None:
             return self._hello
         try:
-            self._hello = self._consume_records()
+            hello = self._hello_in_first_record(data) if first and type(data) is bytes else None
+            self._hello = hello if hello is not None else self._consume_records()
         except ClientHelloError as exc:
             self._error = exc
             raise
         return self._hello
+
+    def _hello_in_first_record(self, data: bytes) -> Optional[ClientHello]:
+        """Called by ``feed`` with its first bytes: the common case of a whole hello in one
+        record, in one piece.  Parse it in place, without the copies ``_consume_records`` makes
+        to join records; return None, having changed nothing, whenever the bytes are anything
+        else (an error, a prefix, a hello over several records), for ``_consume_records``.
+
+        When it parses, ``_consume_records`` would have consumed the same first record and
+        parsed the same body bytes with the same record version and size."""
+        # RFC 8446 s5.1: type, legacy_record_version, length; then (s4) the handshake header:
+        # msg_type, 3-byte length.
+        if len(data) < _RECORD_HEADER_LEN + _HANDSHAKE_HEADER_LEN:
+            return None
+        if data[0] != _CONTENT_HANDSHAKE or data[1] != 3 or data[5] != _HANDSHAKE_CLIENT_HELLO:
+            return None
+        record_end = _RECORD_HEADER_LEN + (data[3] << 8 | data[4])
+        hello_end = _RECORD_HEADER_LEN + _HANDSHAKE_HEADER_LEN + (data[6] << 16 | data[7] << 8 | data[8])
+        if (record_end > len(data) or record_end > self._max_size
+                or record_end - _RECORD_HEADER_LEN > MAX_RECORD_PAYLOAD or hello_end > record_end):
+            return None
+        return _parse_body(data, _RECORD_HEADER_LEN + _HANDSHAKE_HEADER_LEN, hello_end,
+                           data[1] << 8 | data[2], record_end)
 
     def _consume_records(self) -> Optional[ClientHello]:
         """Called by ``feed`` with new bytes: consume each complete record once, check early."""
@@ -467,8 +541,8 @@ class ClientHelloParser:
                 raise ClientHelloTooLargeError(
                     f"ClientHello of {total} bytes exceeds the limit of {self._max_size} bytes")
             return None
-        body = memoryview(bytes(handshake[_HANDSHAKE_HEADER_LEN:total]))
-        return _parse_body(body, self._record_version, self._record_start)
+        return _parse_body(bytes(handshake), _HANDSHAKE_HEADER_LEN, total, self._record_version,
+                           self._record_start)
 
 
 def parse_client_hello(data: bytes) -> ClientHello:
