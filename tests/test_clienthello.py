@@ -372,6 +372,38 @@ def test_python_resumption(real: dict[str, tuple[bytes, str]]) -> None:
     assert len(parsed.psk_identities[0]) > 32
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_real_hello_is_a_plain_dataclass_instance(real: dict[str, tuple[bytes, str]], name: str) -> None:
+    """The parser's ClientHello is the one its constructor makes: the same fields in order, the
+    same types, equality, hash and repr (the parser fills ``__dict__`` directly, for speed)."""
+    parsed = parse_client_hello(real[name][0])
+    fields = [field.name for field in dataclasses.fields(ClientHello)]
+    assert list(vars(parsed)) == fields
+    built = ClientHello(**{field: getattr(parsed, field) for field in fields})
+    assert list(vars(built)) == fields and vars(built) == vars(parsed)
+    assert parsed == built and hash(parsed) == hash(built) and repr(parsed) == repr(built)
+    assert dataclasses.replace(parsed) == parsed
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        parsed.size = 0  # type: ignore[misc]
+    for value in (parsed.random, parsed.session_id, parsed.compression_methods,
+                  *parsed.psk_identities, *(parsed.alpn_protocols or ())):
+        assert type(value) is bytes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_piece_and_general_path_agree(real: dict[str, tuple[bytes, str]], name: str) -> None:
+    """A whole hello fed as bytes in one piece (parsed in place) gives what the record-joining
+    path gives for a bytearray, a memoryview or two pieces, with bytes values in every case."""
+    data, _ = real[name]
+    whole = ClientHelloParser().feed(data)
+    assert whole is not None
+    for chunks in ([bytearray(data)], [memoryview(data)], [data[:1], data[1:]], [b"", data]):
+        parser = ClientHelloParser()
+        results = [parser.feed(chunk) for chunk in chunks]
+        assert results[-1] == whole and parser.buffered == data
+        assert type(results[-1].random) is bytes and type(results[-1].session_id) is bytes
+
+
 # --- splits and fragmentation -----------------------------------------------------------
 
 
