@@ -46,7 +46,7 @@ from OpenSSL import SSL
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from ._clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
-from ._errors import TLSError, from_openssl
+from ._errors import UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
 
 __all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady"]
 
@@ -263,21 +263,8 @@ class TLSEngine:
         if count > 0:
             # One shared buffer is safe: nothing between the read and the copy switches.
             return _ffi.buffer(buffer, count)[:]
-        if _lib.SSL_get_error(ssl, count) == _SSL_ERROR_WANT_READ:
-            raise WantRead()
-        try:
-            self.conn._raise_ssl_error(ssl, count)
-        except SSL.ZeroReturnError:
-            self.clean_close = True
-            return b""
-        except SSL.SysCallError as exc:
-            return self._read_failed(exc)
-        except (WantRead, WantWrite):
-            raise
-        except SSL.Error as exc:
-            self.state = State.BROKEN
-            raise self.translate(exc, "read") from exc
-        return b""  # not reached: a failed SSL_read always has an error
+        self._read_ended(ssl, count)
+        return b""
 
     def read_into(self, buffer: Any, size: int) -> int:
         """Like ``read`` into a writable buffer; returns the count (0 at the end)."""
@@ -285,27 +272,31 @@ class TLSEngine:
         count = _lib.SSL_read(ssl, _ffi.from_buffer(buffer, require_writable=True), size)
         if count > 0:
             return count
+        self._read_ended(ssl, count)
+        return 0
+
+    def _read_ended(self, ssl: Any, count: int) -> None:
+        """After a failed SSL_read: raise WantRead/WantWrite or the error; return at the end of
+        the stream (the peer's close_notify, or an EOF without it)."""
         if _lib.SSL_get_error(ssl, count) == _SSL_ERROR_WANT_READ:
-            raise WantRead()
+            raise WantRead()  # the common case, without pyOpenSSL's checks
         try:
             self.conn._raise_ssl_error(ssl, count)
         except SSL.ZeroReturnError:
             self.clean_close = True
-            return 0
         except SSL.SysCallError as exc:
-            return len(self._read_failed(exc))
+            self._read_failed(exc)
         except (WantRead, WantWrite):
             raise
         except SSL.Error as exc:
             self.state = State.BROKEN
             raise self.translate(exc, "read") from exc
-        return 0
 
-    def _read_failed(self, exc: SSL.SysCallError) -> bytes:
+    def _read_failed(self, exc: SSL.SysCallError) -> None:
         # An EOF without close_notify: reported as the end of the stream, like the stdlib's
         # suppress_ragged_eofs, but the session is not resumable (FACTS.md item 2).
         if exc.args and exc.args[0] in (-1, 0):
-            return b""
+            return
         self.state = State.BROKEN
         raise TLSError(f"read failed: {exc.args[1] if len(exc.args) > 1 else exc}",
                        code="ECONNRESET", reason="connection reset") from exc
@@ -370,19 +361,11 @@ class TLSEngine:
                                 f"{during}", code="ECONNRESET", reason="socket hang up")
             return TLSError(f"{during} failed: {detail}", code="ECONNRESET", reason=str(detail))
         error = from_openssl(exc, during=during)
-        if getattr(error, "without_reason", False):
+        if error.code == UNKNOWN_SSL_ERROR_CODE:
             return self.first_error or error
         if self.first_error is None:
             self.first_error = error
         return error
-
-
-def install_info_callback(engine: TLSEngine, callback: Callable[[int, int], None]) -> None:
-    """Call ``callback(where, ret)`` from OpenSSL's info callback for this connection.
-
-    The callback runs inside OpenSSL: it must only record (FACTS.md item 7).
-    """
-    engine.conn.set_info_callback(lambda _conn, where, ret: callback(where, ret))
 
 
 def session_to_bytes(ssl_session: Any) -> Optional[bytes]:

@@ -196,10 +196,8 @@ def from_openssl(exc: Exception, *, during: str = "") -> TLSError:
                             code="ECONNRESET", reason=reason)
         # SSL_ERROR_SSL with an empty error queue: OpenSSL failed the connection earlier and
         # the reason was taken then (TLSEngine.translate keeps it); never an empty code.
-        error = TLSError(f"{during + ': ' if during else ''}TLS protocol error (OpenSSL gave no "
-                         f"reason: {text})", code=UNKNOWN_SSL_ERROR_CODE)
-        error.without_reason = True
-        return error
+        return TLSError(f"{during + ': ' if during else ''}TLS protocol error (OpenSSL gave no "
+                        f"reason: {text})", code=UNKNOWN_SSL_ERROR_CODE)
     message = f"{during}: {reason}" if during else reason
     return TLSError(message, code=code_from_reason(reason), reason=reason)
 

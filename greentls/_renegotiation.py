@@ -185,7 +185,7 @@ def watch_established(tls: Any) -> None:
         return
     conn = tls._engine.conn
     if conn.get_protocol_version_name() != "TLSv1.3":
-        watch.handshakes = max(watch.handshakes, 1)
+        watch.handshakes = 1
         watch.start(conn)
 
 

@@ -158,7 +158,6 @@ class TLSSocket(ConnectionInfo):
                 pump.wait_writable()
             except HelloReady:
                 self._on_client_hello(engine.client_hello)
-                enable_keylog_if_wanted(engine.conn)  # on the context SNI chose
                 engine.release_hello()
             except TLSError as exc:
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
@@ -196,12 +195,12 @@ class TLSSocket(ConnectionInfo):
         engine.begin_on_fd(sock.fileno(), hello)
         self._pump = DescriptorPump(engine, sock)
         self._on_client_hello(hello)
-        enable_keylog_if_wanted(engine.conn)
         return True
 
     def _on_client_hello(self, hello: Any) -> None:
         """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
-        (FACTS.md item 7): the context for the requested name, and the OCSP staple."""
+        (FACTS.md item 7): the context for the requested name, and the OCSP staple; then the key
+        log callback on that context, before any secret is derived."""
         self.servername = hello.server_name
         if self._server is not None:
             self._server._prepare_connection(self, hello)
@@ -210,6 +209,7 @@ class TLSSocket(ConnectionInfo):
             context = context_from_answer(self._sni_callback(hello.server_name))
             if context is not None:
                 self._engine.set_context(context.context)
+        enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
 
     def _after_handshake(self) -> None:
         watch_established(self)  # before any application data is read (_maybe_attach)
