@@ -38,6 +38,7 @@ __all__ = [
     "ClientHelloTooLargeError",
     "NotTLSError",
     "MAX_CLIENT_HELLO_SIZE",
+    "check_announced_size",
     "parse_client_hello",
 ]
 
@@ -543,6 +544,23 @@ class ClientHelloParser:
             return None
         return _parse_body(bytes(handshake), _HANDSHAKE_HEADER_LEN, total, self._record_version,
                            self._record_start)
+
+
+def check_announced_size(data: bytes, max_size: int = MAX_CLIENT_HELLO_SIZE) -> None:
+    """Raise ``ClientHelloTooLargeError`` when the first bytes of a stream announce a ClientHello
+    that needs more than ``max_size`` bytes of records, as ``ClientHelloParser`` would.
+
+    For a server that decides nothing on the hello and lets OpenSSL read it: the limit still
+    holds for what the headers announce, without parsing the rest.  Anything else (fewer than
+    nine bytes, another record or message type) passes, for OpenSSL to judge."""
+    if (len(data) < _RECORD_HEADER_LEN + _HANDSHAKE_HEADER_LEN or data[0] != _CONTENT_HANDSHAKE
+            or data[5] != _HANDSHAKE_CLIENT_HELLO):
+        return
+    total = _HANDSHAKE_HEADER_LEN + (data[6] << 16 | data[7] << 8 | data[8])
+    # The fewest bytes of records that can carry it (RFC 8446 s5.1), as _try_hello counts.
+    records = -(-total // MAX_RECORD_PAYLOAD)
+    if total + records * _RECORD_HEADER_LEN > max_size:
+        raise ClientHelloTooLargeError(f"ClientHello of {total} bytes exceeds the limit of {max_size} bytes")
 
 
 def parse_client_hello(data: bytes) -> ClientHello:

@@ -157,7 +157,9 @@ def _build(options: dict) -> SSL.Context:
     # callbacks share this OpenSSL slot with incompatible return conventions.
     from ._ocsp import install_status_callback
     install_status_callback(ctx)
-    # NSS key log lines (keylog signal, SSLKEYLOGFILE): installed on first use (_keylog.py).
+    # NSS key log lines: now for SSLKEYLOGFILE, else on the first keylog receiver (_keylog.py).
+    from ._keylog import install_if_logging_to_file
+    install_if_logging_to_file(ctx)
     return ctx
 
 

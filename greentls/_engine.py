@@ -118,6 +118,16 @@ class TLSEngine:
         """Use another context (SNI) for this connection; only before OpenSSL saw the hello."""
         self.conn.set_context(context)
 
+    def parse_hello_first(self) -> None:
+        """Server, before any byte was fed: withhold the ClientHello (``HelloReady``) after all.
+
+        For an engine made with ``parse_hello=False`` whose caller could not read the hello
+        itself (``begin_on_fd``) and falls back to feeding bytes."""
+        if self.state is not State.NEW or not self.server_side or self._parser is not None:
+            raise TLSError("parse_hello_first: the engine already started", code="ERR_TLS_INTERNAL")
+        self._parser = ClientHelloParser()
+        self._hello_held = True
+
     def release_hello(self) -> None:
         """Hand the withheld ClientHello bytes to OpenSSL (after ``HelloReady``)."""
         if self._hello_held:
@@ -195,7 +205,7 @@ class TLSEngine:
         Only before any byte was fed: the peeked hello replaces the parser's.  The caller makes
         its ``HelloReady`` decisions with ``hello`` before calling ``do_handshake``.
         """
-        if self.state is not State.NEW or self._parser is None or self._parser.buffered:
+        if self.state is not State.NEW or not self.server_side or (self._parser is not None and self._parser.buffered):
             raise TLSError("begin_on_fd: bytes were already fed to this engine", code="ERR_TLS_INTERNAL")
         self.client_hello = hello
         self._parser = None

@@ -6,10 +6,13 @@ callback only appends to the file named by ``SSLKEYLOGFILE`` (as curl and browse
 for append, one line each; a plain file write does not switch greenlets) and records the line
 for the connection's greenlet, which sends the ``keylog`` signal (FACTS.md item 7).
 
-The callback is installed on a context the first time a handshake on it starts while someone
+The callback is installed on a context when it is built while ``SSLKEYLOGFILE`` is set
+(``install_if_logging_to_file``: the variable is read when a context is made, as curl reads it
+when it starts), or the first time a handshake on it starts while a ``keylog`` receiver
 listens (``enable_if_wanted``): OpenSSL reads ``ctx->keylog_callback`` when it logs a secret,
 so a connection already made picks it up.  Until then nobody listening costs nothing: five
-Python callbacks per TLS 1.3 handshake were 3 % of a resumed handshake's server CPU.
+Python callbacks per TLS 1.3 handshake were 3 % of a resumed handshake's server CPU, and an
+``os.environ`` lookup per connection another 1 %.
 """
 from __future__ import annotations
 
@@ -22,18 +25,26 @@ from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from . import signals
 
-__all__ = ["on_keylog", "enable_if_wanted"]
+__all__ = ["on_keylog", "enable_if_wanted", "install_if_logging_to_file"]
 
 #: pyOpenSSL contexts that have the callback (a context is never un-installed).
 _installed: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
 
 def enable_if_wanted(conn: Any) -> None:
-    """Install the key log callback on ``conn``'s context if a ``keylog`` receiver or
-    ``SSLKEYLOGFILE`` wants the lines; call before the handshake derives any secret."""
-    if not (signals.keylog.receivers or os.environ.get("SSLKEYLOGFILE")):
-        return
-    context = conn.get_context()
+    """Install the key log callback on ``conn``'s context if a ``keylog`` receiver wants the
+    lines; call before the handshake derives any secret."""
+    if signals.keylog.receivers:
+        _install(conn.get_context())
+
+
+def install_if_logging_to_file(context: Any) -> None:
+    """A context being built: install the callback now if ``SSLKEYLOGFILE`` names a file."""
+    if os.environ.get("SSLKEYLOGFILE"):
+        _install(context)
+
+
+def _install(context: Any) -> None:
     if context not in _installed:
         # pyOpenSSL refuses to change a context that made a connection (its guard against
         # threads racing on SSL_CTX settings); here one thread owns every context, and

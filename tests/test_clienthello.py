@@ -23,6 +23,7 @@ from greentls._clienthello import (
     ClientHelloParser,
     ClientHelloTooLargeError,
     NotTLSError,
+    check_announced_size,
     parse_client_hello,
 )
 from greentls._errors import TLSError
@@ -579,6 +580,37 @@ def test_too_large() -> None:
         ClientHelloParser(len(exact) - 1).feed(exact[:5])
     with pytest.raises(ClientHelloTooLargeError):
         ClientHelloParser(100).feed(records(handshake(body()), (10,) * 20)[:96])
+
+
+def _refused(check, data: bytes) -> bool:
+    try:
+        check(data)
+    except ClientHelloTooLargeError as exc:
+        assert exc.code == "ERR_TLS_CLIENT_HELLO_TOO_LARGE"
+        return True
+    return False
+
+
+@FUZZ
+@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 300, 90000), sizes=st.lists(st.integers(1000, 2 ** 14), max_size=4))
+def test_announced_size_check_agrees_with_parser(pad: int, sizes: list[int]) -> None:
+    """check_announced_size (a server that does not parse) never refuses a hello the parser
+    takes, and in full 16 KiB records refuses exactly the ones the parser refuses."""
+    data = records(handshake(big_body(pad)), tuple(sizes))
+    by_headers = _refused(check_announced_size, data[:9])
+    by_parser = _refused(ClientHelloParser().feed, data)
+    assert by_parser or not by_headers
+    if not sizes:
+        assert by_headers == by_parser
+
+
+def test_announced_size_check_lets_other_bytes_pass() -> None:
+    """Fewer than nine bytes, other records and other messages are for OpenSSL to judge."""
+    for data in (b"", b"\x16\x03\x01\x40\x00\x01\xff\xff", b"GET / HTTP/1.1\r\n\r\n",
+                 b"\x17\x03\x03\x40\x00\x01\xff\xff\xff", b"\x16\x03\x03\x40\x00\x02\xff\xff\xff"):
+        check_announced_size(data)
+    with pytest.raises(ClientHelloTooLargeError):
+        check_announced_size(b"\x16\x03\x01\x40\x00\x01\xff\xff\xff")
 
 
 def test_max_size_argument() -> None:

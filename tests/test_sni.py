@@ -166,6 +166,29 @@ def test_servername_none_without_sni(ca, server_options):
     assert seen == [None]
 
 
+@pytest.mark.parametrize("decides", [False, True], ids=["openssl-reads-hello", "hello-parsed"])
+@pytest.mark.parametrize("version", VERSIONS)
+def test_server_sees_servername_with_or_without_hello_parse(ca, server_options, decides, version):
+    """The server's servername is the client's SNI whether the server parses the hello (it has
+    an SNI callback) or lets OpenSSL read it unparsed (nothing to decide), and None without SNI."""
+    seen: list = []
+    options = dict(server_options, sni_callback=lambda name: None) if decides else server_options
+
+    def handler(tls):
+        seen.append(tls.servername)
+        echo(tls)
+
+    with serving(handler, **options) as server:
+        assert server._decides_on_hello() is decides
+        for name in ("localhost", None):
+            tls = greentls.connect(port_of(server), "127.0.0.1", servername=name, ca=ca.cert_pem.bytes(),
+                                   max_version=version, reject_unauthorized=False)
+            tls.sendall(b"x")
+            assert tls.recv(1) == b"x"
+            tls.close()
+    assert seen == ["localhost", None]
+
+
 def test_set_secure_context_rotation(names, ca, server_options):
     """set_secure_context serves new connections the new certificate; an open one keeps its own."""
     with serving(echo, **server_options) as server:
