@@ -114,25 +114,23 @@ def _client_context(options: dict) -> SecureContext:
         return SecureContext(**options)
     context = _CONTEXT_CACHE.get(key)
     if context is None:
-        import greentls
         context = SecureContext(**options)
         if len(_CONTEXT_CACHE) >= _CONTEXT_CACHE_SIZE:
             _CONTEXT_CACHE.pop(next(iter(_CONTEXT_CACHE)))
         _CONTEXT_CACHE[key] = context
-        # The DEFAULT_* module settings are read at build time: a change invalidates the cache.
-        context._defaults_key = (greentls.DEFAULT_MIN_VERSION, greentls.DEFAULT_MAX_VERSION,
-                                 greentls.DEFAULT_CIPHERS, greentls.DEFAULT_ECDH_CURVE)
-    elif not _defaults_unchanged(context):
+        context._defaults_key = _build_settings()
+    elif context._defaults_key != _build_settings():
         del _CONTEXT_CACHE[key]
         return _client_context(options)
     return context
 
 
-def _defaults_unchanged(context: SecureContext) -> bool:
+def _build_settings() -> tuple:
+    """What a context reads besides its options, when it is built: the DEFAULT_* module
+    settings and SSLKEYLOGFILE (_keylog.py).  A change invalidates the cached contexts."""
     import greentls
-    return getattr(context, "_defaults_key", None) == (
-        greentls.DEFAULT_MIN_VERSION, greentls.DEFAULT_MAX_VERSION, greentls.DEFAULT_CIPHERS,
-        greentls.DEFAULT_ECDH_CURVE)
+    return (greentls.DEFAULT_MIN_VERSION, greentls.DEFAULT_MAX_VERSION, greentls.DEFAULT_CIPHERS,
+            greentls.DEFAULT_ECDH_CURVE, os.environ.get("SSLKEYLOGFILE"))
 
 
 def _freeze(value: Any) -> Any:

@@ -16,12 +16,13 @@ from typing import Any, Optional
 
 import certifi
 from OpenSSL import SSL, crypto
-from OpenSSL._util import lib as _lib
+from OpenSSL._util import ffi as _ffi, lib as _lib
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from . import _ciphers
 from ._errors import TLSError, UnsupportedError
+from ._keylog import install_if_logging_to_file
 from ._options import CONTEXT_OPTIONS, check_bool, read_material_list, reject_unknown
 
 __all__ = ["SecureContext", "create_secure_context"]
@@ -51,6 +52,20 @@ OP_ALLOW_CLIENT_RENEGOTIATION = 0x100
 # ``defaultSessionIdContext``), so every server of one program shares it: sessions resume across
 # a program's servers but not into another program's.
 DEFAULT_SESSION_ID_CONTEXT = hashlib.sha1(" ".join(sys.argv).encode()).hexdigest()[:32].encode()
+
+
+@_ffi.callback("int (*)(SSL *, int *, void *)")
+def _accept_servername(_ssl: Any, _alert: Any, _arg: Any) -> int:
+    """OpenSSL's servername callback: accept the name the client sent.
+
+    The context for the name was chosen before OpenSSL read the hello (``_sni.py``); this only
+    tells OpenSSL the name was accepted, and only then does it keep the name in the session
+    (``final_server_name``), where ``SSL_get_servername`` finds it on a TLS 1.2 resumption.
+    Node's ``SelectSNIContextCallback`` accepts every name too."""
+    return _SSL_TLSEXT_ERR_OK
+
+
+_SSL_TLSEXT_ERR_OK = _lib.SSL_TLSEXT_ERR_OK
 
 
 def _alpn_select(conn: SSL.Connection, offered: list) -> Any:
@@ -153,12 +168,12 @@ def _build(options: dict) -> SSL.Context:
     ctx.set_session_id(_session_id_context(options))
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
+    _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _accept_servername)
     # One raw status callback for both roles (_ocsp.py): pyOpenSSL's server and client OCSP
     # callbacks share this OpenSSL slot with incompatible return conventions.
     from ._ocsp import install_status_callback
     install_status_callback(ctx)
     # NSS key log lines: now for SSLKEYLOGFILE, else on the first keylog receiver (_keylog.py).
-    from ._keylog import install_if_logging_to_file
     install_if_logging_to_file(ctx)
     return ctx
 

@@ -13,11 +13,12 @@ arguments").
 Two transports, one engine:
 
 * memory BIOs (the default): bytes in through ``receive_bytes``, bytes out through
-  ``outgoing_bytes``.  Every handshake starts this way, which is what lets a server read the
-  whole ClientHello itself before OpenSSL sees a byte of it (below).
+  ``outgoing_bytes``.  A server engine made with ``parse_hello`` reads the whole ClientHello
+  itself this way before OpenSSL sees a byte of it (below).
 * socket BIO: a socket transport may call ``attach_fd(fd)`` after the handshake, or
-  ``begin_on_fd(fd, hello)`` before it when the whole ClientHello was read with ``MSG_PEEK``
-  (it is still in the socket for OpenSSL to read); OpenSSL then reads and writes the
+  ``begin_on_fd(fd, hello)`` before it, when the ClientHello was looked at with ``MSG_PEEK``
+  (parsed, or, for a server with nothing to decide, only its size checked) and is still in the
+  socket for OpenSSL to read; OpenSSL then reads and writes the
   non-blocking descriptor itself and ``WantRead``/``WantWrite`` mean "wait until the
   descriptor is ready".  FACTS.md item 13 measured this 1.65x faster per round trip than memory
   BIOs: the cost is the number of Python calls per record, and this path needs one per read or
@@ -26,8 +27,8 @@ Two transports, one engine:
 The ClientHello seam (servers)
 ------------------------------
 OpenSSL's SNI, OCSP-status and session callbacks run inside OpenSSL, where a greenlet must never
-block or switch (FACTS.md item 7).  So a server engine first feeds the client's bytes to our own
-``ClientHelloParser`` (as Node's ``ClientHelloParser`` does) and withholds them from OpenSSL.
+block or switch (FACTS.md item 7).  So a server engine that has such decisions to make first
+feeds the client's bytes to our own ``ClientHelloParser`` (as Node's ``ClientHelloParser`` does) and withholds them from OpenSSL.
 When the hello is complete ``do_handshake()`` raises ``HelloReady``; the connection's greenlet
 then makes its blocking decisions (pick a context, fetch an OCSP response) and calls
 ``release_hello()``, after which OpenSSL sees the bytes and its callbacks only read the answers.
@@ -198,15 +199,16 @@ class TLSEngine:
         return not self._attached and not self._hello_held and not self._eof_fed \
             and self.state is State.OPEN
 
-    def begin_on_fd(self, fd: int, hello: ClientHello) -> None:
-        """Server: the whole ClientHello was parsed from a ``MSG_PEEK`` of the socket and is
-        still unread in it, so OpenSSL can read it (and everything after) from ``fd`` itself.
+    def begin_on_fd(self, fd: int, hello: Optional[ClientHello]) -> None:
+        """Server: the ClientHello is still unread in the socket ``fd``, so OpenSSL can read it
+        (and everything after) from the descriptor itself.
 
-        Only before any byte was fed: the peeked hello replaces the parser's.  The caller makes
-        its ``HelloReady`` decisions with ``hello`` before calling ``do_handshake``.
+        Only before any byte was fed.  ``hello`` is the hello parsed from a ``MSG_PEEK``, whose
+        ``HelloReady`` decisions the caller makes before calling ``do_handshake``; None when the
+        caller decides nothing on it.
         """
         if self.state is not State.NEW or not self.server_side or (self._parser is not None and self._parser.buffered):
-            raise TLSError("begin_on_fd: bytes were already fed to this engine", code="ERR_TLS_INTERNAL")
+            raise TLSError("begin_on_fd: only for a server engine that was fed no bytes", code="ERR_TLS_INTERNAL")
         self.client_hello = hello
         self._parser = None
         self._hello_held = False

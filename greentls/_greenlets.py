@@ -61,16 +61,31 @@ class GreenletRecycler:
     ``gevent.spawn_raw`` does.  ``release()`` ends the parked ones (the server closed)."""
 
     def __init__(self, max_idle: int = MAX_IDLE) -> None:
-        self._idle: list = []
+        self._idle: list[RawGreenlet] = []
         self._max_idle = max_idle if REUSE_WORKS else 0
 
+    @property
+    def parked(self) -> int:
+        """Greenlets waiting for a connection."""
+        return len(self._idle)
+
     def __call__(self, function: Callable[..., Any], *args: Any) -> Any:
+        """Called by ``StreamServer`` (in the hub) for each accepted connection."""
         hub = get_hub()
-        worker = self._idle.pop() if self._idle else RawGreenlet(self._serve, parent=hub)
+        idle = self._idle
+        worker = None
+        while idle:
+            worker = idle.pop()
+            if not worker.dead:
+                break
+            worker = None
+        if worker is None:
+            worker = RawGreenlet(self._serve, parent=hub)
         hub.loop.run_callback(worker.switch, function, args)
         return worker
 
     def _serve(self, function: Callable[..., Any], args: tuple) -> None:
+        """The greenlet's whole life: serve a call, park, serve the next, until it must end."""
         current = getcurrent()
         idle = self._idle
         while True:
@@ -84,9 +99,15 @@ class GreenletRecycler:
             if current.__dict__ or len(idle) >= self._max_idle:
                 return  # it has gevent.local values (or attributes): they end with it
             idle.append(current)
-            # Parked: the next connection arrives as switch(function, args) from __call__;
-            # release() throws GreenletExit here instead.
-            function, args = get_hub().switch()
+            # Parked: the next connection arrives as switch(function, args) from __call__.
+            # Anything else (release()'s GreenletExit, a stray kill or a handler's leaked
+            # gevent.Timeout) ends this greenlet, and it leaves the idle list.
+            try:
+                function, args = get_hub().switch()
+            except BaseException:
+                if current in idle:
+                    idle.remove(current)
+                return
 
     def release(self) -> None:
         """End every parked greenlet (from the hub's next loop pass); from now on a greenlet

@@ -27,6 +27,8 @@ import gevent
 from OpenSSL import SSL
 from OpenSSL._util import lib as _lib
 
+import greentls  # the package, for CLIENT_RENEG_*: partly initialized now, complete when read
+
 from . import signals
 from ._errors import RenegotiationError, TLSError
 from ._sessions import current_session_bytes, session_id_from_der
@@ -59,14 +61,13 @@ class Watch:
                  "__weakref__")
 
     def __init__(self, tls: Any) -> None:
-        import greentls  # read when the connection starts (API.md)
-
         self.tls = tls
         #: Handshakes started, the initial one included.
         self.handshakes = 0
         #: Client renegotiations in the current window (Node's ``handshakes``).
         self.renegotiations = 0
         self.window_timer: Any = None
+        # Read when the connection starts (API.md): users may change them at any time.
         self.limit = greentls.CLIENT_RENEG_LIMIT
         self.window = greentls.CLIENT_RENEG_WINDOW
         self.disabled = False

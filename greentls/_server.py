@@ -18,7 +18,6 @@ from typing import Any, Callable, Optional
 
 import gevent
 from gevent.event import Event
-from gevent.hub import get_hub
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gevent import socket as gsocket
@@ -64,7 +63,17 @@ class Server:
     handshake, so a handler's ``recv``/``sendall`` raises ``socket.timeout`` when the peer has
     been silent that long, and the connection is closed; ``max_connections`` caps concurrent
     connections (a gevent ``Pool``: accepting pauses while it is full).
+
+    Without ``max_connections``, a connection's greenlet parks when its connection ends and
+    serves a later one (``_greenlets.py``): each connection runs in a fresh ``contextvars``
+    context, and a greenlet that used a ``gevent.local`` is never reused, but state a handler
+    keys by greenlet identity itself (``id(getcurrent())``, a ``gevent.Timeout`` it started and
+    never cancelled) outlives its connection.  Set ``max_idle_greenlets = 0`` (on the class or
+    the instance, before ``listen``) for a new greenlet per connection.
     """
+
+    #: Greenlets parked for reuse at most (0: a new greenlet for every connection).
+    max_idle_greenlets: int = 128
 
     def __init__(self, secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
                  **options: Any) -> None:
@@ -125,8 +134,10 @@ class Server:
         self._listen_socket = sock
         # A Pool when connections are capped (accepting pauses while it is full), else parked
         # greenlets serve new connections (_greenlets.py: 9 % of a short connection's CPU).
-        self._recycler = GreenletRecycler()
-        spawn = Pool(self.max_connections) if self.max_connections else self._recycler
+        if self.max_connections:
+            spawn: Any = Pool(self.max_connections)
+        else:
+            spawn = self._recycler = GreenletRecycler(self.max_idle_greenlets)
         self._stream_server = StreamServer(sock, self._serve_connection, spawn=spawn)
         self._closed = False
         self._stream_server.start()
@@ -201,21 +212,19 @@ class Server:
             self._connection_ended(tls)
 
     def _handshake(self, tls: TLSSocket) -> bool:
-        # The timer of gevent.Timeout, without its Python layers and without building the
-        # error for every connection: 1.5 % of a resumed handshake's server CPU (benchmarks/).
-        timer = None
-        if self.handshake_timeout:
-            timer = get_hub().loop.timer(self.handshake_timeout)
-            timer.start(_expire_handshake, gevent.getcurrent())
+        timeout = gevent.Timeout(self.handshake_timeout or None,
+                                 HandshakeTimeoutError("TLS handshake timeout"))
+        timeout.start()
         try:
             tls.do_handshake()
             return True
         except Exception as exc:
-            self._client_error(tls, exc)
-            return False
+            error = exc
         finally:
-            if timer is not None:
-                timer.close()
+            timeout.close()
+        # Reported with the timer closed: a tls_client_error receiver may block.
+        self._client_error(tls, error)
+        return False
 
     def _client_error(self, tls: TLSSocket, exc: BaseException) -> None:
         error = exc if isinstance(exc, TLSError) else _remote_error(exc)
@@ -248,8 +257,8 @@ class Server:
     def _decides_on_hello(self) -> bool:
         """True when a connection's ClientHello must be parsed before OpenSSL reads it: to pick
         an SNI context, or to ask ``ocsp_request`` receivers for a staple."""
-        return self.sni_callback is not None or len(self._sni) > 0 or \
-            signals.has_receivers(signals.ocsp_request, self)
+        return (self.sni_callback is not None or len(self._sni) > 0
+                or signals.has_receivers(signals.ocsp_request, self))
 
     def _prepare_connection(self, tls: TLSSocket, hello: Any) -> None:
         """Decisions that may block, made in the connection's greenlet before OpenSSL reads
@@ -425,12 +434,6 @@ def _keep_session_on_abrupt_close(tls: TLSSocket) -> None:
     RFC 5246 section 7.2.1 lets a session be resumed after an improper close.  Set only once
     the handshake is done, so handshake failures keep OpenSSL's specific codes."""
     _lib.SSL_set_options(tls._engine.conn._ssl, _OP_IGNORE_UNEXPECTED_EOF)
-
-
-def _expire_handshake(greenlet: Any) -> None:
-    """Runs in the hub when a handshake outlives ``handshake_timeout``: raise in its greenlet
-    wherever it waits (as ``gevent.Timeout`` does)."""
-    greenlet.throw(HandshakeTimeoutError("TLS handshake timeout"))
 
 
 def _remote_error(exc: BaseException) -> TLSError:

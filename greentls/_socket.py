@@ -3,8 +3,9 @@
 A thin layer: the engine (``_engine.py``) holds the TLS state, a pump (``_transport.py``) moves
 bytes and waits.  Every public I/O method has the same shape: gate on the state, then loop
 "call the engine; on WantRead/WantWrite let the pump wait; retry".  The handshake runs on
-``do_handshake()`` or on the first I/O call; it starts over memory BIOs (so a server can read the
-ClientHello first) and, over a gevent socket, continues on the descriptor itself once complete.
+``do_handshake()`` or on the first I/O call.  A server over a gevent socket runs it on the
+descriptor from the start (``_peek_hello``); otherwise it starts over memory BIOs (so a server
+can read the ClientHello first) and, over a gevent socket, moves to the descriptor once complete.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ log = logging.getLogger("greentls")
 # a whole large payload twice, while a descriptor write still fills the socket buffer.
 _WRITE_CHUNK = 256 * 1024
 _RECV_DEFAULT = 65536
+#: A TLS record header (5 bytes) and a handshake message header (4): where a ClientHello
+#: announces its size (RFC 8446 sections 5.1 and 4).
+_HELLO_HEADERS = 9
 
 
 class TLSSocket(ConnectionInfo):
@@ -170,6 +174,12 @@ class TLSSocket(ConnectionInfo):
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
                 if pump.attached:
                     self._discard_unread()
+                if exc.code == "ERR_SSL_UNEXPECTED_EOF_WHILE_READING":
+                    # OpenSSL met the peer's EOF mid-handshake (it reads the descriptor itself):
+                    # Node's code and words for a peer that left (onSocketClose).
+                    raise TLSError("Client network socket disconnected before secure TLS "
+                                   "connection was established", code="ECONNRESET",
+                                   reason="socket hang up") from exc
                 raise certificate_error_for(engine.conn, exc) from exc.__cause__
         pump.flush()
         # The parsed ClientHello served its decisions; an idle connection need not keep its
@@ -177,17 +187,22 @@ class TLSSocket(ConnectionInfo):
         engine.client_hello = None
 
     def _peek_hello(self) -> bool:
-        """Server over a gevent socket: read the ClientHello with ``MSG_PEEK`` and, when one peek
-        holds all of it, make the decisions it calls for and run the whole handshake on the
-        descriptor (``TLSEngine.begin_on_fd``): OpenSSL then reads the hello from the socket
-        itself, and no handshake byte crosses a memory BIO or a Python send/recv.
+        """Server over a gevent socket: look at the ClientHello with ``MSG_PEEK`` and, when
+        possible, run the whole handshake on the descriptor (``TLSEngine.begin_on_fd``): OpenSSL
+        then reads the hello from the socket itself, and no handshake byte crosses a memory BIO
+        or a Python send/recv.
 
-        Returns False, having consumed nothing, when the peek holds no complete, well-formed
-        hello (split over segments, malformed, or the peer closed): the memory pump then reads
-        the same bytes and the seam handles them as always."""
+        With nothing to decide on the hello (``_decides_on_hello``), only the size its first
+        headers announce is checked (``ClientHelloTooLargeError``), and whatever the bytes are,
+        OpenSSL judges them.  Otherwise one peek must hold the whole, well-formed hello, whose
+        decisions are made here; returns False, having consumed nothing, when it does not (split
+        over segments, malformed, or the peer closed), and the memory-BIO seam reads the same
+        bytes."""
         sock = self._transport
+        decides = self._decides_on_hello()
         try:
-            data = sock.recv(MAX_CLIENT_HELLO_SIZE, _socket.MSG_PEEK)
+            # Without decisions, the record and handshake headers (9 bytes) are all we read.
+            data = sock.recv(MAX_CLIENT_HELLO_SIZE if decides else _HELLO_HEADERS, _socket.MSG_PEEK)
         except TimeoutError:
             raise  # the handshake timer (HandshakeTimeoutError) or the socket's timeout
         except OSError:
@@ -195,11 +210,14 @@ class TLSSocket(ConnectionInfo):
         if not data:
             return False
         engine = self._engine
-        if not self._decides_on_hello():
-            # Nothing to decide (no SNI contexts or callback, no ocsp_request receiver): as
-            # Node's TLSWrap, which starts its hello parser only then, OpenSSL reads the hello
-            # unparsed (~12 us less per handshake); only its announced size is bounded here.
-            check_announced_size(data)
+        if not decides:
+            # As Node's TLSWrap, which starts its hello parser only for SNI, OCSP or session
+            # listeners, OpenSSL reads the hello unparsed (~12 us less per handshake).
+            try:
+                check_announced_size(data)
+            except ClientHelloError:
+                self._discard_unread()  # a FIN, not a reset, ends the connection
+                raise
             engine.begin_on_fd(sock.fileno(), None)
             self._pump = DescriptorPump(engine, sock)
             enable_keylog_if_wanted(engine.conn)
@@ -252,7 +270,7 @@ class TLSSocket(ConnectionInfo):
         with a NUL byte or over 255 bytes, tls_parse_ctos_server_name)."""
         name = self._engine.conn.get_servername()
         if name:
-            self.servername = name.decode("ascii", "replace")
+            self.servername = name.decode("latin-1")  # as Node's getServername
 
     def _judge_peer(self) -> None:
         """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` does; a

@@ -4,13 +4,14 @@ The engine says what it needs (``WantRead``/``WantWrite``); this module does it:
 
 * ``MemoryPump``: TLS bytes travel through the engine's memory BIOs; the pump writes them to the
   transport (``sendall``/``write``) and reads the transport (``recv``/``read``) into the engine.
-  Used for every handshake, and throughout for transports that are not gevent sockets.  One
+  Used for client handshakes, for server handshakes whose ClientHello one peek could not
+  take (``TLSSocket._peek_hello``), and throughout for transports that are not gevent sockets.  One
   greenlet reads while another writes (STYLE.md principle 9): reads and writes of the transport
   each take their own lock, and a greenlet that needs bytes while another is already reading waits
   for that read to finish and retries, as trio's ``SSLStream`` does, instead of reading twice.
-* ``DescriptorPump``: after the handshake, over a gevent socket, OpenSSL reads and writes the
-  descriptor itself (FACTS.md item 13) and the pump only waits for readiness on the socket's own
-  watchers, exactly as ``gevent.ssl`` does.
+* ``DescriptorPump``: over a gevent socket (after the handshake, or for a server's whole
+  handshake), OpenSSL reads and writes the descriptor itself (FACTS.md item 13) and the pump
+  only waits for readiness on the socket's own watchers, exactly as ``gevent.ssl`` does.
 """
 from __future__ import annotations
 

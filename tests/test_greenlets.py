@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextvars
 
 import gevent
+import gevent.event
 import gevent.local
 import pytest
 from greenlet import getcurrent
@@ -98,8 +99,8 @@ def test_parked_greenlets_are_bounded_and_released():
     assert late.dead  # finished and did not park
 
 
-def test_an_error_is_reported_and_the_greenlet_goes_on(capsys):
-    """An unhandled error goes to the hub's handle_error (printed), the greenlet serves on."""
+def test_an_error_is_reported_and_the_greenlet_goes_on():
+    """An unhandled error goes to the hub's handle_error; the same greenlet serves on."""
     recycler = GreenletRecycler()
     hub = gevent.get_hub()
     reported = []
@@ -112,10 +113,26 @@ def test_an_error_is_reported_and_the_greenlet_goes_on(capsys):
         worker = recycler(fail)
         gevent.sleep(0.05)
         assert reported == [ValueError]
-        assert not worker.dead
-        _run(recycler, lambda: None)
+        assert not worker.dead and recycler.parked == 1
+        assert recycler(lambda: None) is worker
+        gevent.sleep(0.05)
     finally:
         hub.handle_error = original
+
+
+def test_a_parked_greenlet_that_is_killed_leaves_the_pool():
+    """A stray kill (or a leaked gevent.Timeout) ends a parked greenlet; the next call gets a
+    live one and runs."""
+    recycler = GreenletRecycler()
+    worker = recycler(lambda: None)
+    gevent.sleep(0.05)
+    assert recycler.parked == 1
+    gevent.kill(worker)
+    gevent.sleep(0.05)
+    assert worker.dead and recycler.parked == 0
+    ran = []
+    _run(recycler, lambda: ran.append(getcurrent()))
+    assert ran and ran[0] is not worker
 
 
 def test_server_connections_do_not_see_each_others_state(server_options, client_options):
@@ -149,26 +166,53 @@ def test_server_connections_do_not_see_each_others_state(server_options, client_
 
 
 def test_stop_kills_a_recycled_greenlet_mid_connection(server_options, client_options):
-    """Server.stop(timeout) ends a handler that does not return (gevent.kill on a raw greenlet)."""
-    ended = []
+    """Server.stop(timeout) ends a handler that does not return, in a greenlet that already
+    served a connection (gevent.kill on a raw greenlet)."""
+    greenlets, ended = [], []
 
     def handler(tls):
-        try:
-            gevent.sleep(30)
-        finally:
-            ended.append(True)
+        greenlets.append(getcurrent())
+        if tls.recv(1) == b"s":
+            try:
+                gevent.sleep(30)
+            finally:
+                ended.append(True)
 
     with serving(handler, **server_options) as server:
-        tls = greentls.connect(port_of(server), "127.0.0.1", **client_options)
-        gevent.sleep(0.1)
+        for message in (b"x", b"s"):
+            tls = greentls.connect(port_of(server), "127.0.0.1", **client_options)
+            tls.sendall(message)
+            gevent.sleep(0.1)
+            if message == b"x":
+                tls.close()
+                gevent.sleep(0.05)
+        assert greenlets[0] is greenlets[1]
         server.stop(timeout=0.1)
         assert ended == [True]
         tls.close()
 
 
-@pytest.mark.parametrize("max_connections", [2])
-def test_capped_servers_keep_the_pool(server_options, max_connections):
+def test_capped_servers_keep_the_pool(server_options):
     """With max_connections the server still spawns through a gevent Pool (its cap)."""
-    with serving(lambda tls: None, max_connections=max_connections, **server_options) as server:
+    with serving(lambda tls: None, max_connections=2, **server_options) as server:
         assert server._stream_server.pool is not None
-        assert server._stream_server.pool.size == max_connections
+        assert server._stream_server.pool.size == 2
+
+
+def test_max_idle_greenlets_zero_means_a_new_greenlet_each_time(server_options, client_options, monkeypatch):
+    """Server.max_idle_greenlets = 0 turns reuse off."""
+    monkeypatch.setattr(greentls.Server, "max_idle_greenlets", 0)
+    greenlets = []
+
+    def handler(tls):
+        greenlets.append(getcurrent())
+        tls.sendall(tls.recv(1))
+
+    with serving(handler, **server_options) as server:
+        for _ in range(2):
+            tls = greentls.connect(port_of(server), "127.0.0.1", **client_options)
+            tls.sendall(b"x")
+            assert tls.recv(1) == b"x"
+            tls.close()
+            gevent.sleep(0.05)
+    assert greenlets[0] is not greenlets[1]

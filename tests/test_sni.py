@@ -170,23 +170,27 @@ def test_servername_none_without_sni(ca, server_options):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_server_sees_servername_with_or_without_hello_parse(ca, server_options, decides, version):
     """The server's servername is the client's SNI whether the server parses the hello (it has
-    an SNI callback) or lets OpenSSL read it unparsed (nothing to decide), and None without SNI."""
+    an SNI callback) or lets OpenSSL read it unparsed (nothing to decide), on a full and on a
+    resumed handshake (TLS 1.2 keeps it in the session), and None without SNI."""
     seen: list = []
     options = dict(server_options, sni_callback=lambda name: None) if decides else server_options
 
     def handler(tls):
-        seen.append(tls.servername)
+        seen.append((tls.servername, tls.is_session_reused()))
         echo(tls)
 
     with serving(handler, **options) as server:
         assert server._decides_on_hello() is decides
         for name in ("localhost", None):
-            tls = greentls.connect(port_of(server), "127.0.0.1", servername=name, ca=ca.cert_pem.bytes(),
-                                   max_version=version, reject_unauthorized=False)
-            tls.sendall(b"x")
-            assert tls.recv(1) == b"x"
-            tls.close()
-    assert seen == ["localhost", None]
+            session = None
+            for _ in range(2):
+                tls = greentls.connect(port_of(server), "127.0.0.1", servername=name, ca=ca.cert_pem.bytes(),
+                                       max_version=version, reject_unauthorized=False, session=session)
+                tls.sendall(b"x")
+                assert tls.recv(1) == b"x"  # TLS 1.3: the ticket has arrived
+                session = tls.get_session()
+                tls.close()
+    assert seen == [("localhost", False), ("localhost", True), (None, False), (None, True)]
 
 
 def test_set_secure_context_rotation(names, ca, server_options):
