@@ -147,6 +147,8 @@ class TLSSocket(ConnectionInfo):
             self._after_handshake()
         except BaseException as exc:
             self._handshake_error = exc if isinstance(exc, TLSError) else None
+            if self._is_server and self.servername is None:
+                self._servername_from_openssl()  # for tls_client_error receivers
             self._abort()
             raise
 

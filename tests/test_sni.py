@@ -193,6 +193,36 @@ def test_server_sees_servername_with_or_without_hello_parse(ca, server_options, 
     assert seen == [("localhost", False), ("localhost", True), (None, False), (None, True)]
 
 
+@pytest.mark.parametrize("decides", [False, True], ids=["openssl-reads-hello", "hello-parsed"])
+def test_failed_handshake_reports_servername(ca, server_options, decides):
+    """A tls_client_error receiver sees the name the client asked for on both hello paths
+    (here the server requires a certificate the client does not send)."""
+    options = dict(server_options, request_cert=True, ca=ca.cert_pem.bytes())
+    if decides:
+        options["sni_callback"] = lambda name: None
+    names_seen: list = []
+
+    def receiver(_server, exception, tls_socket):
+        names_seen.append(tls_socket.servername)
+
+    with serving(echo, **options) as server:
+        greentls.tls_client_error.connect(receiver, sender=server, weak=False)
+        try:
+            with pytest.raises((greentls.TLSError, OSError)):
+                tls = greentls.connect(port_of(server), "127.0.0.1", servername="localhost",
+                                       ca=ca.cert_pem.bytes(), timeout=5)
+                try:
+                    tls.recv(1)  # TLS 1.3: the refusal arrives after the client's Finished
+                finally:
+                    tls.close()
+            with gevent.Timeout(5):
+                while not names_seen:
+                    gevent.sleep(0.01)
+        finally:
+            greentls.tls_client_error.disconnect(receiver, sender=server)
+    assert names_seen == ["localhost"]
+
+
 def test_set_secure_context_rotation(names, ca, server_options):
     """set_secure_context serves new connections the new certificate; an open one keeps its own."""
     with serving(echo, **server_options) as server:
