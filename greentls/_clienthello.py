@@ -408,6 +408,12 @@ def _not_tls(first: int) -> NotTLSError:
     return NotTLSError(f"invalid ClientHello: first byte 0x{first:02x} is {what}")
 
 
+def _fewest_record_bytes(payload: int) -> int:
+    """The fewest bytes of records that can carry ``payload`` handshake bytes: full records of
+    2^14 bytes, each with its 5-byte header (RFC 8446 s5.1)."""
+    return payload + -(-payload // MAX_RECORD_PAYLOAD) * _RECORD_HEADER_LEN
+
+
 class ClientHelloParser:
     """Incrementally read the first TLS handshake message a client sends; see the module doc.
 
@@ -536,9 +542,7 @@ class ClientHelloParser:
         total = _HANDSHAKE_HEADER_LEN + int.from_bytes(handshake[1:4], "big")
         missing = total - len(handshake)
         if missing > 0:
-            # The fewest bytes of records that could still carry the rest (RFC 8446 s5.1).
-            records = -(-missing // MAX_RECORD_PAYLOAD)
-            if self._record_start + missing + records * _RECORD_HEADER_LEN > self._max_size:
+            if self._record_start + _fewest_record_bytes(missing) > self._max_size:
                 raise ClientHelloTooLargeError(
                     f"ClientHello of {total} bytes exceeds the limit of {self._max_size} bytes")
             return None
@@ -561,9 +565,7 @@ def check_announced_size(data: bytes, max_size: int = MAX_CLIENT_HELLO_SIZE) -> 
             or data[5] != _HANDSHAKE_CLIENT_HELLO):
         return
     total = _HANDSHAKE_HEADER_LEN + (data[6] << 16 | data[7] << 8 | data[8])
-    # The fewest bytes of records that can carry it (RFC 8446 s5.1), as _try_hello counts.
-    records = -(-total // MAX_RECORD_PAYLOAD)
-    if total + records * _RECORD_HEADER_LEN > max_size:
+    if _fewest_record_bytes(total) > max_size:
         raise ClientHelloTooLargeError(f"ClientHello of {total} bytes exceeds the limit of {max_size} bytes")
 
 

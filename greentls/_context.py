@@ -54,6 +54,9 @@ OP_ALLOW_CLIENT_RENEGOTIATION = 0x100
 DEFAULT_SESSION_ID_CONTEXT = hashlib.sha1(" ".join(sys.argv).encode()).hexdigest()[:32].encode()
 
 
+_SSL_TLSEXT_ERR_OK = _lib.SSL_TLSEXT_ERR_OK
+
+
 @_ffi.callback("int (*)(SSL *, int *, void *)")
 def _accept_servername(_ssl: Any, _alert: Any, _arg: Any) -> int:
     """OpenSSL's servername callback: accept the name the client sent.
@@ -63,9 +66,6 @@ def _accept_servername(_ssl: Any, _alert: Any, _arg: Any) -> int:
     (``final_server_name``), where ``SSL_get_servername`` finds it on a TLS 1.2 resumption.
     Node's ``SelectSNIContextCallback`` accepts every name too."""
     return _SSL_TLSEXT_ERR_OK
-
-
-_SSL_TLSEXT_ERR_OK = _lib.SSL_TLSEXT_ERR_OK
 
 
 def _alpn_select(conn: SSL.Connection, offered: list) -> Any:

@@ -28,7 +28,8 @@ The ClientHello seam (servers)
 ------------------------------
 OpenSSL's SNI, OCSP-status and session callbacks run inside OpenSSL, where a greenlet must never
 block or switch (FACTS.md item 7).  So a server engine that has such decisions to make first
-feeds the client's bytes to our own ``ClientHelloParser`` (as Node's ``ClientHelloParser`` does) and withholds them from OpenSSL.
+feeds the client's bytes to our own ``ClientHelloParser`` (as Node's ``ClientHelloParser``
+does) and withholds them from OpenSSL.
 When the hello is complete ``do_handshake()`` raises ``HelloReady``; the connection's greenlet
 then makes its blocking decisions (pick a context, fetch an OCSP response) and calls
 ``release_hello()``, after which OpenSSL sees the bytes and its callbacks only read the answers.
@@ -47,9 +48,9 @@ from OpenSSL import SSL
 from OpenSSL._util import ffi as _ffi, lib as _lib
 
 from ._clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
-from ._errors import UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
+from ._errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
 
-__all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady"]
+__all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady", "is_tls13"]
 
 WantRead = SSL.WantReadError
 WantWrite = SSL.WantWriteError
@@ -60,6 +61,7 @@ _BIO_CHUNK = 65536
 _OUT_BUFFER = _ffi.new("char[]", _BIO_CHUNK)
 _READ_BUFFER = _ffi.new("char[]", _BIO_CHUNK)
 _SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
+_TLS1_3_VERSION = _lib.TLS1_3_VERSION
 
 
 class HelloReady(Exception):
@@ -207,7 +209,8 @@ class TLSEngine:
         ``HelloReady`` decisions the caller makes before calling ``do_handshake``; None when the
         caller decides nothing on it.
         """
-        if self.state is not State.NEW or not self.server_side or (self._parser is not None and self._parser.buffered):
+        fed = self._parser is not None and self._parser.buffered
+        if self.state is not State.NEW or not self.server_side or fed:
             raise TLSError("begin_on_fd: only for a server engine that was fed no bytes", code="ERR_TLS_INTERNAL")
         self.client_hello = hello
         self._parser = None
@@ -373,11 +376,21 @@ class TLSEngine:
                                 f"{during}", code="ECONNRESET", reason="socket hang up")
             return TLSError(f"{during} failed: {detail}", code="ECONNRESET", reason=str(detail))
         error = from_openssl(exc, during=during)
+        if during == "handshake" and error.code == "ERR_SSL_UNEXPECTED_EOF_WHILE_READING":
+            # OpenSSL 3+ met the peer's EOF mid-handshake (reading the descriptor, or a memory
+            # BIO after bio_shutdown): Node's code and words for a peer that left.
+            error = TLSError(PEER_LEFT_DURING_HANDSHAKE, code="ECONNRESET", reason="socket hang up")
         if error.code == UNKNOWN_SSL_ERROR_CODE:
             return self.first_error or error
         if self.first_error is None:
             self.first_error = error
         return error
+
+
+def is_tls13(conn: SSL.Connection) -> bool:
+    """The connection's version is TLS 1.3 (``SSL_version``: one C call, where pyOpenSSL's
+    ``get_protocol_version_name`` builds and decodes a string)."""
+    return _lib.SSL_version(conn._ssl) == _TLS1_3_VERSION
 
 
 def session_to_bytes(ssl_session: Any) -> Optional[bytes]:

@@ -204,3 +204,7 @@ def from_openssl(exc: Exception, *, during: str = "") -> TLSError:
 
 #: The code of an OpenSSL failure whose error queue held no reason.
 UNKNOWN_SSL_ERROR_CODE = "ERR_SSL_PROTOCOL_ERROR"
+
+#: Node's words (lib/_tls_wrap.js onSocketClose, code ECONNRESET) for a peer that left before
+#: the handshake finished.
+PEER_LEFT_DURING_HANDSHAKE = "Client network socket disconnected before secure TLS connection was established"

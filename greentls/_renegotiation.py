@@ -25,11 +25,11 @@ from typing import Any, Optional
 
 import gevent
 from OpenSSL import SSL
-from OpenSSL._util import lib as _lib
 
 import greentls  # the package, for CLIENT_RENEG_*: partly initialized now, complete when read
 
 from . import signals
+from ._engine import is_tls13
 from ._errors import RenegotiationError, TLSError
 from ._sessions import current_session_bytes, session_id_from_der
 
@@ -38,19 +38,12 @@ __all__ = ["Watch", "watch_handshake", "watch_established", "after_handshake", "
 _CB_LOOP = SSL.SSL_CB_LOOP
 _CB_HANDSHAKE_START = SSL.SSL_CB_HANDSHAKE_START
 _CB_HANDSHAKE_DONE = SSL.SSL_CB_HANDSHAKE_DONE
-_TLS1_3_VERSION = _lib.TLS1_3_VERSION
 # OpenSSL's state names (ssl/statem/statem_lib.c, SSL_state_string_long).
 _CLIENT_READ_TICKET = b"SSLv3/TLS read server session ticket"
 _SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
 # SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
 # not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION, FACTS.md item 3).
 _OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
-
-
-def _is_tls13(conn: SSL.Connection) -> bool:
-    """The connection's version is TLS 1.3 (``SSL_version``: one C call, where pyOpenSSL's
-    ``get_protocol_version_name`` builds and decodes a string)."""
-    return _lib.SSL_version(conn._ssl) == _TLS1_3_VERSION
 
 
 class Watch:
@@ -107,7 +100,7 @@ class Watch:
             self._on_state(conn)
 
     def _on_handshake_start(self, conn: SSL.Connection) -> None:
-        if _is_tls13(conn) and self.handshakes:
+        if is_tls13(conn) and self.handshakes:
             return  # post-handshake messages of TLS 1.3 are no renegotiation
         self.handshakes += 1
         if self.handshakes == 1 or self.in_handshake:
@@ -139,20 +132,20 @@ class Watch:
 
     def _on_state(self, conn: SSL.Connection) -> None:
         state = conn.get_state_string()
-        if self.last_state == _SERVER_WROTE_TICKET and _is_tls13(conn):
+        if self.last_state == _SERVER_WROTE_TICKET and is_tls13(conn):
             # The ticket's session (with its fresh id) was built while writing it; OpenSSL's
             # ssl_update_cache calls Node's newSession once per TLS 1.3 ticket.
             if signals.has_receivers(signals.new_session, self.tls._server):
                 self.server_sessions.append(current_session_bytes(conn))
                 self.tls._events = True
-        if self.last_state == _CLIENT_READ_TICKET and _is_tls13(conn):
+        if self.last_state == _CLIENT_READ_TICKET and is_tls13(conn):
             # Leaving the state: the ticket was processed and its session replaced s->session
             # (tls_process_new_session_ticket); the next ticket would replace it in turn, so keep
             # each one, as Node emits 'session' per ticket.  (TLS 1.2: after_handshake.)
             self.client_sessions.append(current_session_bytes(conn))
             self.ticket_pending = False
             self.tls._events = True
-        if state == _CLIENT_READ_TICKET and _is_tls13(conn):
+        if state == _CLIENT_READ_TICKET and is_tls13(conn):
             # Entering the state: OpenSSL may stop for more bytes before processing the ticket,
             # and no callback follows the last one; handle_events looks at the session after.
             self.ticket_pending = True
@@ -193,7 +186,7 @@ def watch_established(tls: Any) -> None:
     if watch.started:
         return
     conn = tls._engine.conn
-    if not _is_tls13(conn):
+    if not is_tls13(conn):
         watch.handshakes = 1
         watch.start(conn)
 
@@ -206,7 +199,7 @@ def after_handshake(tls: Any) -> None:
         tls._ske_sniffer.done = True
         if not tls._pump.attached:  # a memory pump stays: give it back its plain recv
             tls._pump._recv = tls._ske_sniffer.unwrapped
-    if not _is_tls13(conn) and not tls.is_session_reused():
+    if not is_tls13(conn) and not tls.is_session_reused():
         if tls._is_server:
             if signals.has_receivers(signals.new_session, tls._server):
                 tls._watch.server_sessions.append(current_session_bytes(conn))
@@ -280,7 +273,7 @@ def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None
     tls._ensure_open()
     engine = tls._engine
     conn = engine.conn
-    if _is_tls13(conn):
+    if is_tls13(conn):
         # Node: ERR_TLS_RENEGOTIATE ("Attempt to renegotiate TLS session failed").
         raise TLSError("TLS 1.3 has no renegotiation (RFC 8446 section 4.6.3 has key update)",
                        code="ERR_TLS_RENEGOTIATE")

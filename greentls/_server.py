@@ -26,7 +26,7 @@ from OpenSSL._util import lib as _lib
 from . import signals
 from ._capabilities import REASONS, capabilities
 from ._context import SecureContext
-from ._errors import HandshakeTimeoutError, TLSError, UnsupportedError
+from ._errors import PEER_LEFT_DURING_HANDSHAKE, HandshakeTimeoutError, TLSError, UnsupportedError
 from ._greenlets import GreenletRecycler
 from ._options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
                        reject_unknown, split_options)
@@ -442,8 +442,8 @@ def _remote_error(exc: BaseException) -> TLSError:
         return HandshakeTimeoutError("TLS handshake timeout")
     if isinstance(exc, OSError) and exc.errno is not None:
         code = errno.errorcode.get(exc.errno, "ECONNRESET")
-        return TLSError(f"Client network socket disconnected before secure TLS connection was "
-                        f"established ({os.strerror(exc.errno)})", code=code, reason=str(exc))
+        return TLSError(f"{PEER_LEFT_DURING_HANDSHAKE} ({os.strerror(exc.errno)})", code=code,
+                        reason=str(exc))
     return TLSError(f"TLS handshake failed: {exc!r}", code="ERR_TLS_HANDSHAKE", reason=str(exc))
 
 

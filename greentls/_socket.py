@@ -147,8 +147,7 @@ class TLSSocket(ConnectionInfo):
             self._after_handshake()
         except BaseException as exc:
             self._handshake_error = exc if isinstance(exc, TLSError) else None
-            if self._is_server and self.servername is None:
-                self._servername_from_openssl()  # for tls_client_error receivers
+            self._servername_from_openssl()  # for tls_client_error receivers
             self._abort()
             raise
 
@@ -176,12 +175,6 @@ class TLSSocket(ConnectionInfo):
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
                 if pump.attached:
                     self._discard_unread()
-                if exc.code == "ERR_SSL_UNEXPECTED_EOF_WHILE_READING":
-                    # OpenSSL met the peer's EOF mid-handshake (it reads the descriptor itself):
-                    # Node's code and words for a peer that left (onSocketClose).
-                    raise TLSError("Client network socket disconnected before secure TLS "
-                                   "connection was established", code="ECONNRESET",
-                                   reason="socket hang up") from exc
                 raise certificate_error_for(engine.conn, exc) from exc.__cause__
         pump.flush()
         # The parsed ClientHello served its decisions; an idle connection need not keep its
@@ -211,7 +204,6 @@ class TLSSocket(ConnectionInfo):
             return False  # a reset: the memory pump meets and reports it
         if not data:
             return False
-        engine = self._engine
         if not decides:
             # As Node's TLSWrap, which starts its hello parser only for SNI, OCSP or session
             # listeners, OpenSSL reads the hello unparsed (~12 us less per handshake).
@@ -220,9 +212,8 @@ class TLSSocket(ConnectionInfo):
             except ClientHelloError:
                 self._discard_unread()  # a FIN, not a reset, ends the connection
                 raise
-            engine.begin_on_fd(sock.fileno(), None)
-            self._pump = DescriptorPump(engine, sock)
-            enable_keylog_if_wanted(engine.conn)
+            self._begin_on_descriptor(None)
+            enable_keylog_if_wanted(self._engine.conn)
             return True
         try:
             hello = ClientHelloParser().feed(data)
@@ -230,10 +221,14 @@ class TLSSocket(ConnectionInfo):
             return False
         if hello is None:
             return False
-        engine.begin_on_fd(sock.fileno(), hello)
-        self._pump = DescriptorPump(engine, sock)
+        self._begin_on_descriptor(hello)
         self._on_client_hello(hello)
         return True
+
+    def _begin_on_descriptor(self, hello: Any) -> None:
+        """The ClientHello stays in the socket: OpenSSL reads it, and all after, itself."""
+        self._engine.begin_on_fd(self._transport.fileno(), hello)
+        self._pump = DescriptorPump(self._engine, self._transport)
 
     def _decides_on_hello(self) -> bool:
         """Server: True when something must see the ClientHello before OpenSSL does."""
@@ -256,8 +251,7 @@ class TLSSocket(ConnectionInfo):
         enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
 
     def _after_handshake(self) -> None:
-        if self._is_server and self.servername is None:
-            self._servername_from_openssl()
+        self._servername_from_openssl()
         watch_established(self)  # before any application data is read (_maybe_attach)
         if not self._is_server and self._request_ocsp and signals.has_receivers(signals.ocsp_response, self):
             # Before the verdict and secure_connect: Node emits 'OCSPResponse' first.
@@ -270,6 +264,8 @@ class TLSSocket(ConnectionInfo):
     def _servername_from_openssl(self) -> None:
         """Server that did not parse the hello: the name OpenSSL received (it refuses a name
         with a NUL byte or over 255 bytes, tls_parse_ctos_server_name)."""
+        if not self._is_server or self.servername is not None:
+            return
         name = self._engine.conn.get_servername()
         if name:
             self.servername = name.decode("latin-1")  # as Node's getServername

@@ -14,6 +14,7 @@ from typing import Any, Optional
 from OpenSSL import SSL
 from OpenSSL._util import lib as _lib
 
+from ._engine import is_tls13
 from ._errors import CertificateError, TLSError, verify_code_name
 
 __all__ = ["configure_verify", "verify_result", "certificate_error_for", "accept_any"]
@@ -67,7 +68,7 @@ def verify_result(conn: SSL.Connection) -> Optional[str]:
     proves the peer as a PSK does.
     """
     if conn.get_peer_certificate() is None:
-        if conn.get_protocol_version_name() == "TLSv1.3" and _lib.SSL_session_reused(conn._ssl):
+        if is_tls13(conn) and _lib.SSL_session_reused(conn._ssl):
             return None
         return "UNABLE_TO_GET_ISSUER_CERT"
     engine = conn.get_app_data()

@@ -193,6 +193,29 @@ def test_server_sees_servername_with_or_without_hello_parse(ca, server_options, 
     assert seen == [("localhost", False), ("localhost", True), (None, False), (None, True)]
 
 
+def test_openssl_client_servername_on_unparsed_hello(need_openssl, server_options, cert_files, tmp_path):
+    """openssl s_client -servername against a server that does not parse hellos: the server
+    sees the name on a full TLS 1.2 handshake and on the resumption of its session."""
+    seen: list = []
+
+    def handler(tls):
+        seen.append((tls.servername, tls.is_session_reused()))
+        echo(tls)
+
+    session = tmp_path / "session.pem"
+    with serving(handler, **server_options) as server:
+        assert not server._decides_on_hello()
+        common = ["s_client", "-connect", f"127.0.0.1:{port_of(server)}", "-servername", "localhost",
+                  "-CAfile", cert_files["ca"], "-tls1_2"]
+        first = openssl([*common, "-sess_out", str(session)], input=b"hi\n", timeout=20)
+        second = openssl([*common, "-sess_in", str(session)], input=b"hi\n", timeout=20)
+        with gevent.Timeout(5):
+            while len(seen) < 2:
+                gevent.sleep(0.01)
+    assert b"Reused, TLSv1.2" in second.stdout, (first.stdout[-500:], second.stdout[-500:])
+    assert seen == [("localhost", False), ("localhost", True)]
+
+
 @pytest.mark.parametrize("decides", [False, True], ids=["openssl-reads-hello", "hello-parsed"])
 def test_failed_handshake_reports_servername(ca, server_options, decides):
     """A tls_client_error receiver sees the name the client asked for on both hello paths
