@@ -27,7 +27,7 @@ from . import signals
 from ._capabilities import REASONS, capabilities
 from ._context import SecureContext
 from ._errors import PEER_LEFT_DURING_HANDSHAKE, HandshakeTimeoutError, TLSError, UnsupportedError
-from ._greenlets import GreenletRecycler
+from ._greenlets import MAX_IDLE, GreenletRecycler
 from ._options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
                        reject_unknown, split_options)
 from ._sessions import apply_session_timeout
@@ -73,7 +73,7 @@ class Server:
     """
 
     #: Greenlets parked for reuse at most (0: a new greenlet for every connection).
-    max_idle_greenlets: int = 128
+    max_idle_greenlets: int = MAX_IDLE
 
     def __init__(self, secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
                  **options: Any) -> None:
