@@ -10,8 +10,10 @@ item 7): they never block and never switch greenlets.
 from __future__ import annotations
 
 import hashlib
+import os
 import ssl as _stdlib_ssl
 import sys
+import threading
 from typing import Any, Optional
 
 import certifi
@@ -96,7 +98,17 @@ class SecureContext:
     def __init__(self, **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
         self.options: dict = dict(options)
-        self.context: SSL.Context = _build(self.options)
+        session_id = _session_id_context(self.options)
+        self.context: SSL.Context = _build(self.options, session_id=session_id)
+        # Server connections use their own OpenSSL contexts, one per client-certificate policy
+        # (``server_context``), whose session id contexts hash a random scope of this object:
+        # no two SecureContexts share one, whatever their options.  ``.context`` keeps the
+        # process-wide id, so a client session resumes on any client context of the process.
+        self._scope = hashlib.sha256(session_id + os.urandom(16)).digest()
+        self._server_contexts: dict = {}
+        self._lock = threading.Lock()
+        #: ``SSL_CTX_set_timeout`` for server contexts built later (``_sessions.py``).
+        self.session_timeout: Optional[int] = None
         # stdlib-ssl compatibility: per-connection policy, so writable (API.md, wsgi section).
         self.check_hostname: bool = True
         self.verify_mode: _stdlib_ssl.VerifyMode = _stdlib_ssl.CERT_REQUIRED
@@ -123,8 +135,42 @@ class SecureContext:
                                  do_handshake_on_connect=do_handshake_on_connect,
                                  suppress_ragged_eofs=suppress_ragged_eofs, **options)
 
+    def server_context(self, request_cert: bool, reject_unauthorized: bool) -> SSL.Context:
+        """The OpenSSL context a server connection with this client-certificate policy uses.
+
+        OpenSSL resumes a session only under the session id context that made it (it checks
+        ``sid_ctx`` for TLS 1.2 ids and tickets and for TLS 1.3 PSKs), so a session must never
+        cross a change of trust: another SecureContext (another virtual host, trust store or
+        certificate) or another ``request_cert``/``reject_unauthorized`` policy.  The bindings
+        have ``SSL_CTX_set_session_id_context`` but not the per-connection
+        ``SSL_set_session_id_context``, so each policy that asks for client certificates gets
+        its own OpenSSL context, built once from the same options on first use (a ``Server``
+        builds its own before it can fork workers, which must share ticket keys).  A client
+        holding a session from elsewhere then gets a full handshake under this policy.
+        """
+        key = (True, bool(reject_unauthorized)) if request_cert else (False, False)
+        context = self._server_contexts.get(key)
+        if context is None:
+            with self._lock:
+                context = self._server_contexts.get(key)
+                if context is None:
+                    context = _build(self.options, session_id=self._scoped_id(key))
+                    if self.session_timeout is not None:
+                        context.set_timeout(self.session_timeout)
+                    self._server_contexts[key] = context
+        return context
+
+    def server_contexts(self) -> list:
+        """Every OpenSSL server context built so far."""
+        return list(self._server_contexts.values())
+
+    def _scoped_id(self, policy: tuple) -> bytes:
+        """32 bytes (SSL_MAX_SID_CTX_LENGTH): this context's scope and a client-cert policy."""
+        return hashlib.sha256(self._scope + repr(policy).encode()).digest()
+
     def __repr__(self) -> str:
         return f"<greentls.SecureContext {sorted(self.options)}>"
+
 
 
 def create_secure_context(**options: Any) -> SecureContext:
@@ -132,7 +178,7 @@ def create_secure_context(**options: Any) -> SecureContext:
     return SecureContext(**options)
 
 
-def _build(options: dict) -> SSL.Context:
+def _build(options: dict, *, session_id: bytes) -> SSL.Context:
     """Build and fully configure one ``SSL.Context`` from validated options."""
     import greentls  # DEFAULT_* are read when a context is built (API.md)
 
@@ -165,7 +211,7 @@ def _build(options: dict) -> SSL.Context:
     _apply_crl(ctx, options)
     _apply_dhparam(ctx, options)
     _apply_sigalgs(ctx, options)
-    ctx.set_session_id(_session_id_context(options))
+    ctx.set_session_id(session_id)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
     _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _accept_servername)

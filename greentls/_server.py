@@ -104,6 +104,7 @@ class Server:
         self.session_timeout = check_seconds("session_timeout", options.get("session_timeout"), allow_none=True)
         apply_session_timeout(self._default_context, self.session_timeout,
                               explicit=self.session_timeout is not None)
+        self._prepare_context(self._default_context)
         self._sni = SNITable()
         self._connections: dict[TLSSocket, Any] = {}
         self._stream_server: Optional[StreamServer] = None
@@ -254,6 +255,12 @@ class Server:
         except Exception:
             log.exception("a secure_connection handler raised; closing its connection")
 
+    def _prepare_context(self, context: SecureContext) -> None:
+        """Build the OpenSSL context this server's connections will use with ``context`` now,
+        not on the first connection: workers forked later then share its session cache and
+        ticket keys (FACTS.md item 6)."""
+        context.server_context(self.request_cert, self.reject_unauthorized)
+
     def _decides_on_hello(self) -> bool:
         """True when a connection's ClientHello must be parsed before OpenSSL reads it: to pick
         an SNI context, or to ask ``ocsp_request`` receivers for a staple."""
@@ -272,8 +279,7 @@ class Server:
                 context = self._sni.lookup(name)
         if context is not None:
             apply_session_timeout(context, self.session_timeout, explicit=False)
-            tls._engine.set_context(context.context)
-            tls.secure_context = context
+            tls.use_context(context)
         if hello.status_request and signals.has_receivers(signals.ocsp_request, self):
             self._ask_ocsp(tls)
 
@@ -389,6 +395,7 @@ class Server:
         built = context_from_answer(context)
         if built is None:
             raise TypeError("add_context: 'context' must be a SecureContext or a dict of its options")
+        self._prepare_context(built)
         self._sni.add(hostname, built)
 
     def set_secure_context(self, **options: Any) -> None:
@@ -397,6 +404,7 @@ class Server:
         self._context_options = split_options(options, CONTEXT_OPTIONS)
         self._default_context = SecureContext(**options)
         apply_session_timeout(self._default_context, self.session_timeout, explicit=False)
+        self._prepare_context(self._default_context)
         if self._workers is not None and self._workers.in_parent():
             # Workers hold copies of the old context: fork new ones from this one (_workers.py).
             self._workers.request_roll()

@@ -94,8 +94,10 @@ def apply_session_timeout(context: Any, seconds: Optional[float], *, explicit: b
     that already served raises instead of being silently ignored.
     """
     value = DEFAULT_SESSION_TIMEOUT if seconds is None else max(1, int(seconds))
+    context.session_timeout = value  # for the server contexts it builds later
     try:
-        context.context.set_timeout(value)
+        for server_context in context.server_contexts():
+            server_context.set_timeout(value)
     except ValueError as exc:
         if explicit:
             raise ValueError("option 'session_timeout': the secure_context was already used "

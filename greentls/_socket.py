@@ -91,7 +91,7 @@ class TLSSocket(ConnectionInfo):
         # A server over a gevent socket first peeks at the ClientHello (_peek_hello): its
         # engine parses no hello and its pump is chosen when the peek has answered.
         peeks = self._is_server and is_gevent_socket(sock)
-        engine = TLSEngine(secure_context.context, server_side=self._is_server,
+        engine = TLSEngine(self._openssl_context(secure_context), server_side=self._is_server,
                            parse_hello=self._is_server and not peeks)
         engine.owner = self
         self._engine = engine
@@ -110,6 +110,18 @@ class TLSSocket(ConnectionInfo):
             engine.alpn_protocols = alpn
         else:
             self._setup_client(alpn, servername, session)
+
+    def _openssl_context(self, context: SecureContext) -> Any:
+        """The OpenSSL context this connection uses: on a server, the one bound to its
+        client-certificate policy, so its sessions resume nowhere else (``server_context``)."""
+        if self._is_server:
+            return context.server_context(self._request_cert, self._reject)
+        return context.context
+
+    def use_context(self, context: SecureContext) -> None:
+        """Server, before OpenSSL reads the ClientHello: serve with ``context`` (SNI)."""
+        self._engine.set_context(self._openssl_context(context))
+        self.secure_context = context
 
     def _setup_client(self, alpn: Optional[list], servername: Optional[str], session: Optional[bytes]) -> None:
         conn = self._engine.conn
@@ -247,7 +259,7 @@ class TLSSocket(ConnectionInfo):
             from ._sni import context_from_answer
             context = context_from_answer(self._sni_callback(hello.server_name))
             if context is not None:
-                self._engine.set_context(context.context)
+                self.use_context(context)
         enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
 
     def _after_handshake(self) -> None:
@@ -262,9 +274,10 @@ class TLSSocket(ConnectionInfo):
         after_handshake(self)
 
     def _servername_from_openssl(self) -> None:
-        """Server that did not parse the hello: the name OpenSSL received (it refuses a name
-        with a NUL byte or over 255 bytes, tls_parse_ctos_server_name)."""
-        if not self._is_server or self.servername is not None:
+        """Server: the name OpenSSL received and bound, which wins over our own parse of the
+        hello (on a TLS 1.2 resumption it is the session's name).  OpenSSL refuses a name with
+        a NUL byte or over 255 bytes (tls_parse_ctos_server_name)."""
+        if not self._is_server:
             return
         name = self._engine.conn.get_servername()
         if name:

@@ -6,32 +6,44 @@ src/crypto/crypto_tls.cc ``VerifyError``): ``authorized`` and ``authorizationErr
 rejected we let OpenSSL abort the handshake itself (verify callback absent), so the peer gets a
 proper alert; when it may pass, an accept-all callback lets the handshake finish and the result
 is only reported.
+
+Resumption keeps the verdict.  OpenSSL stores the connection's verify result in the session it
+makes (``SSL_SESSION.verify_result``) and a resumed handshake reads it back, with the peer
+certificate, from that session.  So the accept-all callback must leave OpenSSL's error in place
+(Node's ``VerifyCallback`` only returns 1): pyOpenSSL's own callback wrapper resets the error to
+``X509_V_OK`` when a callback accepts, which stored "OK" in the session and let a client with an
+untrusted certificate resume as authorized.  Our callback is raw cffi and never touches the
+error.  A peer that sent no certificate is never authorized, resumed or not (a TLS 1.3 resumption
+proves only that the peer holds the session, not that it was ever authorized).
 """
 from __future__ import annotations
 
 from typing import Any, Optional
 
 from OpenSSL import SSL
-from OpenSSL._util import lib as _lib
+from OpenSSL._util import ffi as _ffi, lib as _lib
 
-from ._engine import is_tls13
 from ._errors import CertificateError, TLSError, verify_code_name
 
-__all__ = ["configure_verify", "verify_result", "certificate_error_for", "accept_any"]
+__all__ = ["configure_verify", "verify_result", "certificate_error_for"]
 
 
-def accept_any(conn: Any, _cert: Any, errno: int, depth: int, _ok: int) -> bool:
-    """Verify callback that lets the handshake finish; the result is judged afterwards.
+@_ffi.callback("int (*)(int, X509_STORE_CTX *)")
+def _accept_keeping_error(ok: int, store: Any) -> int:
+    """Raw verify callback that lets the handshake finish; the result is judged afterwards.
 
-    pyOpenSSL resets the store's error to X509_V_OK when a callback accepts, so
-    ``SSL_get_verify_result`` would read OK: the callback records the error itself (the last
-    one, as OpenSSL's own ``ctx->error`` would hold).  Runs inside OpenSSL; only records
-    (FACTS.md item 7)."""
-    if errno:
-        engine = conn.get_app_data()
+    It leaves the store's error as OpenSSL set it, so ``SSL_get_verify_result`` and the session
+    made by this handshake carry the real verdict (see the module docstring).  It records the
+    last error with its depth on the engine, where Node's naming needs the depth
+    (``node_verify_code``).  Runs inside OpenSSL: reads and records only, never switches."""
+    if not ok:
+        ssl = _lib.X509_STORE_CTX_get_ex_data(store, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
+        conn = SSL.Connection._reverse_mapping.get(ssl)
+        engine = conn.get_app_data() if conn is not None else None
         if engine is not None:
-            engine.verify_error = (errno, depth)
-    return True
+            engine.verify_error = (_lib.X509_STORE_CTX_get_error(store),
+                                   _lib.X509_STORE_CTX_get_error_depth(store))
+    return 1
 
 
 def node_verify_code(code: int, depth: int) -> str:
@@ -56,7 +68,9 @@ def configure_verify(conn: SSL.Connection, *, server_side: bool, request_cert: b
     mode = SSL.VERIFY_PEER
     if server_side and reject_unauthorized:
         mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
-    conn.set_verify(mode, None if reject_unauthorized else accept_any)
+    conn.set_verify(mode)
+    if not reject_unauthorized:
+        _lib.SSL_set_verify(conn._ssl, mode, _accept_keeping_error)
 
 
 def verify_result(conn: SSL.Connection) -> Optional[str]:
@@ -64,12 +78,12 @@ def verify_result(conn: SSL.Connection) -> Optional[str]:
 
     Without a peer certificate Node reports ``UNABLE_TO_GET_ISSUER_CERT`` (the default that
     ``TLSWrap::VerifyError`` passes to crypto_common.cc ``VerifyPeerCertificate``; checked
-    against Node v20 in tests/test_mtls.py), except for a resumed TLS 1.3 session, which
-    proves the peer as a PSK does.
+    against Node v20 in tests/test_mtls.py).  Node treats a resumed TLS 1.3 session without a
+    certificate as authorized; we do not: resuming never upgrades a verdict.  On a resumed
+    session the peer certificate and the result are the creating handshake's, read back from
+    the session by OpenSSL (the verify callback did not run, so nothing is recorded).
     """
     if conn.get_peer_certificate() is None:
-        if is_tls13(conn) and _lib.SSL_session_reused(conn._ssl):
-            return None
         return "UNABLE_TO_GET_ISSUER_CERT"
     engine = conn.get_app_data()
     recorded = getattr(engine, "verify_error", None)
@@ -93,7 +107,6 @@ def certificate_error_for(conn: SSL.Connection, exc: TLSError) -> TLSError:
         if code:
             name = node_verify_code(code, _failed_depth(conn))
             text = _lib.X509_verify_cert_error_string(code)
-            from OpenSSL._util import ffi
-            message = ffi.string(text).decode("ascii", "replace") if text != ffi.NULL else name
+            message = _ffi.string(text).decode("ascii", "replace") if text != _ffi.NULL else name
             return CertificateError(message, code=name, reason=message)
     return exc
