@@ -59,15 +59,41 @@ DEFAULT_SESSION_ID_CONTEXT = hashlib.sha1(" ".join(sys.argv).encode()).hexdigest
 _SSL_TLSEXT_ERR_OK = _lib.SSL_TLSEXT_ERR_OK
 
 
-@_ffi.callback("int (*)(SSL *, int *, void *)")
-def _accept_servername(_ssl: Any, _alert: Any, _arg: Any) -> int:
-    """OpenSSL's servername callback: accept the name the client sent.
+_SSL_TLSEXT_ERR_ALERT_FATAL = _lib.SSL_TLSEXT_ERR_ALERT_FATAL
+#: RFC 6066 section 3: the alert for a server name the server will not serve.
+_ALERT_UNRECOGNIZED_NAME = 112
 
-    The context for the name was chosen before OpenSSL read the hello (``_sni.py``); this only
-    tells OpenSSL the name was accepted, and only then does it keep the name in the session
-    (``final_server_name``), where ``SSL_get_servername`` finds it on a TLS 1.2 resumption.
-    Node's ``SelectSNIContextCallback`` accepts every name too."""
-    return _SSL_TLSEXT_ERR_OK
+
+@_ffi.callback("int (*)(SSL *, int *, void *)")
+def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
+    """OpenSSL's servername callback (run for every ClientHello, with or without SNI): accept
+    the name the server's decisions were made for, refuse any other.
+
+    The context for the name was chosen before OpenSSL read the hello (``_sni.py``), from our
+    own parse.  Should OpenSSL read a different name from the same bytes, or accept a hello our
+    parser could not read (so no decision ran), serving it would serve the default context to a
+    name the SNI policy never saw: the hello is refused with ``unrecognized_name`` instead.
+    Accepting also makes OpenSSL keep the name in the session (``final_server_name``), where
+    ``SSL_get_servername`` finds it on a TLS 1.2 resumption.  Runs inside OpenSSL: it compares
+    and records only (never blocks or switches)."""
+    conn = SSL.Connection._reverse_mapping.get(ssl)
+    engine = conn.get_app_data() if conn is not None else None
+    decision = getattr(engine, "hello_decision", None)
+    if decision is None:
+        return _SSL_TLSEXT_ERR_OK
+    raw = _lib.SSL_get_servername(ssl, _lib.TLSEXT_NAMETYPE_host_name)
+    name = b"" if raw == _ffi.NULL else _ffi.string(raw)
+    if decision == name:
+        return _SSL_TLSEXT_ERR_OK
+    from ._clienthello import ClientHelloError
+    if isinstance(decision, bytes):
+        why = (f"OpenSSL read the server name {name!r} where the server's decisions were made "
+               f"for {decision!r}")
+    else:
+        why = "the server could not parse it, so its SNI and OCSP decisions could not run"
+    engine.hello_refusal = ClientHelloError(f"ClientHello refused: {why}", reason=why)
+    alert[0] = _ALERT_UNRECOGNIZED_NAME
+    return _SSL_TLSEXT_ERR_ALERT_FATAL
 
 
 def _alpn_select(conn: SSL.Connection, offered: list) -> Any:

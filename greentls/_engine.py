@@ -87,7 +87,8 @@ class TLSEngine:
     """A TLS connection as a state machine over bytes (see the module docstring)."""
 
     __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "owner",
-                 "clean_close", "verify_error", "first_error", "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
+                 "clean_close", "verify_error", "first_error", "hello_decision", "hello_refusal",
+                 "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
 
     def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False) -> None:
         self.conn = SSL.Connection(context, None)
@@ -105,6 +106,13 @@ class TLSEngine:
         self.verify_error: Optional[tuple] = None
         #: The first OpenSSL error with a reason (``translate``).
         self.first_error: Optional[TLSError] = None
+        #: Servers whose decisions need the ClientHello: ``HELLO_UNDECIDED`` until they were
+        #: made, then the server name they were made for (``b""``: none).  The servername
+        #: callback (``_context.py``) refuses a hello whose name OpenSSL sees differently,
+        #: or on which no decision ran.  None: nothing to decide.
+        self.hello_decision: Any = None
+        #: Why that callback refused the hello (a ``ClientHelloError``), for ``translate``.
+        self.hello_refusal: Optional[TLSError] = None
         self._parser: Optional[ClientHelloParser] = ClientHelloParser() if parse_hello and server_side else None
         self._hello_held = self._parser is not None
         self._attached = False
@@ -375,6 +383,8 @@ class TLSEngine:
                 return TLSError("socket hang up: the peer closed the connection during the "
                                 f"{during}", code="ECONNRESET", reason="socket hang up")
             return TLSError(f"{during} failed: {detail}", code="ECONNRESET", reason=str(detail))
+        if self.hello_refusal is not None:
+            return self.hello_refusal
         error = from_openssl(exc, during=during)
         if during == "handshake" and error.code == "ERR_SSL_UNEXPECTED_EOF_WHILE_READING":
             # OpenSSL 3+ met the peer's EOF mid-handshake (reading the descriptor, or a memory
@@ -385,6 +395,10 @@ class TLSEngine:
         if self.first_error is None:
             self.first_error = error
         return error
+
+
+#: ``TLSEngine.hello_decision`` of a server whose ClientHello decisions have not run yet.
+HELLO_UNDECIDED = object()
 
 
 def is_tls13(conn: SSL.Connection) -> bool:

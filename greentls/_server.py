@@ -206,36 +206,52 @@ class Server:
         self._all_ended.clear()
         self._publish_count()
         try:
-            if self._handshake(tls):
+            error = self._handshake(tls)
+            if error is None:
                 self._run_handlers(tls)
         finally:
             tls.close()
             self._connection_ended(tls)
+        if error is not None:
+            self._client_error(tls, error)
 
-    def _handshake(self, tls: TLSSocket) -> bool:
-        timeout = gevent.Timeout(self.handshake_timeout or None,
-                                 HandshakeTimeoutError("TLS handshake timeout"))
-        timeout.start()
+    def _handshake(self, tls: TLSSocket) -> Optional[BaseException]:
+        """Run the handshake under ``handshake_timeout``; returns the client's error, or None.
+
+        The timer raises ``_HandshakeExpired``, a ``BaseException``, and shuts the socket down:
+        an ``sni_callback`` or ``ocsp_request`` receiver that catches ``Exception`` (or even
+        swallows the expiry) cannot keep the handshake alive, since every later read then
+        meets the end of the stream.  It becomes ``HandshakeTimeoutError`` only here."""
+        deadline = _Deadline(self.handshake_timeout, tls)
         try:
             tls.do_handshake()
-            return True
+            error: Optional[BaseException] = None
+        except _HandshakeExpired:
+            error = None
         except Exception as exc:
             error = exc
         finally:
-            timeout.close()
-        # Reported with the timer closed: a tls_client_error receiver may block.
-        self._client_error(tls, error)
-        return False
+            deadline.cancel()
+        if deadline.expired:
+            return HandshakeTimeoutError("TLS handshake timeout")
+        return error
 
     def _client_error(self, tls: TLSSocket, exc: BaseException) -> None:
+        """Report a failed handshake, after its socket was closed and counted out.
+
+        The receivers run in a greenlet of their own, outside the ``max_connections`` pool: one
+        that blocks holds neither a slot nor a descriptor, and ``stop()`` does not wait for it."""
         error = exc if isinstance(exc, TLSError) else _remote_error(exc)
         if signals.has_receivers(signals.tls_client_error, self):
-            try:
-                signals.tls_client_error.send(self, exception=error, tls_socket=tls)
-            except Exception:
-                log.exception("a tls_client_error receiver raised")
+            gevent.spawn(self._send_client_error, tls, error)
         else:
             log.debug("TLS client error: %s (%s)", error, getattr(error, "code", None))
+
+    def _send_client_error(self, tls: TLSSocket, error: TLSError) -> None:
+        try:
+            signals.tls_client_error.send(self, exception=error, tls_socket=tls)
+        except Exception:
+            log.exception("a tls_client_error receiver raised")
 
     def _run_handlers(self, tls: TLSSocket) -> None:
         _keep_session_on_abrupt_close(tls)
@@ -424,6 +440,39 @@ class Server:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop(timeout=0)
+
+
+class _HandshakeExpired(BaseException):
+    """The handshake timer fired (``_Deadline``); not an ``Exception``, so that application
+    code catching ``Exception`` in an SNI or OCSP callback lets it through."""
+
+
+class _Deadline:
+    """``handshake_timeout`` for one connection's greenlet.
+
+    A gevent ``Timeout`` can be caught and forgotten by the code it interrupts; this one also
+    shuts the socket down when it fires, so the handshake cannot go on after it."""
+
+    __slots__ = ("expired", "_tls", "_timer")
+
+    def __init__(self, seconds: Optional[float], tls: TLSSocket) -> None:
+        self.expired = False
+        self._tls = tls
+        self._timer: Any = None
+        if seconds:
+            self._timer = gevent.get_hub().loop.timer(seconds)
+            self._timer.start(self._expire, gevent.getcurrent())
+
+    def _expire(self, greenlet: Any) -> None:
+        """Runs in the hub when the time is up: mark, cut the transport, interrupt."""
+        self.expired = True
+        self._tls.abort_transport()
+        greenlet.throw(_HandshakeExpired())
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
 
 
 #: SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_OP_BIT(7) in OpenSSL 3+ include/openssl/ssl.h.in; not

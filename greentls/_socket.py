@@ -16,7 +16,7 @@ from typing import Any, Callable, Optional
 from . import signals
 from ._clienthello import MAX_CLIENT_HELLO_SIZE, ClientHelloError, ClientHelloParser, check_announced_size
 from ._context import SecureContext
-from ._engine import HelloReady, State, TLSEngine, WantRead, WantWrite
+from ._engine import HELLO_UNDECIDED, HelloReady, State, TLSEngine, WantRead, WantWrite
 from ._errors import CertificateError, TLSError
 from ._inspect import ConnectionInfo
 from ._keylog import enable_if_wanted as enable_keylog_if_wanted
@@ -168,9 +168,16 @@ class TLSSocket(ConnectionInfo):
         watch_handshake(self)
         if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
             enable_keylog_if_wanted(engine.conn)
-        elif self._pump is None and not self._peek_hello():
+            return self._handshake_loop()
+        if self._decides_on_hello():
+            engine.hello_decision = HELLO_UNDECIDED  # until _on_client_hello ran
+        if self._pump is None and not self._peek_hello():
             engine.parse_hello_first()
             self._pump = MemoryPump(engine, self._transport)
+        self._handshake_loop()
+
+    def _handshake_loop(self) -> None:
+        engine = self._engine
         pump = self._pump
         while True:
             try:
@@ -253,6 +260,9 @@ class TLSSocket(ConnectionInfo):
         (FACTS.md item 7): the context for the requested name, and the OCSP staple; then the key
         log callback on that context, before any secret is derived."""
         self.servername = hello.server_name
+        if self._engine.hello_decision is not None:
+            # The name every decision below is made for; OpenSSL must read the same one.
+            self._engine.hello_decision = (hello.server_name or "").encode("latin-1")
         if self._server is not None:
             self._server._prepare_connection(self, hello)
         elif self._sni_callback is not None and hello.server_name:
@@ -272,6 +282,16 @@ class TLSSocket(ConnectionInfo):
             self._judge_peer()
         self._maybe_attach()
         after_handshake(self)
+
+    def abort_transport(self) -> None:
+        """Shut the transport down both ways (the server's handshake timer fired): whatever
+        waits on it wakes to the end of the stream, and nothing more is read or sent."""
+        shutdown = getattr(self._transport, "shutdown", None)
+        if shutdown is not None:
+            try:
+                shutdown(_socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def _servername_from_openssl(self) -> None:
         """Server: the name OpenSSL received and bound, which wins over our own parse of the
