@@ -42,6 +42,7 @@ State is explicit (``State``); ``BROKEN`` is final, as in trio.
 from __future__ import annotations
 
 import enum
+from threading import get_native_id as _get_native_id
 from typing import Any, Callable, Optional
 
 from OpenSSL import SSL
@@ -58,8 +59,27 @@ WantWrite = SSL.WantWriteError
 # One TLS record's worth of ciphertext (RFC 8446 section 5.2: 2^14 + 256); the memory BIO
 # is drained in reads of this size.
 _BIO_CHUNK = 65536
-_OUT_BUFFER = _ffi.new("char[]", _BIO_CHUNK)
-_READ_BUFFER = _ffi.new("char[]", _BIO_CHUNK)
+#: Scratch buffers for SSL_read/BIO_read, one pair per OS thread.  cffi releases the GIL around
+#: every C call, so one buffer shared by two threads is written by both at once (seen: another
+#: thread's bytes, "bad record mac").  Within a thread, greenlets share the pair safely: nothing
+#: between the C call and the copy switches.  Keyed by the native thread id, which gevent's
+#: monkey-patching leaves alone (it makes ``get_ident`` per greenlet); bounded, since ids of
+#: ended threads are not reclaimed (a thread holds its pair in a local during a call).
+_THREAD_BUFFERS: dict = {}
+_MAX_THREAD_BUFFERS = 64
+
+
+def _scratch() -> tuple:
+    """(outgoing, read) buffers of ``_BIO_CHUNK`` bytes for the calling OS thread."""
+    key = _get_native_id()
+    pair = _THREAD_BUFFERS.get(key)
+    if pair is None:
+        if len(_THREAD_BUFFERS) >= _MAX_THREAD_BUFFERS:
+            _THREAD_BUFFERS.clear()
+        pair = _THREAD_BUFFERS[key] = (_ffi.new("char[]", _BIO_CHUNK), _ffi.new("char[]", _BIO_CHUNK))
+    return pair
+
+
 _SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
 _TLS1_3_VERSION = _lib.TLS1_3_VERSION
 
@@ -168,14 +188,14 @@ class TLSEngine:
         """TLS bytes waiting for the peer (``b""`` when none)."""
         if self._attached:
             return b""
-        # BIO_read straight into one shared buffer: pyOpenSSL's bio_read allocates 64 KiB per
-        # call and raises WantRead for an empty BIO (BIO_s_mem returns -1 with the retry flag),
-        # and every flush ends with that empty read.  Sharing is safe: nothing between the
-        # read and the copy can switch greenlets.
-        count = _lib.BIO_read(self.conn._from_ssl, _OUT_BUFFER, _BIO_CHUNK)
+        # BIO_read straight into the thread's scratch buffer: pyOpenSSL's bio_read allocates
+        # 64 KiB per call and raises WantRead for an empty BIO (BIO_s_mem returns -1 with the
+        # retry flag), and every flush ends with that empty read.
+        buffer = _scratch()[0]
+        count = _lib.BIO_read(self.conn._from_ssl, buffer, _BIO_CHUNK)
         if count <= 0:
             return b""
-        return _ffi.buffer(_OUT_BUFFER, count)[:]
+        return _ffi.buffer(buffer, count)[:]
 
     def _feed_parser(self, data: bytes) -> None:
         try:
@@ -281,10 +301,9 @@ class TLSEngine:
     def read(self, size: int) -> bytes:
         """Decrypted bytes (at most ``size``); ``b""`` at the peer's end of the stream."""
         ssl = self.conn._ssl
-        buffer = _READ_BUFFER if size <= _BIO_CHUNK else _ffi.new("char[]", size)
+        buffer = _scratch()[1] if size <= _BIO_CHUNK else _ffi.new("char[]", size)
         count = _lib.SSL_read(ssl, buffer, size)
         if count > 0:
-            # One shared buffer is safe: nothing between the read and the copy switches.
             return _ffi.buffer(buffer, count)[:]
         self._read_ended(ssl, count)
         return b""
