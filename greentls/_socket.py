@@ -14,7 +14,8 @@ import socket as _socket
 from typing import Any, Callable, Optional
 
 from . import signals
-from ._clienthello import MAX_CLIENT_HELLO_SIZE, ClientHelloError, ClientHelloParser, check_announced_size
+from ._clienthello import (MAX_CLIENT_HELLO_SIZE, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
+                           check_announced_size)
 from ._context import SecureContext
 from ._engine import HELLO_UNDECIDED, HelloReady, State, TLSEngine, WantRead, WantWrite
 from ._errors import CertificateError, TLSError
@@ -37,6 +38,11 @@ _RECV_DEFAULT = 65536
 #: A TLS record header (5 bytes) and a handshake message header (4): where a ClientHello
 #: announces its size (RFC 8446 sections 5.1 and 4).
 _HELLO_HEADERS = 9
+#: A fatal illegal_parameter alert (RFC 8446 sections 5.1 and 6) in a plaintext record.
+_ALERT_ILLEGAL_PARAMETER = b"\x15\x03\x03\x00\x02\x02\x2f"
+#: How much an oversized hello's sender may still send, and for how long, after our alert.
+_DRAIN_BYTES = 1 << 20
+_DRAIN_SECONDS = 1.0
 
 
 class TLSSocket(ConnectionInfo):
@@ -160,6 +166,8 @@ class TLSSocket(ConnectionInfo):
         except BaseException as exc:
             self._handshake_error = exc if isinstance(exc, TLSError) else None
             self._servername_from_openssl()  # for tls_client_error receivers
+            if isinstance(exc, ClientHelloTooLargeError):
+                self._refuse_oversized_hello()
             self._abort()
             raise
 
@@ -226,11 +234,7 @@ class TLSSocket(ConnectionInfo):
         if not decides:
             # As Node's TLSWrap, which starts its hello parser only for SNI, OCSP or session
             # listeners, OpenSSL reads the hello unparsed (~12 us less per handshake).
-            try:
-                check_announced_size(data)
-            except ClientHelloError:
-                self._discard_unread()  # a FIN, not a reset, ends the connection
-                raise
+            check_announced_size(data)  # too large: do_handshake answers (_refuse_oversized_hello)
             self._begin_on_descriptor(None)
             enable_keylog_if_wanted(self._engine.conn)
             return True
@@ -588,6 +592,26 @@ class TLSSocket(ConnectionInfo):
             self._pump.flush()
         except Exception:  # the peer is gone; nothing to tell it
             pass
+
+    def _refuse_oversized_hello(self) -> None:
+        """A ClientHello larger than OpenSSL accepts: answer as OpenSSL does (a fatal
+        ``illegal_parameter`` alert, its SSL_R_EXCESSIVE_MESSAGE_SIZE), in a plaintext record
+        since no keys exist yet (RFC 8446 section 5.1), then FIN, then read and drop what the
+        peer still sends (bounded in bytes and time): closing with unread bytes would send a
+        reset, and a peer that meets the reset may never read the alert."""
+        transport = self._transport
+        try:
+            transport.sendall(_ALERT_ILLEGAL_PARAMETER)
+            transport.shutdown(_socket.SHUT_WR)
+            transport.settimeout(_DRAIN_SECONDS)
+            left = _DRAIN_BYTES
+            while left > 0:
+                chunk = transport.recv(min(left, _RECV_DEFAULT))
+                if not chunk:
+                    return
+                left -= len(chunk)
+        except (OSError, AttributeError):  # gone, timed out, or a transport without these
+            return
 
     def _discard_unread(self) -> None:
         """A handshake on the descriptor failed: read and drop what the peer sent that OpenSSL

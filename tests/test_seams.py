@@ -182,3 +182,27 @@ def test_blocking_client_error_receiver_holds_no_slot(server_options, client_opt
         finally:
             release.set()
             greentls.tls_client_error.disconnect(receiver, sender=server)
+
+
+@pytest.mark.parametrize("decides", [False, True], ids=["unparsed", "parsed"])
+def test_oversized_hello_gets_an_alert_not_a_reset(server_options, decides):
+    """A hello over the limit is answered with a fatal illegal_parameter alert, then FIN."""
+    import struct
+    options = dict(server_options)
+    if decides:
+        options["sni_callback"] = lambda name: None
+    with serving(echo, **options) as server:
+        raw = gsocket.create_connection(("127.0.0.1", port_of(server)))
+        hello = b"\x01\xff\xff\xff" + b"\x03\x03" + b"\x00" * (200 * 1024)
+        try:
+            for i in range(0, len(hello), 16000):
+                part = hello[i:i + 16000]
+                raw.sendall(b"\x16\x03\x01" + struct.pack("!H", len(part)) + part)
+        except OSError:
+            pass
+        raw.settimeout(5)
+        received = b""
+        while chunk := raw.recv(100):
+            received += chunk  # a reset would raise ConnectionResetError here
+        raw.close()
+    assert received == b"\x15\x03\x03\x00\x02\x02\x2f"
