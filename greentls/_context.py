@@ -64,6 +64,10 @@ _SSL_TLSEXT_ERR_ALERT_FATAL = _lib.SSL_TLSEXT_ERR_ALERT_FATAL
 _ALERT_UNRECOGNIZED_NAME = 112
 
 
+def _resumed_tls12(ssl: Any) -> bool:
+    return bool(_lib.SSL_session_reused(ssl)) and _lib.SSL_version(ssl) != _lib.TLS1_3_VERSION
+
+
 @_ffi.callback("int (*)(SSL *, int *, void *)")
 def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
     """OpenSSL's servername callback (run for every ClientHello, with or without SNI): accept
@@ -83,7 +87,11 @@ def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
         return _SSL_TLSEXT_ERR_OK
     raw = _lib.SSL_get_servername(ssl, _lib.TLSEXT_NAMETYPE_host_name)
     name = b"" if raw == _ffi.NULL else _ffi.string(raw)
-    if decision == name:
+    if decision == name or _resumed_tls12(ssl):
+        # On a TLS 1.2 resumption OpenSSL reports the name stored in the session, which the
+        # client may have changed: the session was made under this very OpenSSL context (it
+        # resumes only under the session id context that made it, SecureContext.server_context),
+        # so the trust decision stands, and the session's name is the one bound.
         return _SSL_TLSEXT_ERR_OK
     from ._clienthello import ClientHelloError
     if isinstance(decision, bytes):

@@ -12,6 +12,8 @@ import re
 import pytest
 import trustme
 
+import greentls
+
 from helpers import node, openssl, port_of, serving
 
 VERSIONS = [("TLSv1.2", "-tls1_2", []), ("TLSv1.2", "-tls1_2", ["-no_ticket"]), ("TLSv1.3", "-tls1_3", [])]
@@ -161,3 +163,21 @@ def test_node_client_self_signed_stays_unauthorized(need_node, server_options, c
     assert result["reused"] is True and second["reused"] is True
     assert first["authorized"] is False and second["authorized"] is False
     assert second["error"] == first["error"] == "DEPTH_ZERO_SELF_SIGNED_CERT"
+
+
+@pytest.mark.parametrize("version,flag,extra", VERSIONS, ids=IDS)
+def test_changed_sni_on_the_same_context_resumes(need_openssl, server_options, tmp_path, version, flag, extra):
+    """A session resumes when the client's new SNI selects the same context (both names added)."""
+    sess = str(tmp_path / "sess.pem")
+    with serving(report, **server_options) as server:
+        shared = greentls.create_secure_context(**server_options)
+        server.add_context("a.example", shared)
+        server.add_context("b.example", shared)
+        first = verdict_of(openssl(s_client(port_of(server), flag, extra, "-servername", "a.example")
+                                   + ["-sess_out", sess], input=b""))
+        second = verdict_of(openssl(s_client(port_of(server), flag, extra, "-servername", "b.example")
+                                    + ["-sess_in", sess], input=b""))
+    assert first["servername"] == "a.example"
+    assert second["reused"] is True
+    # TLS 1.2 binds the name to the session (OpenSSL reports the session's); TLS 1.3 does not.
+    assert second["servername"] == ("a.example" if version == "TLSv1.2" else "b.example")
