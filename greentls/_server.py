@@ -31,7 +31,7 @@ from ._greenlets import MAX_IDLE, GreenletRecycler
 from ._options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
                        reject_unknown, split_options)
 from ._sessions import apply_session_timeout
-from ._sni import SNITable, context_from_answer
+from ._sni import ContextCache, SNITable, context_from_answer
 from ._socket import TLSSocket
 
 __all__ = ["Server", "create_server", "address_dict"]
@@ -106,6 +106,8 @@ class Server:
                               explicit=self.session_timeout is not None)
         self._prepare_context(self._default_context)
         self._sni = SNITable()
+        #: Contexts built from dict answers of sni_callback/add_context, per server (_sni.py).
+        self._answer_contexts = ContextCache()
         self._connections: dict[TLSSocket, Any] = {}
         self._stream_server: Optional[StreamServer] = None
         self._recycler: Optional[GreenletRecycler] = None
@@ -290,7 +292,7 @@ class Server:
         context = None
         if name:
             if self.sni_callback is not None:
-                context = context_from_answer(self.sni_callback(name))
+                context = context_from_answer(self.sni_callback(name), self._answer_contexts)
             else:
                 context = self._sni.lookup(name)
         if context is not None:
@@ -312,7 +314,7 @@ class Server:
                 raise TypeError("an ocsp_request receiver must answer DER bytes or None")
             tls._ocsp_staple = bytes(answer)
             from ._ocsp import warn_if_undecodable
-            warn_if_undecodable(tls._ocsp_staple)
+            warn_if_undecodable(tls._ocsp_staple, context=tls.secure_context)
 
     def _publish_count(self) -> None:
         if self._count_slot is not None:     # a worker: tell the parent (_workers.py)
@@ -408,7 +410,7 @@ class Server:
     def add_context(self, hostname: str, context: Any) -> None:
         """Serve ``hostname`` (``"*.example.com"`` allowed) with ``context`` (a SecureContext or a
         dict of its options); the newest matching entry wins."""
-        built = context_from_answer(context)
+        built = context_from_answer(context, self._answer_contexts)
         if built is None:
             raise TypeError("add_context: 'context' must be a SecureContext or a dict of its options")
         self._prepare_context(built)
