@@ -18,8 +18,11 @@ the ClientHello carried ``status_request``, and on a client only when it asked f
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import threading
 import warnings
+import weakref
 from typing import Any, Optional
 
 import certifi
@@ -147,11 +150,54 @@ def certificate_and_issuer(conn: SSL.Connection, options: dict) -> tuple[Optiona
     return _der(leaf), _find_issuer(leaf, options)
 
 
-def warn_if_undecodable(staple: bytes) -> None:
+#: Digests of undecodable answers already reported by callers that name no context; bounded,
+#: because a receiver may answer different garbage on every handshake.
+_UNDECODABLE_DIGESTS_KEPT = 64
+
+_warned_lock = threading.Lock()
+_warned_contexts: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_warned_digests: set[bytes] = set()
+
+
+def warn_if_undecodable(staple: bytes, *, context: Any = None) -> None:
     """OpenSSL 4.0 decodes the stapled bytes and silently sends nothing when they are not a DER
-    ``OCSPResponse`` (OpenSSL 3.0 sent any bytes, as Node does): say so where it can be seen."""
+    ``OCSPResponse`` (OpenSSL 3.0 sent any bytes, as Node does): say so where it can be seen.
+
+    Once per ``context`` (the SecureContext whose receivers answered, or any weakly referable
+    object): any client that sends ``status_request`` makes the receiver answer, so a line
+    per handshake would let clients flood the log.  Without ``context`` (or with one that
+    cannot be weakly referenced), once per distinct answer, for at most
+    ``_UNDECODABLE_DIGESTS_KEPT`` answers; later ones go to the debug level."""
+    if context is not None and context in _warned_contexts:   # skip the parse too
+        return
     from cryptography.x509 import ocsp
     try:
         ocsp.load_der_ocsp_response(staple)
+        return
     except ValueError:
-        log.warning("the ocsp_request answer is not a DER OCSPResponse; OpenSSL will not staple it")
+        pass
+    level = _first_report(staple, context)
+    if level is not None:
+        log.log(level, "the ocsp_request answer is not a DER OCSPResponse; OpenSSL will not "
+                "staple it (reported once, not per handshake)")
+
+
+def _first_report(staple: bytes, context: Any) -> Optional[int]:
+    """The level to report this undecodable answer at, or None when it was reported already.
+    Checked again under the lock: two threads may have passed the unlocked check together."""
+    with _warned_lock:
+        if context is not None:
+            if context in _warned_contexts:
+                return None
+            try:
+                _warned_contexts.add(context)
+                return logging.WARNING
+            except TypeError:   # not weakly referable: the answer's digest decides instead
+                pass
+        digest = hashlib.sha256(staple).digest()
+        if digest in _warned_digests:
+            return None
+        if len(_warned_digests) >= _UNDECODABLE_DIGESTS_KEPT:
+            return logging.DEBUG   # the table stays full: the warnings so far have said it
+        _warned_digests.add(digest)
+        return logging.WARNING
