@@ -6,6 +6,7 @@ import datetime
 import ipaddress
 import logging
 import os
+import signal
 import sys
 from typing import Any, Optional, Sequence
 
@@ -108,12 +109,15 @@ def _serve(args: argparse.Namespace) -> int:
         from .wsgi import WSGIServer
         server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options)
         tls_server = server.server
+        watcher = _arrange_reload(tls_server, args)
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
-        tls_server.serve_forever(workers=args.workers) if args.workers > 1 else server.serve_forever()
+        try:
+            tls_server.serve_forever(workers=args.workers) if args.workers > 1 else server.serve_forever()
+        finally:
+            _cancel(watcher)
         return 0
     server = greentls.create_server(echo, **options)
-    if args.cert and args.key and not args.self_signed:
-        server._reload_hook = lambda: _reload_files(server, args)   # SIGHUP with --workers
+    watcher = _arrange_reload(server, args)
     server.listen(args.port, args.host)
     address = server.address()
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
@@ -122,13 +126,69 @@ def _serve(args: argparse.Namespace) -> int:
         server.serve_forever(workers=args.workers)
     except KeyboardInterrupt:
         server.stop(timeout=5)
+    finally:
+        _cancel(watcher)
     return 0
 
 
+def _reloads_from_files(args: argparse.Namespace) -> bool:
+    """True when the certificate came from ``--cert``/``--key`` (a SIGHUP can re-read them)."""
+    return bool(args.cert and args.key and not args.self_signed)
+
+
+def _arrange_reload(server: Any, args: argparse.Namespace) -> Any:
+    """Make SIGHUP re-read the certificate files (nginx's reload), never end the process.
+
+    Under ``--workers`` the supervisor owns SIGHUP and calls ``server._reload_hook`` before it
+    rolls the workers (_workers.py).  In one process nobody handles SIGHUP, whose default
+    action ends the process, so we handle it here with the same reload.  Installed before the
+    "serving" line is printed, so a SIGHUP sent once the server is announced is handled.
+    Returns the signal watcher (to cancel), or None."""
+    if _reloads_from_files(args):
+        server._reload_hook = lambda: _reload_files(server, args)
+    if args.workers > 1 or not hasattr(signal, "SIGHUP"):
+        return None
+    import gevent
+    # gevent runs the handler in a greenlet of its own, outside the interrupted frame, so it
+    # may build a context and log like any other code (a plain signal.signal handler may not).
+    return gevent.signal_handler(signal.SIGHUP, _on_sighup, server, args)
+
+
+def _on_sighup(server: Any, args: argparse.Namespace) -> None:
+    """SIGHUP in one process: reload ``--cert``/``--key``; whatever happens, keep serving."""
+    log = logging.getLogger("greentls")
+    if not _reloads_from_files(args):
+        log.warning("greentls: SIGHUP: the certificate was made at start (--self-signed), so "
+                    "there is nothing to reload; still serving it")
+        return
+    try:
+        _reload_files(server, args)
+    except Exception:
+        log.exception("greentls: SIGHUP: reloading %s and %s failed; still serving the old "
+                      "certificate", args.cert, args.key)
+
+
+def _cancel(watcher: Any) -> None:
+    if watcher is not None:
+        watcher.cancel()
+
+
 def _reload_files(server: Any, args: argparse.Namespace) -> None:
-    """SIGHUP under ``--workers``: re-read ``--cert``/``--key`` and rotate (_workers.py)."""
-    server.set_secure_context(key=_read(args.key), cert=_read(args.cert))
-    logging.getLogger("greentls").warning("greentls: SIGHUP: reloaded %s and %s", args.cert, args.key)
+    """SIGHUP: re-read ``--cert``/``--key`` and make them the default context for new
+    connections (under ``--workers`` the supervisor then rolls the workers, _workers.py)."""
+    key, cert = _read(args.key), _read(args.cert)
+    server.set_secure_context(key=key, cert=cert)
+    logging.getLogger("greentls").warning("greentls: SIGHUP: reloaded %s and %s (certificate serial %s)",
+                                          args.cert, args.key, _serial_of(cert))
+
+
+def _serial_of(cert_pem: bytes) -> str:
+    """The first certificate's serial number in hex, for the log (``?`` if it cannot be read)."""
+    from cryptography import x509
+    try:
+        return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "X")
+    except ValueError:
+        return "?"
 
 
 def _load_app(spec: str) -> Any:
