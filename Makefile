@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench sslyze clean
+.PHONY: serve test bench sslyze tlsfuzzer clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ bench: $(STAMP)
 # first use; this target runs just that scan.
 sslyze: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/test_sslyze.py
+
+# tlsfuzzer against greentls and Node side by side; needs a tlsfuzzer checkout outside the repo:
+# make tlsfuzzer TLSFUZZER_ARGS='--tlsfuzzer /tmp/tlsfuzzer' (or set TLSFUZZER_DIR).
+tlsfuzzer: $(STAMP)
+	$(PY) benchmarks/tlsfuzzer.py $(TLSFUZZER_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-sslyze build dist *.egg-info .pytest_cache .hypothesis
