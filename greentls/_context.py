@@ -87,7 +87,7 @@ def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
         return _SSL_TLSEXT_ERR_OK
     raw = _lib.SSL_get_servername(ssl, _lib.TLSEXT_NAMETYPE_host_name)
     name = b"" if raw == _ffi.NULL else _ffi.string(raw)
-    if decision == name or _resumed_tls12(ssl):
+    if decision == name or (isinstance(decision, bytes) and _resumed_tls12(ssl)):
         # On a TLS 1.2 resumption OpenSSL reports the name stored in the session, which the
         # client may have changed: the session was made under this very OpenSSL context (it
         # resumes only under the session id context that made it, SecureContext.server_context),

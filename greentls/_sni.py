@@ -178,7 +178,7 @@ class SNITable:
             self._wildcard[name[2:]] = (self._sequence, context)
         else:
             escaped = re.escape(name).replace(r"\*", "[^.]*")
-            self._patterns.append((self._sequence, re.compile(f"^{escaped}$"), context))
+            self._patterns.append((self._sequence, re.compile(escaped), context))
 
     def lookup(self, servername: Optional[str]) -> Optional[SecureContext]:
         """The newest context whose pattern matches ``servername``, or None."""
@@ -195,7 +195,7 @@ class SNITable:
         for sequence, pattern, context in reversed(self._patterns):
             if best is not None and sequence < best[0]:
                 break
-            if pattern.match(name):
+            if pattern.fullmatch(name):
                 best = (sequence, context)
                 break
         return best[1] if best is not None else None

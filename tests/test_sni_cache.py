@@ -245,3 +245,13 @@ def test_encrypted_key_list_answer(ca, server_options):
         return {"cert": leaf.cert_chain_pems[0].bytes(), "key": [{"pem": encrypted, "passphrase": "secret"}]}
 
     assert context_from_answer(answer()) is context_from_answer(answer())
+
+
+def test_wildcard_pattern_does_not_match_a_trailing_newline():
+    """A mid-label wildcard matches the whole name only: "wxw.example.com\\n" is not served."""
+    from greentls._sni import SNITable
+    table = SNITable()
+    marker = object()
+    table.add("w*w.example.com", marker)  # type: ignore[arg-type]
+    assert table.lookup("wxw.example.com") is marker
+    assert table.lookup("wxw.example.com\n") is None
