@@ -63,9 +63,10 @@ DEFAULT_SERVERS = ("greentls", "node")
 #: Scripts and the arguments they get after ``-h HOST -p PORT`` (identical for every server).
 #: All are about a TLS 1.2/1.3 server with an ECDSA and an RSA certificate and default
 #: settings; none needs a client certificate, none takes more than ~10 s per server.  ``-d``
-#: makes a TLS 1.2 script negotiate (EC)DHE and send signature_algorithms: without that
-#: extension a TLS 1.2 peer means SHA-1, which OpenSSL 3 and 4 refuse at their default
-#: security level, so the sanity probe itself fails (handshake_failure) on both servers.
+#: makes a TLS 1.2 script negotiate (EC)DHE, and most then send signature_algorithms.  Their
+#: default hello (RSA key exchange, no signature_algorithms, which in TLS 1.2 means SHA-1)
+#: gets handshake_failure from OpenSSL 3 and 4 alike at their default security level, so
+#: without ``-d`` the sanity probe itself fails on every server.
 SCRIPTS: dict[str, list[str]] = {
     "test-conversation.py": ["-d"],
     "test-tls13-conversation.py": [],
@@ -208,7 +209,8 @@ def make_certs(folder: Path) -> tuple[list[Path], list[Path]]:
     keys, certs = [], []
     for kind in (trustme.KeyType.ECDSA, trustme.KeyType.RSA):
         leaf = trustme.CA(key_type=kind).issue_cert("localhost", HOST, key_type=kind)
-        key, cert = folder / f"{kind.name.lower()}-key.pem", folder / f"{kind.name.lower()}-chain.pem"
+        name = kind.name.lower()
+        key, cert = folder / f"{name}-key.pem", folder / f"{name}-chain.pem"
         leaf.private_key_pem.write_to_path(str(key))
         cert.write_bytes(b"".join(blob.bytes() for blob in leaf.cert_chain_pems))
         keys.append(key)

@@ -38,8 +38,8 @@ from OpenSSL import SSL
 
 import greentls
 
-#: The reply to a ``GET`` request (``tlsfuzzer.py`` passes its size to scripts that
-#: check it, e.g. ``test-record-size-limit.py --reply-AD-size``).
+#: The reply to a ``GET`` request, 41 bytes (scripts that check the reply's size take it as
+#: an option, e.g. ``test-record-size-limit.py --reply-AD-size 41``).
 RESPONSE = b"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 #: Echo bytes that carry no newline once this many have arrived (one full record).
 ECHO_FLUSH = 16384
