@@ -1,12 +1,26 @@
-"""``greentls.wsgi.WSGIServer``: any WSGI application over greentls (API.md, ``greentls.wsgi``).
+"""``greentls.wsgi.WSGIServer``: any WSGI application over greentls.
 
 gevent's ``pywsgi.WSGIHandler`` speaks HTTP/1.1 on a socket-like object (``makefile``,
 ``sendall``, ``close``).  Here the greentls ``Server`` accepts and handshakes (with its handshake
-timeout, SNI, ALPN, client certificates: FACTS.md item 11 is why gevent's ``ssl_args`` are not
-used), and its ``secure_connection_listener`` runs the pywsgi handler over the ``TLSSocket``.
-Each request's environ carries mod_ssl's names (httpd's ``modules/ssl/ssl_engine_vars.c``):
-``HTTPS``, ``SSL_PROTOCOL``, ``SSL_CIPHER``, ``SSL_TLS_SNI``, ``SSL_CLIENT_VERIFY``,
-``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN``, ``SSL_CLIENT_CERT``; and ``greentls.socket``.
+timeout, SNI, ALPN, client certificates; gevent's own ``ssl_args`` would hand the connection to
+the stdlib's ssl instead), and its ``secure_connection_listener`` runs the pywsgi handler over
+the ``TLSSocket``.  Each request's environ carries mod_ssl's names (httpd's
+``modules/ssl/ssl_engine_vars.c``): ``HTTPS``, ``SSL_PROTOCOL``, ``SSL_CIPHER``, ``SSL_TLS_SNI``,
+``SSL_CLIENT_VERIFY``, ``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN``, ``SSL_CLIENT_CERT``; and
+``greentls.socket``.
+
+HTTP limits, as Node's ``http.Server`` has them (seconds here; ``None`` or ``0`` disables one):
+
+* ``headers_timeout`` (60): the request head must arrive within it, counted from the request's
+  first byte (from the connection's start for its first request);
+* ``request_timeout`` (300): the whole request, body included, from the same start; the time
+  the application spends answering is not counted once the body has been read;
+* ``keep_alive_timeout`` (5): how long an idle connection waits for its next request.
+
+A head or body limit passed is answered ``408`` (when nothing of a response was sent yet) and
+closes the connection; an idle keep-alive connection is closed without an answer.  A request
+whose body length is ambiguous (RFC 9112 section 6.3) is answered ``400`` and its connection is
+closed, so no request smuggled after it is ever read.
 
 Usage::
 
@@ -15,21 +29,39 @@ Usage::
 """
 from __future__ import annotations
 
+import math
 import os
+import re
 import socket as _socket
+from dataclasses import dataclass
+from time import monotonic
 from typing import Any, Callable, Optional
 
+import gevent
 from cryptography.hazmat.primitives import serialization
 from gevent import pywsgi
 
-from ._options import CONTEXT_OPTIONS, SERVER_OPTIONS, reject_unknown
+from ._options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, reject_unknown
 from ._server import Server
 from ._socket import TLSSocket
 
-__all__ = ["WSGIServer", "WSGIHandler", "ssl_environ"]
+__all__ = ["WSGIServer", "WSGIHandler", "HTTPLimits", "LimitPassed", "ssl_environ"]
 
-#: Options of WSGIServer besides create_server's: pywsgi's loggers.
-_WSGI_OPTIONS = frozenset({"log", "error_log"})
+#: The HTTP limits of WSGIServer (HTTPLimits has their defaults).
+_LIMIT_OPTIONS = frozenset({"headers_timeout", "request_timeout", "keep_alive_timeout"})
+#: Options of WSGIServer besides create_server's: pywsgi's loggers and the HTTP limits.
+_WSGI_OPTIONS = frozenset({"log", "error_log"}) | _LIMIT_OPTIONS
+
+#: pywsgi's exception for a request body it cannot parse; it answers 400 and closes for it.
+_InvalidClientInput = pywsgi._InvalidClientInput
+
+#: Answers sent when the request is refused (status, headers); no body, and the connection closes.
+_REFUSALS = {
+    400: ("400 Bad Request", (("Content-Type", "text/plain"), ("Connection", "close"), ("Content-Length", "0"))),
+    408: ("408 Request Timeout", (("Content-Type", "text/plain"), ("Connection", "close"), ("Content-Length", "0"))),
+}
+_HEAD_TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def ssl_environ(tls: TLSSocket) -> dict:
@@ -53,6 +85,190 @@ def ssl_environ(tls: TLSSocket) -> dict:
     return env
 
 
+# -- limits ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HTTPLimits:
+    """Node's ``http.Server`` timeouts, in seconds; ``None`` is no limit."""
+
+    headers_timeout: Optional[float] = 60.0
+    request_timeout: Optional[float] = 300.0
+    keep_alive_timeout: Optional[float] = 5.0
+
+
+def _limit_option(options: dict, name: str, default: Optional[float]) -> Optional[float]:
+    """Pop one limit from ``options``: seconds >= 0, where ``None``, ``0`` (Node's way to
+    disable one) and infinity all mean no limit."""
+    if name not in options:
+        return default
+    value = check_seconds(name, options.pop(name), allow_none=True)
+    return value if value and math.isfinite(value) else None
+
+
+def _http_limits(options: dict) -> HTTPLimits:
+    """Pop and check the three limit options from ``options``."""
+    request = _limit_option(options, "request_timeout", 300.0)
+    # Node's headersTimeout defaults to the smaller of 60 s and requestTimeout, and must not
+    # exceed requestTimeout: the head is part of the request that requestTimeout bounds.
+    headers = _limit_option(options, "headers_timeout", min(60.0, request) if request else 60.0)
+    keep_alive = _limit_option(options, "keep_alive_timeout", 5.0)
+    if headers and request and headers > request:
+        raise ValueError(f"option 'headers_timeout' must be <= 'request_timeout' ({request!r}), got {headers!r}")
+    return HTTPLimits(headers, request, keep_alive)
+
+
+class LimitPassed(gevent.Timeout):
+    """One of the HTTP limits passed.  A ``gevent.Timeout``, hence a ``BaseException``: an
+    application's ``except Exception`` cannot swallow it and keep a slow client's request alive."""
+
+    def __init__(self, seconds: Optional[float], limit: str) -> None:
+        super().__init__(seconds)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"{self.limit} passed"
+
+
+# -- request framing (RFC 9112 section 6) ------------------------------------------------------
+
+class _BadFraming(ValueError):
+    """The request's body length is ambiguous; pywsgi answers a ValueError from its head
+    parser with 400 and closes the connection."""
+
+
+def _before_http11(version: str) -> bool:
+    """True for HTTP/1.0 and 0.9 (pywsgi has already checked the version's syntax)."""
+    return tuple(int(part) for part in version[5:].split(".")) < (1, 1)
+
+
+def _check_transfer_encoding(values: list[str], version: str) -> None:
+    """Only a lone ``chunked`` is a transfer coding we can frame a request by."""
+    if _before_http11(version):
+        # RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing.
+        raise _BadFraming(f"Transfer-Encoding in an {version} request")
+    codings = [item.strip(" \t").lower() for item in ",".join(values).split(",")]
+    if codings != ["chunked"]:
+        # RFC 9112 section 6.3 item 4: chunked must be the final coding, else the length cannot
+        # be known and the server must answer 400 and close.  pywsgi decodes nothing but
+        # chunked, so every other list ("xchunked", "chunked, identity", "gzip, chunked", a
+        # doubled chunked) is refused: another server on the path may read it differently.
+        raise _BadFraming(f"unsupported Transfer-Encoding {', '.join(values)!r}")
+
+
+def _content_length(values: list[str]) -> str:
+    """The one length ``Content-Length`` field lines give, as digits."""
+    items = {item.strip(" \t") for item in ",".join(values).split(",")}
+    if len(items) != 1 or not _DIGITS.fullmatch(next(iter(items))):
+        # RFC 9112 section 6.3 item 5: an invalid Content-Length (differing values, a sign,
+        # junk) is a 400 and a close.  Repeated identical values are one length (RFC 9110
+        # section 8.6 lets a recipient collapse them).
+        raise _BadFraming(f"invalid Content-Length {', '.join(values)!r}")
+    return str(int(next(iter(items))))
+
+
+def _check_framing(headers: Any, version: str) -> None:
+    """Refuse a head whose body length is ambiguous, and normalise the framing fields so pywsgi
+    (which looks only at the first of each) reads exactly what was checked."""
+    if headers.defects or headers.get_payload():
+        # A line that is no field (``Transfer-Encoding : chunked``, a leading fold) ends the
+        # stdlib's header parse silently; RFC 9112 sections 5.1 and 5.2 make such a head a 400.
+        raise _BadFraming("malformed header section")
+    codings = headers.get_all("Transfer-Encoding")
+    lengths = headers.get_all("Content-Length")
+    if codings is not None and lengths is not None:
+        # RFC 9112 section 6.3 item 3: both fields are a smuggling attempt as often as not; the
+        # server may drop Content-Length but must close afterwards; Node refuses outright.
+        raise _BadFraming("both Content-Length and Transfer-Encoding")
+    if codings is not None:
+        _check_transfer_encoding(codings, version)
+        headers.replace_header("Transfer-Encoding", "chunked")
+    elif lengths is not None:
+        length = _content_length(lengths)
+        del headers["Content-Length"]
+        headers["Content-Length"] = length
+
+
+# -- the request body under request_timeout ----------------------------------------------------
+
+class _LimitedInput(pywsgi.Input):
+    """pywsgi's ``wsgi.input`` with request_timeout applied to each read until the body is
+    complete.  Once the body failed (too slow, or malformed) it stays failed: the position in
+    the stream is unknown, so nothing more is read from it and the connection must close."""
+
+    __slots__ = ("deadline", "failure")
+
+    def __init__(self, plain: pywsgi.Input, deadline: Optional[float]) -> None:
+        super().__init__(plain.rfile, plain.content_length, socket=plain.socket,
+                         chunked_input=plain.chunked_input)
+        self.deadline = deadline
+        #: None, or the status the request earns: 408 (too slow) or 400 (malformed).
+        self.failure: Optional[int] = None
+
+    def read(self, length: Optional[int] = None) -> bytes:
+        return self._guarded(pywsgi.Input.read, length)
+
+    def readline(self, size: Optional[int] = None) -> bytes:
+        return self._guarded(pywsgi.Input.readline, size)
+
+    def _discard(self) -> None:
+        """The rest of the body after the application, still under request_timeout."""
+        if self.failure is not None:
+            return
+        try:
+            super()._discard()
+        except LimitPassed:
+            pass  # recorded in self.failure; the handler closes the connection
+
+    def complete(self) -> bool:
+        """Whether the whole body has been read (reads then return b"" without waiting)."""
+        if self.chunked_input:
+            return self.chunk_length == 0
+        return self.content_length is None or self.position >= self.content_length
+
+    def _guarded(self, method: Callable[..., bytes], size: Optional[int]) -> bytes:
+        if self.failure is not None:
+            raise self._failed()
+        if self.deadline is None or self.complete():
+            return self._parsed(method, size)
+        remaining = self.deadline - monotonic()
+        if remaining <= 0:
+            self.failure = 408
+            raise self._failed()
+        timer = LimitPassed(remaining, "request_timeout")
+        timer.start()
+        try:
+            return self._parsed(method, size)
+        except LimitPassed as passed:
+            if passed is timer:
+                self.failure = 408
+            raise
+        finally:
+            timer.close()
+
+    def _parsed(self, method: Callable[..., bytes], size: Optional[int]) -> bytes:
+        try:
+            return method(self, size)
+        except _InvalidClientInput:
+            self.failure = 400
+            raise
+        except ValueError:
+            # pywsgi's chunk parser lets int('', 16) escape for an empty chunk-size line; that
+            # is an invalid chunk size like any other (RFC 9112 section 7.1).
+            if not self.chunked_input:
+                raise
+            self.failure = 400
+            self._chunked_input_error = True
+            raise _InvalidClientInput("invalid chunk size") from None
+        except OSError:
+            self.failure = 400  # the peer left mid-body: no later request can follow it
+            raise
+
+    def _failed(self) -> BaseException:
+        if self.failure == 408:
+            return LimitPassed(None, "request_timeout")
+        return _InvalidClientInput("the request body was malformed")
+
+
 class _HandlerSocket:
     """What pywsgi's handler holds: the ``TLSSocket`` minus ``_sock``.
 
@@ -69,15 +285,137 @@ class _HandlerSocket:
         return getattr(self._tls, name)
 
 
+# -- the handler -------------------------------------------------------------------------------
+
 class WSGIHandler(pywsgi.WSGIHandler):
-    """pywsgi's handler with the connection's TLS facts in every environ."""
+    """pywsgi's handler with the connection's TLS facts in every environ, Node's HTTP limits,
+    and RFC 9112's framing rules."""
 
     ssl_env: dict = {}
+    limits: HTTPLimits = HTTPLimits()
+    #: When the current request began: its first byte, or the connection's start for the first.
+    _request_start = 0.0
+    #: Whether a request was answered on this connection (keep_alive_timeout then applies).
+    _answered = False
+    _head_timer: Optional[LimitPassed] = None
+
+    def handle(self) -> None:
+        self._request_start = monotonic()
+        super().handle()
+
+    # -- the head: keep_alive_timeout, then headers_timeout ----------------------------------
+
+    def handle_one_request(self) -> Any:
+        if self.rfile.closed:
+            return None
+        if self._answered and not self._await_next_request():
+            return None
+        self._answered = True
+        timer = self._head_timer = self._start_head_timer()
+        try:
+            return super().handle_one_request()
+        except LimitPassed as passed:
+            if passed is not timer:
+                raise
+            self.log_error("(from %s) %s", self.client_address, passed)
+            self.close_connection = True
+            return ("408", _HEAD_TIMEOUT_RESPONSE)  # pywsgi's handle() sends it and closes
+        finally:
+            timer.close()
+            self._head_timer = None
+
+    def _await_next_request(self) -> bool:
+        """Wait up to keep_alive_timeout for the next request's first byte (already there when
+        pipelined); False when none comes and the connection should just be closed, as Node
+        closes an idle keep-alive socket without an answer."""
+        timer = LimitPassed(self.limits.keep_alive_timeout, "keep_alive_timeout")
+        timer.start()
+        try:
+            first = self.rfile.peek(1)
+        except LimitPassed as passed:
+            if passed is not timer:
+                raise
+            return False
+        except OSError:
+            return False
+        finally:
+            timer.close()
+        self._request_start = monotonic()
+        return bool(first)
+
+    def _start_head_timer(self) -> LimitPassed:
+        """One timer for the head: headers_timeout, or request_timeout if that comes first."""
+        limits = self.limits
+        bounds = [(s, name) for s, name in ((limits.headers_timeout, "headers_timeout"),
+                                            (limits.request_timeout, "request_timeout")) if s]
+        if not bounds:
+            return LimitPassed(None, "headers_timeout")
+        seconds, name = min(bounds)
+        timer = LimitPassed(max(0.0, seconds - (monotonic() - self._request_start)), name)
+        timer.start()
+        return timer
+
+    def MessageClass(self, *args: Any) -> Any:  # noqa: N802 (pywsgi's name)
+        # pywsgi's read_request parses the fields here, then drops Content-Length when it sees
+        # chunked: the framing must be judged in between, on the fields as they came.
+        headers = super().MessageClass(*args)
+        if not headers.status:  # a line too long: pywsgi itself answers 400
+            _check_framing(headers, self.request_version)
+        return headers
+
+    def read_request(self, raw_requestline: str) -> bool:
+        result = super().read_request(raw_requestline)
+        if self._head_timer is not None:
+            self._head_timer.close()  # the head is in: headers_timeout is met
+        return result
+
+    # -- the body: request_timeout -------------------------------------------------------------
 
     def get_environ(self) -> dict:
         env = super().get_environ()
         env.update(self.ssl_env)
+        timeout = self.limits.request_timeout
+        limited = _LimitedInput(self.wsgi_input, self._request_start + timeout if timeout else None)
+        if env.get("wsgi.input") is self.wsgi_input:  # not an upgrade, which gets the raw stream
+            env["wsgi.input"] = limited
+        self.wsgi_input = limited
         return env
+
+    def _body_failure(self) -> Optional[int]:
+        return getattr(self.wsgi_input, "failure", None)
+
+    def run_application(self) -> None:
+        try:
+            super().run_application()
+        except LimitPassed:
+            if self._body_failure() is None:
+                raise
+        failure = self._body_failure()
+        if failure is not None:  # even if the application caught the error and carried on
+            self._refuse(failure)
+
+    def process_result(self) -> None:
+        if self._body_failure() is not None:
+            return  # the request is answered 400 or 408, not with what the application made of it
+        super().process_result()
+
+    def handle_one_response(self) -> None:
+        super().handle_one_response()
+        if self._body_failure() is not None:
+            # Also when the body failed only while pywsgi discarded it after the response.
+            self.close_connection = True
+
+    def _refuse(self, status_code: int) -> None:
+        """Answer 400/408 if no response has begun (Node's rule too), and close either way."""
+        self.close_connection = True
+        if self.headers_sent:
+            return
+        status, headers = _REFUSALS[status_code]
+        try:
+            self.start_response(status, list(headers))
+            self.write(b"")
+        except OSError:
+            pass
 
 
 class _PywsgiSide(pywsgi.WSGIServer):
@@ -102,7 +440,9 @@ class WSGIServer:
     """Serve a WSGI application over greentls, as ``gevent.pywsgi.WSGIServer`` does over TCP.
 
     ``listener`` is ``(host, port)`` or a Unix socket path; ``options`` are ``create_server``'s
-    (``alpn_protocols`` defaults to ``["http/1.1"]``) plus pywsgi's ``log`` and ``error_log``.
+    (``alpn_protocols`` defaults to ``["http/1.1"]``), pywsgi's ``log`` and ``error_log``, and
+    Node's ``headers_timeout``, ``request_timeout`` and ``keep_alive_timeout`` (seconds; see the
+    module's docstring), kept in ``limits`` (an ``HTTPLimits``, read as each connection starts).
     """
 
     handler_class = WSGIHandler
@@ -120,6 +460,7 @@ class WSGIServer:
         else:
             raise TypeError("WSGIServer: 'listener' must be (host, port) or a Unix socket path")
         self.application = application
+        self.limits = _http_limits(options)
         log = options.pop("log", "default")
         error_log = options.pop("error_log", "default")
         options.setdefault("alpn_protocols", ["http/1.1"])
@@ -190,6 +531,7 @@ class WSGIServer:
         address = (tls.remote_address, tls.remote_port) if tls.remote_address is not None else ""
         handler = self.handler_class(_HandlerSocket(tls), address, self._pywsgi)
         handler.ssl_env = ssl_environ(tls)
+        handler.limits = self.limits
         handler.handle()
 
     def __enter__(self) -> "WSGIServer":
