@@ -108,7 +108,7 @@ class TLSEngine:
 
     __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "owner",
                  "clean_close", "verify_error", "first_error", "hello_decision", "hello_refusal",
-                 "_parser", "_hello_held", "_attached", "_eof_fed", "__weakref__")
+                 "_parser", "_hello_held", "_attached", "_eof_fed", "_fd", "_fd_owner", "__weakref__")
 
     def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False) -> None:
         self.conn = SSL.Connection(context, None)
@@ -137,6 +137,9 @@ class TLSEngine:
         self._hello_held = self._parser is not None
         self._attached = False
         self._eof_fed = False
+        #: The attached descriptor and the socket object that owns it (``attach_fd``).
+        self._fd = -1
+        self._fd_owner: Any = None
         if server_side:
             self.conn.set_accept_state()
         else:
@@ -229,7 +232,7 @@ class TLSEngine:
         return not self._attached and not self._hello_held and not self._eof_fed \
             and self.state is State.OPEN
 
-    def begin_on_fd(self, fd: int, hello: Optional[ClientHello]) -> None:
+    def begin_on_fd(self, fd: int, hello: Optional[ClientHello], owner: Any) -> None:
         """Server: the ClientHello is still unread in the socket ``fd``, so OpenSSL can read it
         (and everything after) from the descriptor itself.
 
@@ -243,14 +246,20 @@ class TLSEngine:
         self.client_hello = hello
         self._parser = None
         self._hello_held = False
-        self.attach_fd(fd)
+        self.attach_fd(fd, owner)
 
-    def attach_fd(self, fd: int) -> None:
+    def attach_fd(self, fd: int, owner: Any) -> None:
         """Let OpenSSL use the non-blocking descriptor ``fd`` directly from now on.
 
         ``SSL_set_fd`` frees the memory BIOs; OpenSSL 3.2+ hands the new BIO to its record
         layer (``SSL_set0_rbio`` -> ``set1_bio``), so a partial record already read stays
         buffered.  The caller drains decrypted data and flushes outgoing bytes first.
+
+        ``owner`` is the socket object that owns ``fd``: every later operation first checks that
+        ``owner.fileno()`` is still ``fd``.  A descriptor number is reused as soon as it is
+        closed, so an engine that outlived its socket (a file from ``makefile`` closed late, a
+        server that closed the socket underneath) would otherwise read or write another
+        connection's socket.
         """
         if not _lib.SSL_set_fd(self.conn._ssl, fd):
             _lib.ERR_clear_error()
@@ -260,6 +269,20 @@ class TLSEngine:
         self.conn._into_ssl = None
         self.conn._from_ssl = None
         self._attached = True
+        self._fd = fd
+        self._fd_owner = owner
+
+    def _descriptor_lost(self) -> bool:
+        """True when attached to a descriptor its socket no longer owns (``attach_fd``); the
+        connection is then broken, and nothing may touch the descriptor again."""
+        if self._attached and self._fd_owner.fileno() != self._fd:
+            self.state = State.BROKEN
+            return True
+        return False
+
+    def _lost_error(self) -> TLSError:
+        return TLSError("the socket under this TLS connection was closed", code="EBADF",
+                        reason="bad file descriptor")
 
     # -- the TLS operations ----------------------------------------------------------------
 
@@ -273,6 +296,8 @@ class TLSEngine:
             return
         if self.state is State.NEW:
             self.state = State.HANDSHAKING
+        if self._attached and self._descriptor_lost():
+            raise self._lost_error()
         if self._hello_held:
             if self.client_hello is None:
                 if self._eof_fed:
@@ -300,6 +325,8 @@ class TLSEngine:
 
     def read(self, size: int) -> bytes:
         """Decrypted bytes (at most ``size``); ``b""`` at the peer's end of the stream."""
+        if self._attached and self._descriptor_lost():
+            raise self._lost_error()
         ssl = self.conn._ssl
         buffer = _scratch()[1] if size <= _BIO_CHUNK else _ffi.new("char[]", size)
         count = _lib.SSL_read(ssl, buffer, size)
@@ -310,6 +337,8 @@ class TLSEngine:
 
     def read_into(self, buffer: Any, size: int) -> int:
         """Like ``read`` into a writable buffer; returns the count (0 at the end)."""
+        if self._attached and self._descriptor_lost():
+            raise self._lost_error()
         ssl = self.conn._ssl
         count = _lib.SSL_read(ssl, _ffi.from_buffer(buffer, require_writable=True), size)
         if count > 0:
@@ -346,6 +375,8 @@ class TLSEngine:
     def write(self, data: Any) -> int:
         """Encrypt some of ``data``; returns how many bytes OpenSSL took (never call with b"":
         a zero-length SSL_write is meaningless and pyOpenSSL treats it as an error)."""
+        if self._attached and self._descriptor_lost():
+            raise self._lost_error()
         ssl = self.conn._ssl
         count = _lib.SSL_write(ssl, _ffi.from_buffer(data), len(data))
         if count > 0:
@@ -371,6 +402,8 @@ class TLSEngine:
         """Queue our close_notify (RFC 8446 section 6.1); True when both sides' are done."""
         if self.state in (State.BROKEN, State.CLOSED, State.NEW):
             return True
+        if self._attached and self._descriptor_lost():
+            return True  # nothing can be sent on a descriptor that is not ours any more
         self.state = State.CLOSING
         try:
             return bool(self.conn.shutdown())

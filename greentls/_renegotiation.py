@@ -305,7 +305,10 @@ def _pump_renegotiation(tls: Any, conn: SSL.Connection, want_read: type, want_wr
     """Drive the handshake until OpenSSL no longer has a renegotiation pending."""
     pump = tls._pump
     chunks = [tls._plain] if tls._plain else []
+    engine = tls._engine
     while True:
+        if engine._descriptor_lost():
+            raise engine._lost_error()
         try:
             conn.do_handshake()
             if not conn.renegotiate_pending():

@@ -212,7 +212,7 @@ class Server:
             if error is None:
                 self._run_handlers(tls)
         finally:
-            tls.close()
+            tls._close_owned()
             self._connection_ended(tls)
         if error is not None:
             self._client_error(tls, error)

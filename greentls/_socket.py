@@ -250,7 +250,7 @@ class TLSSocket(ConnectionInfo):
 
     def _begin_on_descriptor(self, hello: Any) -> None:
         """The ClientHello stays in the socket: OpenSSL reads it, and all after, itself."""
-        self._engine.begin_on_fd(self._transport.fileno(), hello)
+        self._engine.begin_on_fd(self._transport.fileno(), hello, self._transport)
         self._pump = DescriptorPump(self._engine, self._transport)
 
     def _decides_on_hello(self) -> bool:
@@ -346,7 +346,7 @@ class TLSSocket(ConnectionInfo):
         self._plain = b"".join(chunks)
         self._pump.flush()
         if engine.can_attach():
-            engine.attach_fd(self._transport.fileno())
+            engine.attach_fd(self._transport.fileno(), self._transport)
             self._pump = DescriptorPump(engine, self._transport)
 
     # -- reading ----------------------------------------------------------------------------
@@ -572,6 +572,15 @@ class TLSSocket(ConnectionInfo):
         self._closed = True
         if self._io_refs <= 0:
             self._real_close()
+
+    def _close_owned(self) -> None:
+        """The server's end of a connection: close now, even if files from ``makefile()``
+        are still open (they then fail as on a closed socket).  The server closes the socket
+        right after, so nothing may be left to send close_notify later, on a descriptor
+        number that another connection may own by then."""
+        self._io_refs = 0
+        self._closed = True
+        self._real_close()
 
     def _real_close(self) -> None:
         self._watch.close()

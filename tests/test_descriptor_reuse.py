@@ -1,0 +1,104 @@
+"""A TLS connection never touches a descriptor it no longer owns.
+
+After the handshake OpenSSL reads and writes the socket's descriptor itself.  Descriptor numbers
+are reused as soon as they are closed, so a connection that outlives its socket (a file from
+``makefile()`` closed late, a raw socket closed underneath) would write its close_notify or its
+data into whatever connection got the number next: another client's stream, corrupted.
+"""
+from __future__ import annotations
+
+import gevent
+import pytest
+from gevent import socket as gsocket
+from gevent import ssl as gssl
+from gevent.server import StreamServer
+
+import greentls
+from helpers import node_server
+
+NODE_ECHO = r"""
+const tls = require('tls');
+const fs = require('fs');
+const [key, cert] = process.argv.slice(2);
+tls.createServer({key: fs.readFileSync(key), cert: fs.readFileSync(cert)}, (s) => s.pipe(s))
+   .listen(0, '127.0.0.1', function () { console.log(this.address().port); });
+"""
+
+
+def _client(port: int, ca_pem: str) -> gssl.SSLSocket:
+    context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+    context.load_verify_locations(cadata=ca_pem)
+    return context.wrap_socket(gsocket.create_connection(("127.0.0.1", port)), server_hostname="localhost")
+
+
+def test_a_file_closed_after_the_connection_ended_writes_nothing_to_the_next(server_options, ca):
+    """A listener keeps a ``makefile()`` file past its connection's end.  The next client gets
+    the same descriptor number; closing the old file later must not send the old connection's
+    close_notify into the new client's stream."""
+    kept, descriptors = [], []
+
+    def listener(tls: greentls.TLSSocket) -> None:
+        descriptors.append(tls.fileno())
+        if not kept:
+            kept.append(tls.makefile("rb"))  # outlives the connection
+            tls.sendall(b"first")
+            return
+        tls.sendall(tls.recv(100))
+
+    server = greentls.create_server(listener, **server_options)
+    server.listen(0, "127.0.0.1")
+    try:
+        ca_pem = ca.cert_pem.bytes().decode()
+        first = _client(server.address()["port"], ca_pem)
+        assert first.recv(100) == b"first"
+        assert first.recv(100) == b""  # the server ended that connection
+        first.close()
+        second = _client(server.address()["port"], ca_pem)
+        with gevent.Timeout(5):
+            while len(descriptors) < 2:
+                gevent.sleep(0.01)
+        assert descriptors[0] == descriptors[1], "the test needs the descriptor number reused"
+        kept.pop().close()  # the old connection's last reference goes now
+        second.sendall(b"ping")
+        with gevent.Timeout(5):
+            assert second.recv(100) == b"ping"
+        second.close()
+    finally:
+        server.close()
+
+
+def test_a_raw_socket_closed_underneath_is_never_written_again(cert_files, need_node, client_options):
+    """A client's raw socket is closed under its ``TLSSocket`` and the number goes to a new
+    socket: the TLSSocket raises ``EBADF`` instead of writing into the new socket."""
+    received: list = []
+
+    def plain(sock: gsocket.socket, _address: object) -> None:
+        while True:
+            data = sock.recv(100)
+            if not data:
+                return
+            received.append(data)
+
+    sink = StreamServer(("127.0.0.1", 0), plain)
+    sink.start()
+    try:
+        with node_server(NODE_ECHO, cert_files["key"], cert_files["cert"]) as port:
+            raw = gsocket.create_connection(("127.0.0.1", port))
+            tls = greentls.connect(socket=raw, servername="localhost", **client_options)
+            tls.sendall(b"hello")
+            assert tls.recv(100) == b"hello"
+            number = raw.fileno()
+            raw.close()
+            other = gsocket.create_connection(("127.0.0.1", sink.server_port))
+            assert other.fileno() == number, "the test needs the descriptor number reused"
+            with pytest.raises(OSError) as raised:
+                tls.sendall(b"not yours")
+            assert getattr(raised.value, "code", None) == "EBADF"
+            with pytest.raises(OSError):
+                tls.recv(100)
+            tls.close()
+            gevent.sleep(0.2)
+            assert received == []
+            other.close()
+    finally:
+        sink.close()
