@@ -64,6 +64,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (forked)")
     serve.add_argument("--wsgi", metavar="MODULE:APP", help="serve this WSGI application")
     serve.add_argument("--handshake-timeout", type=float, default=120.0)
+    serve.add_argument("--headers-timeout", type=float, metavar="SECONDS",
+                       help="--wsgi: the request head must arrive within it (default: 60, or "
+                            "--request-timeout if smaller; 0: no limit)")
+    serve.add_argument("--request-timeout", type=float, metavar="SECONDS",
+                       help="--wsgi: the whole request must arrive within it (default: 300; 0: no limit)")
+    serve.add_argument("--keep-alive-timeout", type=float, metavar="SECONDS",
+                       help="--wsgi: close a connection idle this long between requests "
+                            "(default: 5; 0: no limit)")
     serve.add_argument("-v", "--verbose", action="store_true")
     client = commands.add_parser("connect", help="connect, print the handshake, pipe stdin/stdout")
     client.add_argument("target", metavar="HOST:PORT")
@@ -107,7 +115,10 @@ def _serve(args: argparse.Namespace) -> int:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
     if args.wsgi:
         from .wsgi import WSGIServer
-        server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options)
+        limits = {name: getattr(args, name) for name in ("headers_timeout", "request_timeout",
+                                                         "keep_alive_timeout")
+                  if getattr(args, name) is not None}
+        server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options, **limits)
         tls_server = server.server
         watcher = _arrange_reload(tls_server, args)
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)

@@ -61,6 +61,13 @@ _REFUSALS = {
     408: ("408 Request Timeout", (("Content-Type", "text/plain"), ("Connection", "close"), ("Content-Length", "0"))),
 }
 _HEAD_TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+#: Statuses that refuse a request the client may still be sending: the connection is closed
+#: with a lingering close (see ``_HandlerSocket.close``).
+_LINGER_STATUSES = frozenset({"400", "408", "413", "414", "431"})
+#: A lingering close reads and drops at most this many bytes for at most this long (Apache's
+#: lingering close waits 2 s; nginx's lingering_timeout is 5 s).
+_LINGER_SECONDS = 2.0
+_LINGER_BYTES = 1 << 20
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -280,9 +287,34 @@ class _HandlerSocket:
 
     def __init__(self, tls: TLSSocket) -> None:
         self._tls = tls
+        #: Set by the handler when it refused a request the client may still be sending.
+        self.linger = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._tls, name)
+
+    def close(self) -> None:
+        """Close the connection; after a refusal, close lingering, as Apache and nginx do.
+
+        A client still sending its request (a dripped body, a pipelined request) has bytes
+        in flight.  Closing with them unread makes the kernel answer with a reset, and a
+        client that meets the reset may drop our 400/408 unread (RFC 9112 section 9.6).  So
+        send close_notify and FIN first, then read and drop what still comes, bounded in
+        bytes and time, until the client closes too."""
+        tls = self._tls
+        if self.linger and not tls.closed:
+            try:
+                tls.shutdown(_socket.SHUT_WR)
+                left = _LINGER_BYTES
+                with gevent.Timeout(_LINGER_SECONDS, False):
+                    while left > 0:
+                        data = tls.recv(65536)
+                        if not data:
+                            break
+                        left -= len(data)
+            except Exception:  # the client is gone or broke the stream: nothing to wait for
+                pass
+        tls.close()
 
 
 # -- the handler -------------------------------------------------------------------------------
@@ -313,12 +345,16 @@ class WSGIHandler(pywsgi.WSGIHandler):
         self._answered = True
         timer = self._head_timer = self._start_head_timer()
         try:
-            return super().handle_one_request()
+            result = super().handle_one_request()
+            if isinstance(result, tuple) and str(result[0])[:3] in _LINGER_STATUSES:
+                self.socket.linger = True  # pywsgi refused the head (400, 414, ...)
+            return result
         except LimitPassed as passed:
             if passed is not timer:
                 raise
             self.log_error("(from %s) %s", self.client_address, passed)
             self.close_connection = True
+            self.socket.linger = True
             return ("408", _HEAD_TIMEOUT_RESPONSE)  # pywsgi's handle() sends it and closes
         finally:
             timer.close()
@@ -408,6 +444,7 @@ class WSGIHandler(pywsgi.WSGIHandler):
     def _refuse(self, status_code: int) -> None:
         """Answer 400/408 if no response has begun (Node's rule too), and close either way."""
         self.close_connection = True
+        self.socket.linger = True
         if self.headers_sent:
             return
         status, headers = _REFUSALS[status_code]
