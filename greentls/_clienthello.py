@@ -67,14 +67,15 @@ __all__ = [
 ]
 
 # The bound on ``size``: the bytes of TLS records one ClientHello may take, which is what the
-# server buffers before OpenSSL sees anything.  64 KiB follows Go's crypto/tls, whose
-# ``maxHandshake = 65536`` bounds every handshake message but certificates.  Node bounds its
-# hello buffer at one record (kMaxTLSFrameLen = 16 KiB + 5), which refuses a legal hello split
-# over records (RFC 8446 s5.1); OpenSSL's CLIENT_HELLO_MAX_LENGTH (131396) is merely the largest
-# body the vector bounds of RFC 5246 s7.4.1.2 allow.  Real hellos, post-quantum key shares
-# (X25519MLKEM768: 1216 bytes) included, are 0.2-2 KiB, so 64 KiB is 30 times that and still
-# bounds what an unauthenticated peer can make us hold.
-MAX_CLIENT_HELLO_SIZE = 65536
+# server buffers before OpenSSL sees anything.  It is OpenSSL's own bound: OpenSSL refuses a
+# ClientHello body over CLIENT_HELLO_MAX_LENGTH (131396 bytes, the largest the vector bounds
+# of RFC 5246 s7.4.1.2 allow) with SSL_R_EXCESSIVE_MESSAGE_SIZE, so the largest hello it takes
+# is 4 + 131396 handshake bytes, which fill 9 records of at most 2^14 bytes.  A hello OpenSSL
+# accepts is therefore never refused here for its size, unless it is split into records much
+# smaller than the 2^14 allowed (whose headers then count against the bound).  Real hellos,
+# post-quantum key shares (X25519MLKEM768: 1216 bytes) included, are 0.2-2 KiB.
+# MAX_CLIENT_HELLO_SIZE (131445) is defined after _fewest_record_bytes, below.
+_OPENSSL_MAX_HELLO_BODY = 131396
 
 # RFC 8446 s5.1 (and RFC 5246 s6.2.1): "The length [of a TLSPlaintext] MUST NOT exceed 2^14
 # bytes."  The hello travels in plaintext records; 2^14 + 256 (s5.2) is for protected records.
@@ -524,6 +525,9 @@ def _fewest_record_bytes(payload: int) -> int:
     """The fewest bytes of records that can carry ``payload`` handshake bytes: full records of
     2^14 bytes, each with its 5-byte header (RFC 8446 s5.1)."""
     return payload + -(-payload // MAX_RECORD_PAYLOAD) * _RECORD_HEADER_LEN
+
+
+MAX_CLIENT_HELLO_SIZE = _fewest_record_bytes(_HANDSHAKE_HEADER_LEN + _OPENSSL_MAX_HELLO_BODY)  # 131445
 
 
 class ClientHelloParser:

@@ -14,7 +14,7 @@ import socket as _socket
 from typing import Any, Callable, Optional
 
 from . import signals
-from ._clienthello import (MAX_CLIENT_HELLO_SIZE, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
+from ._clienthello import (ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
                            check_announced_size)
 from ._context import SecureContext
 from ._engine import HELLO_UNDECIDED, HelloReady, State, TLSEngine, WantRead, WantWrite
@@ -38,6 +38,9 @@ _RECV_DEFAULT = 65536
 #: A TLS record header (5 bytes) and a handshake message header (4): where a ClientHello
 #: announces its size (RFC 8446 sections 5.1 and 4).
 _HELLO_HEADERS = 9
+#: One peek for a ClientHello to decide on: a whole record (2^14 + its 5-byte header) holds
+#: every real hello; a longer one takes the memory-BIO seam, up to MAX_CLIENT_HELLO_SIZE.
+_HELLO_PEEK = 16384 + 5
 #: A fatal illegal_parameter alert (RFC 8446 sections 5.1 and 6) in a plaintext record.
 _ALERT_ILLEGAL_PARAMETER = b"\x15\x03\x03\x00\x02\x02\x2f"
 #: How much an oversized hello's sender may still send, and for how long, after our alert.
@@ -224,7 +227,7 @@ class TLSSocket(ConnectionInfo):
         decides = self._decides_on_hello()
         try:
             # Without decisions, the record and handshake headers (9 bytes) are all we read.
-            data = sock.recv(MAX_CLIENT_HELLO_SIZE if decides else _HELLO_HEADERS, _socket.MSG_PEEK)
+            data = sock.recv(_HELLO_PEEK if decides else _HELLO_HEADERS, _socket.MSG_PEEK)
         except TimeoutError:
             raise  # the handshake timer (HandshakeTimeoutError) or the socket's timeout
         except OSError:

@@ -102,6 +102,10 @@ def big_body(pad: int) -> bytes:
     return body(DEFAULT_EXTS + ext(21, b"\0" * (pad - 2 * suites)), suites=b"\x00\x2f" * suites)
 
 
+#: The largest ``pad`` big_body can make (its padding extension fills the extensions block).
+BIGGEST_PAD = 130998
+
+
 def big_hello(pad: int) -> bytes:
     """``big_body(pad)`` in records."""
     return records(handshake(big_body(pad)))
@@ -584,7 +588,7 @@ def test_too_large() -> None:
     with pytest.raises(ClientHelloTooLargeError) as info:
         ClientHelloParser().feed(huge_header)
     assert info.value.code == "ERR_TLS_CLIENT_HELLO_TOO_LARGE"
-    padded = big_hello(70000)
+    padded = records(b"\x01" + (131397).to_bytes(3, "big") + b"\x03\x03" + b"\x00" * 20000)
     with pytest.raises(ClientHelloTooLargeError):
         ClientHelloParser().feed(padded[:2 ** 14 + 5])
     exact = hello()
@@ -605,7 +609,7 @@ def _refused(check, data: bytes) -> bool:
 
 
 @FUZZ
-@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 300, 90000), sizes=st.lists(st.integers(1, 2 ** 14), max_size=4))
+@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 3000, BIGGEST_PAD), sizes=st.lists(st.integers(1, 2 ** 14), max_size=4))
 def test_announced_size_check_agrees_with_parser(pad: int, sizes: list[int]) -> None:
     """check_announced_size (a server that does not parse) never refuses a hello the parser
     takes, and in full 16 KiB records refuses exactly the ones the parser refuses."""
@@ -634,7 +638,23 @@ def test_max_size_argument() -> None:
         ClientHelloParser("1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_size"):
         ClientHelloParser(8)
-    assert MAX_CLIENT_HELLO_SIZE >= 2 ** 16
+
+
+def test_limit_is_openssls() -> None:
+    """The largest ClientHello OpenSSL takes (a 131396-byte body, CLIENT_HELLO_MAX_LENGTH) in
+    full records parses; one byte more is refused, as OpenSSL refuses it."""
+    assert MAX_CLIENT_HELLO_SIZE == 4 + 131396 + 9 * 5
+    largest = (b"\x03\x03" + b"\x01" * 32 + b"\x20" + b"\x02" * 32  # version, random, session id
+               + b"\xff\xfe" + b"\x00\x2f" * 32767                   # 65534 bytes of suites
+               + b"\xff" + b"\x00" * 255                               # 255 compression methods
+               + b"\xff\xff" + ext(21, b"\x00" * 65531))               # 65535 bytes of extensions
+    assert len(largest) == 131396
+    hello = ClientHelloParser().feed(records(handshake(largest)))
+    assert hello is not None and hello.size == MAX_CLIENT_HELLO_SIZE
+    check_announced_size(records(handshake(largest))[:9])
+    too_large = records(handshake(largest + b"\x00"))
+    assert _refused(ClientHelloParser().feed, too_large)
+    assert _refused(check_announced_size, too_large[:9])
 
 
 # --- property tests ---------------------------------------------------------------------
@@ -684,7 +704,7 @@ def test_truncated_real_hellos(real: dict[str, tuple[bytes, str]], name: str, cu
 
 
 @FUZZ
-@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 200, 130000), sizes=st.lists(st.integers(1000, 2 ** 14), max_size=8))
+@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 3000, BIGGEST_PAD), sizes=st.lists(st.integers(100, 2 ** 14), max_size=80))
 def test_oversized_hellos(pad: int, sizes: list[int]) -> None:
     """A hello padded past the limit parses only if its records fit, else raises TooLarge."""
     data = records(handshake(big_body(pad)), tuple(sizes))

@@ -128,14 +128,15 @@ def test_idle_timeout_rejects_bad_value(server_options):
 
 @HELLO_PATHS
 def test_oversized_client_hello_is_refused(server_options, client_options, parses):
-    """A hello announcing more than 64 KiB ends as ERR_TLS_CLIENT_HELLO_TOO_LARGE, socket closed."""
+    """A hello announcing more than OpenSSL's limit (a 131396-byte body) ends as
+    ERR_TLS_CLIENT_HELLO_TOO_LARGE, socket closed."""
     with serving(echo, **_hello_path_options(server_options, parses)) as server:
         seen, receiver = _collect(server)
         try:
             raw = gsocket.create_connection(("127.0.0.1", port_of(server)))
             body = b"\x03\x03" + b"\x00" * 16000
-            # handshake header: ClientHello (1) claiming 128 KiB, in 16 KiB records
-            hello = b"\x01" + (128 * 1024).to_bytes(3, "big") + body
+            # handshake header: ClientHello (1) claiming 140 KiB, in 16 KiB records
+            hello = b"\x01" + (140 * 1024).to_bytes(3, "big") + body
             raw.sendall(b"\x16\x03\x01" + struct.pack("!H", len(hello)) + hello)
             _read_until_closed(raw)
             _wait_for(lambda: seen)
@@ -148,7 +149,8 @@ def test_oversized_client_hello_is_refused(server_options, client_options, parse
 
 @HELLO_PATHS
 def test_oversized_hello_streamed_in_many_records(server_options, parses):
-    """A hello spread over many records is cut off once it passes 64 KiB, not buffered forever."""
+    """A hello spread over many records is cut off as soon as it announces more than the
+    limit, not buffered."""
     with serving(echo, **_hello_path_options(server_options, parses)) as server:
         seen, receiver = _collect(server)
         try:
