@@ -121,6 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
         server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options, **limits)
         tls_server = server.server
         watcher = _arrange_reload(tls_server, args)
+        server.start()  # bound before the line below says so
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
         try:
             tls_server.serve_forever(workers=args.workers) if args.workers > 1 else server.serve_forever()
