@@ -12,7 +12,7 @@ import re
 import time
 import timeit
 
-from greentls._sni import SNITable
+from greentls._net.sni import SNITable
 
 SIZES = (10, 1_000, 10_000)
 

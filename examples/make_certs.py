@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography import x509
 
-from greentls._cli import self_signed_pem
+from greentls._app.cli import self_signed_pem
 
 
 def main(folder: str) -> None:

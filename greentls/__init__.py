@@ -14,45 +14,81 @@ One greenlet per connection; the contract is API.md.  Quick start::
 """
 from __future__ import annotations
 
-from typing import Any
+import sys as _sys
+import types as _types
+from typing import TYPE_CHECKING, Any
 
-from . import signals
-from ._capabilities import capabilities
-from ._ciphers import default_ciphers as _default_ciphers, get_ciphers
-from ._client import connect
-from ._context import SecureContext, create_secure_context
-from ._errors import (CertificateError, HandshakeTimeoutError, RenegotiationError, TLSError,
+from greentls import signals
+from greentls._base.capabilities import capabilities
+from greentls._config.ciphers import default_ciphers as _default_ciphers, get_ciphers
+from greentls._config.defaults import DEFAULTS as _DEFAULTS, PACKAGE_ATTRIBUTES as _PACKAGE_ATTRIBUTES, Defaults as _Defaults
+from greentls._net.client import connect
+from greentls._config.context import SecureContext, create_secure_context
+from greentls._base.errors import (CertificateError, HandshakeTimeoutError, RenegotiationError, TLSError,
                       UnsupportedError)
-from ._identity import check_server_identity
-from ._server import Server, create_server
-from ._socket import TLSSocket
-from .signals import (keylog, new_session, ocsp_request, ocsp_response, resume_session, secure,
+from greentls._parse.identity import check_server_identity
+from greentls._net.server import Server, create_server
+from greentls._tls.socket import TLSSocket
+from greentls._tls.wrap import wrap_socket
+from greentls.signals import (keylog, new_session, ocsp_request, ocsp_response, resume_session, secure,
                       secure_connect, secure_connection, session, tls_client_error)
 
 __version__ = "0.1.0"
 
-#: The default cipher list (Node's); ``GREENTLS_CIPHER_LIST`` replaces it at import, as
-#: ``node --tls-cipher-list`` does.  Read when a context is built.
-DEFAULT_CIPHERS: str = _default_ciphers()
-#: Read when a context is built (Node's ``tls.DEFAULT_ECDH_CURVE``).
-DEFAULT_ECDH_CURVE: str = "auto"
-#: Lowest protocol version a context allows unless told otherwise (Node's default).
-DEFAULT_MIN_VERSION: str = "TLSv1.2"
-#: Highest protocol version a context allows unless told otherwise.
-DEFAULT_MAX_VERSION: str = "TLSv1.3"
-#: Client renegotiations allowed within ``CLIENT_RENEG_WINDOW`` seconds; read when a server
-#: connection starts (Node's ``tls.CLIENT_RENEG_LIMIT``).
-CLIENT_RENEG_LIMIT: int = 3
-#: The renegotiation window in seconds (Node's ``tls.CLIENT_RENEG_WINDOW``, 600 s).
-CLIENT_RENEG_WINDOW: float = 600.0
+# Node's tls.DEFAULT_* and tls.CLIENT_RENEG_*: package attributes that read and write
+# ``DEFAULTS`` (greentls/_config/defaults.py), where the modules that use them read them when
+# they are used, as Node does.
+#
+# * ``DEFAULT_CIPHERS``: the default cipher list (Node's); ``GREENTLS_CIPHER_LIST`` replaces it
+#   at import, as ``node --tls-cipher-list`` does.  Read when a context is built.
+# * ``DEFAULT_ECDH_CURVE``: read when a context is built (Node's ``tls.DEFAULT_ECDH_CURVE``).
+# * ``DEFAULT_MIN_VERSION``/``DEFAULT_MAX_VERSION``: the protocol range a context allows unless
+#   told otherwise (Node's defaults, TLSv1.2 and TLSv1.3).
+# * ``CLIENT_RENEG_LIMIT``: client renegotiations allowed within ``CLIENT_RENEG_WINDOW``
+#   seconds (3 in 600 s); read when a server connection starts.
+_DEFAULTS.ciphers = _default_ciphers()
+
+if TYPE_CHECKING:
+    DEFAULT_CIPHERS: str
+    DEFAULT_ECDH_CURVE: str
+    DEFAULT_MIN_VERSION: str
+    DEFAULT_MAX_VERSION: str
+    CLIENT_RENEG_LIMIT: int
+    CLIENT_RENEG_WINDOW: float
+
+
+def _default_property(field: str) -> property:
+    def get(_module: Any) -> Any:
+        value = getattr(_DEFAULTS, field)
+        return _default_ciphers() if value is None and field == "ciphers" else value
+
+    def set_(_module: Any, value: Any) -> None:
+        setattr(_DEFAULTS, field, value)
+
+    def delete(_module: Any) -> None:  # back to the built-in default
+        setattr(_DEFAULTS, field, getattr(_Defaults, field))
+
+    return property(get, set_, delete)
+
+
+class _Package(_types.ModuleType):
+    """The ``greentls`` module's type: its DEFAULT_* attributes are ``DEFAULTS``'s fields."""
+
+    def __dir__(self) -> list:
+        return sorted(set(super().__dir__()) | set(_PACKAGE_ATTRIBUTES))
+
+
+for _name, _field in _PACKAGE_ATTRIBUTES.items():
+    setattr(_Package, _name, _default_property(_field))
+_sys.modules[__name__].__class__ = _Package
+del _name, _field
 
 # Names that live in modules with heavier imports, loaded on first use.
 _LAZY = {
-    "SecurePair": "._securepair",
-    "CryptoStream": "._securepair",
-    "create_secure_pair": "._securepair",
-    "wrap_socket": "._stdlib",
-    "wsgi": ".wsgi",
+    "SecurePair": "greentls._net.securepair",
+    "CryptoStream": "greentls._net.securepair",
+    "create_secure_pair": "greentls._net.securepair",
+    "wsgi": "greentls.wsgi",
 }
 
 

@@ -1,5 +1,5 @@
 """``python -m greentls`` is the ``greentls`` command."""
-from ._cli import main
+from greentls._app.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -41,9 +41,9 @@ import gevent
 from cryptography.hazmat.primitives import serialization
 from gevent import pywsgi
 
-from ._options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, reject_unknown
-from ._server import Server
-from ._socket import TLSSocket
+from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, reject_unknown
+from greentls._net.server import Server
+from greentls._tls.socket import TLSSocket
 
 __all__ = ["WSGIServer", "WSGIHandler", "HTTPLimits", "LimitPassed", "ssl_environ"]
 

@@ -10,7 +10,7 @@ from gevent import subprocess
 import pytest
 
 import greentls
-from greentls._options import normalize_alpn
+from greentls._config.options import normalize_alpn
 from helpers import CURL, echo, node, node_server, openssl, port_of, run, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]

@@ -25,7 +25,7 @@ from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import AuthorityInformationAccessOID as AIA
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from greentls._certinfo import certificate_chain_dict, certificate_dict, getpeercert_dict
+from greentls._parse.certinfo import certificate_chain_dict, certificate_dict, getpeercert_dict
 
 NODE = shutil.which("node")
 DUMP = Path(__file__).with_name("node_certdump.js")

@@ -1,4 +1,4 @@
-"""greentls._ciphers against our OpenSSL (4.0) and against Node v20 (OpenSSL 3.0) itself."""
+"""greentls._config.ciphers against our OpenSSL (4.0) and against Node v20 (OpenSSL 3.0) itself."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ import trustme
 from OpenSSL import SSL
 from OpenSSL._util import ffi, lib
 
-from greentls import _ciphers
-from greentls._ciphers import (
+from greentls._config import ciphers as _ciphers
+from greentls._config.ciphers import (
     CIPHER_LIST_ENV,
     NODE_DEFAULT_CIPHERS,
     default_ciphers,
@@ -104,7 +104,7 @@ def test_env_replaces_default_as_node_flag_does(monkeypatch: pytest.MonkeyPatch)
 def test_package_reads_env_at_import() -> None:
     """A fresh interpreter with GREENTLS_CIPHER_LIST set sees it in _ciphers.default_ciphers()."""
     env = dict(os.environ, **{CIPHER_LIST_ENV: "HIGH:!aNULL"})
-    code = "from greentls._ciphers import default_ciphers; print(default_ciphers())"
+    code = "from greentls._config.ciphers import default_ciphers; print(default_ciphers())"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
     assert out.stdout.strip() == "HIGH:!aNULL"

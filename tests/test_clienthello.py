@@ -16,7 +16,7 @@ import trustme
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from greentls._clienthello import (
+from greentls._parse.clienthello import (
     MAX_CLIENT_HELLO_SIZE,
     ClientHello,
     ClientHelloError,
@@ -26,7 +26,7 @@ from greentls._clienthello import (
     check_announced_size,
     parse_client_hello,
 )
-from greentls._errors import TLSError
+from greentls._base.errors import TLSError
 
 OPENSSL = shutil.which("openssl")
 NODE = shutil.which("node")

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
 
-from greentls._clienthello import (
+from greentls._parse.clienthello import (
     MAX_EMPTY_RECORDS,
     ClientHello,
     ClientHelloError,

@@ -10,8 +10,8 @@ import pytest
 from greenlet import getcurrent
 
 import greentls
-from greentls import _greenlets
-from greentls._greenlets import GreenletRecycler
+from greentls._net import greenlets as _greenlets
+from greentls._net.greenlets import GreenletRecycler
 from helpers import port_of, serving
 
 REQUEST_ID: contextvars.ContextVar = contextvars.ContextVar("request_id", default=None)

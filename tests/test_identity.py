@@ -12,9 +12,9 @@ import pytest
 import trustme
 from cryptography import x509
 
-from greentls._certinfo import certificate_dict
-from greentls._errors import CertificateError
-from greentls._identity import _canonicalize_ip, check_server_identity
+from greentls._parse.certinfo import certificate_dict
+from greentls._base.errors import CertificateError
+from greentls._parse.identity import _canonicalize_ip, check_server_identity
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not on PATH")

@@ -9,8 +9,8 @@ import os
 import pytest
 
 import greentls
-from greentls import _ocsp
-from greentls._ocsp import warn_if_undecodable
+from greentls._config import ocsp as _ocsp
+from greentls._config.ocsp import warn_if_undecodable
 from helpers import echo, openssl, port_of, serving
 
 MESSAGE = "not a DER OCSPResponse"

@@ -12,7 +12,7 @@ from gevent.event import Event
 from OpenSSL import SSL
 
 import greentls
-from greentls import _clienthello
+from greentls._parse import clienthello as _clienthello
 from helpers import echo, port_of, serving
 
 

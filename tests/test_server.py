@@ -204,7 +204,7 @@ def test_connect_over_existing_socket(server_options, client_options):
 
 def test_self_signed_server_rejected_with_verify_code(client_options):
     """A self-signed server certificate fails with DEPTH_ZERO_SELF_SIGNED_CERT."""
-    from greentls._cli import self_signed_pem
+    from greentls._app.cli import self_signed_pem
     key, cert = self_signed_pem()
     with serving(echo, key=key, cert=cert) as server:
         with pytest.raises(greentls.CertificateError) as info:

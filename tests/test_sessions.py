@@ -7,7 +7,7 @@ import gevent
 import pytest
 
 import greentls
-from greentls._sessions import session_id_from_der
+from greentls._config.sessions import session_id_from_der
 
 from helpers import node, node_server, openssl, port_of, serving
 

@@ -12,7 +12,7 @@ from gevent import subprocess
 import pytest
 
 import greentls
-from greentls._sni import SNITable
+from greentls._net.sni import SNITable
 from helpers import echo, node, openssl, port_of, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]

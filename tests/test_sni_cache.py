@@ -18,8 +18,8 @@ from gevent import socket as gsocket
 from gevent import ssl
 
 import greentls
-from greentls import _sni
-from greentls._sni import CONTEXT_CACHE_SIZE, ContextCache, context_from_answer
+from greentls._config import cache as _cache
+from greentls._net.sni import CONTEXT_CACHE_SIZE, ContextCache, context_from_answer
 from helpers import port_of, serving
 
 
@@ -36,7 +36,7 @@ def serial_of(options: dict) -> int:
 @pytest.fixture(autouse=True)
 def empty_cache() -> None:
     """Each test starts with an empty process cache, so "built" means built by that test."""
-    _sni._contexts.clear()
+    _cache._contexts.clear()
 
 
 class Recorder:
@@ -158,10 +158,10 @@ def test_cache_is_bounded_least_recently_used_first(server_options):
     for i in range(1, CONTEXT_CACHE_SIZE + 40):
         context_from_answer(answer(i))
         assert context_from_answer(answer(0)) is kept      # used on every round: never evicted
-    assert len(_sni._contexts) == CONTEXT_CACHE_SIZE
+    assert len(_cache._contexts) == CONTEXT_CACHE_SIZE
     evicted = context_from_answer(answer(1))               # long unused: built again
     assert context_from_answer(answer(1)) is evicted
-    assert len(_sni._contexts) == CONTEXT_CACHE_SIZE
+    assert len(_cache._contexts) == CONTEXT_CACHE_SIZE
 
 
 def test_small_cache_evicts_oldest(server_options):
@@ -184,7 +184,7 @@ def test_a_failed_build_is_not_cached(server_options):
     for _ in range(2):
         with pytest.raises(Exception):
             context_from_answer(bad)
-    assert len(_sni._contexts) == 0
+    assert len(_cache._contexts) == 0
 
 
 def test_later_mutation_does_not_reach_the_cached_context(server_options):
@@ -249,7 +249,7 @@ def test_encrypted_key_list_answer(ca, server_options):
 
 def test_wildcard_pattern_does_not_match_a_trailing_newline():
     """A mid-label wildcard matches the whole name only: "wxw.example.com\\n" is not served."""
-    from greentls._sni import SNITable
+    from greentls._net.sni import SNITable
     table = SNITable()
     marker = object()
     table.add("w*w.example.com", marker)  # type: ignore[arg-type]

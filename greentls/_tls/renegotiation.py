@@ -26,12 +26,11 @@ from typing import Any, Optional
 import gevent
 from OpenSSL import SSL
 
-import greentls  # the package, for CLIENT_RENEG_*: partly initialized now, complete when read
-
-from . import signals
-from ._engine import is_tls13
-from ._errors import RenegotiationError, TLSError
-from ._sessions import current_session_bytes, session_id_from_der
+from greentls import signals
+from greentls._config.defaults import DEFAULTS
+from greentls._engine.engine import is_tls13
+from greentls._base.errors import RenegotiationError, TLSError
+from greentls._config.sessions import current_session_bytes, session_id_from_der
 
 __all__ = ["Watch", "watch_handshake", "watch_established", "after_handshake", "handle_events", "renegotiate"]
 
@@ -61,8 +60,8 @@ class Watch:
         self.renegotiations = 0
         self.window_timer: Any = None
         # Read when the connection starts (API.md): users may change them at any time.
-        self.limit = greentls.CLIENT_RENEG_LIMIT
-        self.window = greentls.CLIENT_RENEG_WINDOW
+        self.limit = DEFAULTS.reneg_limit
+        self.window = DEFAULTS.reneg_window
         self.disabled = False
         self.error: Optional[TLSError] = None
         self.tickets_read = 0
@@ -267,8 +266,8 @@ def _deliver_client_sessions(tls: Any, watch: Watch) -> None:
 def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None:
     """Run a TLS 1.2 renegotiation to completion from either side (RFC 5246 section 7.4.1.1,
     RFC 5746), blocking this greenlet; application data that arrives meanwhile is kept."""
-    from ._engine import WantRead, WantWrite
-    from ._verify import configure_verify
+    from greentls._engine.engine import WantRead, WantWrite
+    from greentls._config.verify import configure_verify
 
     tls._ensure_open()
     engine = tls._engine

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from ._errors import TLSError
+from greentls._base.errors import TLSError
 
 __all__ = ["ephemeral_key_info", "check_min_dh_size", "ServerKeyExchangeSniffer"]
 

@@ -46,10 +46,10 @@ from threading import get_native_id as _get_native_id
 from typing import Any, Callable, Optional
 
 from OpenSSL import SSL
-from OpenSSL._util import ffi as _ffi, lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 
-from ._clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
-from ._errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
+from greentls._parse.clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
+from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
 
 __all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady", "is_tls13"]
 
@@ -458,15 +458,3 @@ def is_tls13(conn: SSL.Connection) -> bool:
     ``get_protocol_version_name`` builds and decodes a string)."""
     return _lib.SSL_version(conn._ssl) == _TLS1_3_VERSION
 
-
-def session_to_bytes(ssl_session: Any) -> Optional[bytes]:
-    """DER bytes of an ``SSL_SESSION*`` (FACTS.md item 8), or None."""
-    if ssl_session == _ffi.NULL:
-        return None
-    length = _lib.i2d_SSL_SESSION(ssl_session, _ffi.NULL)
-    if length <= 0:
-        return None
-    buf = _ffi.new("unsigned char[]", length)
-    pointer = _ffi.new("unsigned char **", buf)
-    _lib.i2d_SSL_SESSION(ssl_session, pointer)
-    return _ffi.buffer(buf, length)[:]

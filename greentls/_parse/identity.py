@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any, List, Optional
 
-from ._errors import CertificateError
+from greentls._base.errors import CertificateError
 
 __all__ = ["check_server_identity"]
 

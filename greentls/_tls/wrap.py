@@ -15,10 +15,10 @@ import ipaddress
 import ssl as _ssl
 from typing import Any, Optional
 
-from ._context import SecureContext
-from ._identity import check_server_identity
-from ._options import CONTEXT_OPTIONS, reject_unknown, split_options
-from ._socket import TLSSocket
+from greentls._config.context import SecureContext, register_socket_layer
+from greentls._parse.identity import check_server_identity
+from greentls._config.options import CONTEXT_OPTIONS, reject_unknown, split_options
+from greentls._tls.socket import TLSSocket
 
 __all__ = ["wrap_socket", "wrap_with_context"]
 
@@ -62,7 +62,7 @@ def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = Fal
     if not suppress_ragged_eofs:
         # TLSSocket reports an EOF without close_notify as b"" (API.md), which is what the
         # stdlib does with suppress_ragged_eofs=True; the strict mode has no equivalent here.
-        from ._errors import UnsupportedError
+        from greentls._base.errors import UnsupportedError
         raise UnsupportedError("wrap_socket: suppress_ragged_eofs=False is not supported: "
                                "greentls reports an unclean end as b'' like the stdlib default")
     if server_side:
@@ -107,3 +107,6 @@ def _is_connected(sock: Any) -> bool:
         return True
     except OSError:
         return False
+
+
+register_socket_layer(wrap_with_context=wrap_with_context)

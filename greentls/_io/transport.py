@@ -20,7 +20,7 @@ from typing import Any, Callable
 from gevent.lock import Semaphore
 from gevent.socket import wait_read, wait_write
 
-from ._engine import TLSEngine
+from greentls._engine.engine import TLSEngine
 
 __all__ = ["MemoryPump", "DescriptorPump", "transport_functions"]
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from OpenSSL import SSL
-from OpenSSL._util import ffi as _ffi, lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 
-from ._engine import session_to_bytes
 
 __all__ = ["apply_client_session", "current_session_bytes", "session_id_from_der", "ticket_from_der"]
 
@@ -102,3 +101,16 @@ def apply_session_timeout(context: Any, seconds: Optional[float], *, explicit: b
         if explicit:
             raise ValueError("option 'session_timeout': the secure_context was already used "
                              "for a connection and cannot change (FACTS.md item 1)") from exc
+
+
+def session_to_bytes(ssl_session: Any) -> Optional[bytes]:
+    """DER bytes of an ``SSL_SESSION*`` (FACTS.md item 8), or None."""
+    if ssl_session == _ffi.NULL:
+        return None
+    length = _lib.i2d_SSL_SESSION(ssl_session, _ffi.NULL)
+    if length <= 0:
+        return None
+    buf = _ffi.new("unsigned char[]", length)
+    pointer = _ffi.new("unsigned char **", buf)
+    _lib.i2d_SSL_SESSION(ssl_session, pointer)
+    return _ffi.buffer(buf, length)[:]

@@ -13,19 +13,19 @@ import logging
 import socket as _socket
 from typing import Any, Callable, Optional
 
-from . import signals
-from ._clienthello import (ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
+from greentls import signals
+from greentls._parse.clienthello import (ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
                            check_announced_size)
-from ._context import SecureContext
-from ._engine import HELLO_UNDECIDED, HelloReady, State, TLSEngine, WantRead, WantWrite
-from ._errors import CertificateError, TLSError
-from ._inspect import ConnectionInfo
-from ._keylog import enable_if_wanted as enable_keylog_if_wanted
-from ._renegotiation import (Watch, after_handshake, handle_events, renegotiate as _renegotiate,
+from greentls._config.context import SecureContext
+from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, State, TLSEngine, WantRead, WantWrite
+from greentls._base.errors import CertificateError, TLSError
+from greentls._tls.inspect import address_dict, ConnectionInfo
+from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
+from greentls._tls.renegotiation import (Watch, after_handshake, handle_events, renegotiate as _renegotiate,
                              watch_established, watch_handshake)
-from ._options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
-from ._transport import DescriptorPump, MemoryPump, is_gevent_socket
-from ._verify import certificate_error_for, configure_verify, verify_result
+from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
+from greentls._io.transport import DescriptorPump, MemoryPump, is_gevent_socket
+from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 
 __all__ = ["TLSSocket"]
 
@@ -142,13 +142,13 @@ class TLSSocket(ConnectionInfo):
             conn.set_tlsext_host_name(servername.encode("idna"))
             self.servername = servername
         if session is not None:
-            from ._sessions import apply_client_session
+            from greentls._config.sessions import apply_client_session
             apply_client_session(conn, session)
         if self._request_ocsp:
             conn.request_ocsp()
         # The DH size of a TLS 1.2 DHE exchange (get_ephemeral_key_info, min_dh_size) is read
         # from the server's plaintext handshake records (_keyinfo.py); unhooked after it.
-        from ._keyinfo import ServerKeyExchangeSniffer
+        from greentls._parse.keyinfo import ServerKeyExchangeSniffer
         self._ske_sniffer = ServerKeyExchangeSniffer()
         self._pump._recv = self._ske_sniffer.wrap(self._pump._recv)
 
@@ -273,7 +273,7 @@ class TLSSocket(ConnectionInfo):
         if self._server is not None:
             self._server._prepare_connection(self, hello)
         elif self._sni_callback is not None and hello.server_name:
-            from ._sni import context_from_answer
+            from greentls._config.cache import context_from_answer
             context = context_from_answer(self._sni_callback(hello.server_name))
             if context is not None:
                 self.use_context(context)
@@ -326,7 +326,7 @@ class TLSSocket(ConnectionInfo):
         if error is not None and self._reject and not self._is_server:
             raise error
         if not self._is_server and self._min_dh_size:
-            from ._keyinfo import check_min_dh_size
+            from greentls._parse.keyinfo import check_min_dh_size
             check_min_dh_size(self, self._min_dh_size)
 
     def _maybe_attach(self) -> None:
@@ -697,7 +697,6 @@ class TLSSocket(ConnectionInfo):
 
     def address(self) -> Any:
         """The local address, as Node's ``address()``: ``{"address", "family", "port"}``."""
-        from ._server import address_dict
         return address_dict(self._transport.getsockname(), self._transport)
 
     @property

@@ -114,7 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
     if args.wsgi:
-        from .wsgi import WSGIServer
+        from greentls.wsgi import WSGIServer
         limits = {name: getattr(args, name) for name in ("headers_timeout", "request_timeout",
                                                          "keep_alive_timeout")
                   if getattr(args, name) is not None}

@@ -26,11 +26,11 @@ from typing import Any, Optional
 import gevent
 from gevent.event import Event
 
-from . import signals
-from ._context import SecureContext
-from ._engine import State
-from ._errors import TLSError
-from ._socket import TLSSocket
+from greentls import signals
+from greentls._config.context import SecureContext
+from greentls._engine.engine import State
+from greentls._base.errors import TLSError
+from greentls._tls.socket import TLSSocket
 
 __all__ = ["SecurePair", "CryptoStream", "CleartextStream", "EncryptedStream", "create_secure_pair"]
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from OpenSSL import SSL
-from OpenSSL._util import ffi as _ffi, lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 
-from ._errors import CertificateError, TLSError, verify_code_name
+from greentls._base.errors import CertificateError, TLSError, verify_code_name
 
 __all__ = ["configure_verify", "verify_result", "certificate_error_for"]
 

@@ -14,11 +14,13 @@ from typing import Any, Callable, Optional
 
 from gevent import socket as gsocket
 
-from . import signals
-from ._context import SecureContext
-from ._identity import check_server_identity as _default_check_server_identity
-from ._options import CONNECT_OPTIONS, CONTEXT_OPTIONS, check_bool, check_seconds, reject_unknown, split_options
-from ._socket import TLSSocket
+from greentls import signals
+from greentls._config.ciphers import current_default as current_default_ciphers
+from greentls._config.defaults import DEFAULTS
+from greentls._config.context import SecureContext
+from greentls._parse.identity import check_server_identity as _default_check_server_identity
+from greentls._config.options import CONNECT_OPTIONS, CONTEXT_OPTIONS, check_bool, check_seconds, reject_unknown, split_options
+from greentls._tls.socket import TLSSocket
 
 __all__ = ["connect"]
 
@@ -128,9 +130,8 @@ def _client_context(options: dict) -> SecureContext:
 def _build_settings() -> tuple:
     """What a context reads besides its options, when it is built: the DEFAULT_* module
     settings and SSLKEYLOGFILE (_keylog.py).  A change invalidates the cached contexts."""
-    import greentls
-    return (greentls.DEFAULT_MIN_VERSION, greentls.DEFAULT_MAX_VERSION, greentls.DEFAULT_CIPHERS,
-            greentls.DEFAULT_ECDH_CURVE, os.environ.get("SSLKEYLOGFILE"))
+    return (DEFAULTS.min_version, DEFAULTS.max_version, current_default_ciphers(),
+            DEFAULTS.ecdh_curve, os.environ.get("SSLKEYLOGFILE"))
 
 
 def _freeze(value: Any) -> Any:

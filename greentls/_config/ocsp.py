@@ -29,8 +29,7 @@ import certifi
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 
 __all__ = ["install_status_callback", "certificate_and_issuer", "warn_if_undecodable"]
 
@@ -111,14 +110,14 @@ def _default_roots() -> tuple:
 def _candidates(options: dict) -> list:
     """Certificates that may issue the leaf: the chain given with ``cert``/``pfx``, then the
     trust store (``ca``, or Mozilla's list when ``ca`` is not given)."""
-    from ._context import _load_pfx
-    from ._options import read_material_list
+    from greentls._config.keys import load_pfx
+    from greentls._config.options import read_material_list
     found: list = []
     if options.get("cert") is not None:
         for data in read_material_list("cert", options["cert"]):
             found.extend(x509.load_pem_x509_certificates(data)[1:])
     if options.get("pfx") is not None:
-        for _key, _leaf, extra in _load_pfx(options):
+        for _key, _leaf, extra in load_pfx(options):
             found.extend(extra)
     if options.get("ca") is not None:
         for data in read_material_list("ca", options["ca"]):

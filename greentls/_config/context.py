@@ -14,18 +14,20 @@ import os
 import ssl as _stdlib_ssl
 import sys
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import certifi
 from OpenSSL import SSL, crypto
-from OpenSSL._util import ffi as _ffi, lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from . import _ciphers
-from ._errors import TLSError, UnsupportedError
-from ._keylog import install_if_logging_to_file
-from ._options import CONTEXT_OPTIONS, check_bool, read_material_list, reject_unknown
+from greentls._config import ciphers as _ciphers
+from greentls._config.defaults import DEFAULTS, Defaults
+from greentls._base.errors import TLSError, UnsupportedError
+from greentls._config.keylog import install_if_logging_to_file
+from greentls._config.keys import load_cert_chain, load_key, load_pfx, passphrase_bytes, public_der
+from greentls._config.options import CONTEXT_OPTIONS, check_bool, read_material_list, reject_unknown
 
 __all__ = ["SecureContext", "create_secure_context"]
 
@@ -93,7 +95,7 @@ def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
         # resumes only under the session id context that made it, SecureContext.server_context),
         # so the trust decision stands, and the session's name is the one bound.
         return _SSL_TLSEXT_ERR_OK
-    from ._clienthello import ClientHelloError
+    from greentls._parse.clienthello import ClientHelloError
     if isinstance(decision, bytes):
         why = (f"OpenSSL read the server name {name!r} where the server's decisions were made "
                f"for {decision!r}")
@@ -119,6 +121,18 @@ def _alpn_select(conn: SSL.Connection, offered: list) -> Any:
             return protocol
     raise TLSError("no application protocol in common with the client (RFC 7301 section 3.2)",
                    code="ERR_SSL_NO_APPLICATION_PROTOCOL", reason="no application protocol")
+
+
+#: Functions of the socket layer that ``SecureContext`` methods call.  Configuration sits below
+#: sockets (layers import one way), so ``SecureContext.wrap_socket`` cannot import
+#: ``TLSSocket``; the socket layer registers here when it is imported (``_tls/wrap.py``, which
+#: the package imports).
+_SOCKET_LAYER: dict[str, Callable[..., Any]] = {}
+
+
+def register_socket_layer(**functions: Callable[..., Any]) -> None:
+    """Called once by ``greentls._tls.wrap``: ``wrap_with_context`` for ``wrap_socket``."""
+    _SOCKET_LAYER.update(functions)
 
 
 class SecureContext:
@@ -155,7 +169,7 @@ class SecureContext:
         """``ssl.SSLContext.set_alpn_protocols``: the ALPN list ``wrap_socket`` offers (a client) or
         selects from (a server).  Per connection in OpenSSL (``SSL_set_alpn_protos``), so allowed
         on this otherwise immutable context."""
-        from ._options import normalize_alpn
+        from greentls._config.options import normalize_alpn
         self.stdlib_alpn = normalize_alpn("protocols", list(protocols))
 
     stdlib_alpn: Optional[list] = None
@@ -164,7 +178,9 @@ class SecureContext:
                     do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
                     **options: Any) -> Any:
         """``ssl.SSLContext.wrap_socket`` over this context: returns a ``TLSSocket`` (_stdlib.py)."""
-        from ._stdlib import wrap_with_context
+        wrap_with_context = _SOCKET_LAYER.get("wrap_with_context")
+        if wrap_with_context is None:  # only if greentls._tls.wrap was never imported
+            raise RuntimeError("SecureContext.wrap_socket: import greentls first")
         return wrap_with_context(self, sock, server_side=server_side, server_hostname=server_hostname,
                                  do_handshake_on_connect=do_handshake_on_connect,
                                  suppress_ragged_eofs=suppress_ragged_eofs, **options)
@@ -214,11 +230,10 @@ def create_secure_context(**options: Any) -> SecureContext:
 
 def _build(options: dict, *, session_id: bytes) -> SSL.Context:
     """Build and fully configure one ``SSL.Context`` from validated options."""
-    import greentls  # DEFAULT_* are read when a context is built (API.md)
 
     ctx = SSL.Context(SSL.TLS_METHOD)
-    min_name, max_name = _version_range(options, greentls)
-    ciphers = options.get("ciphers", greentls.DEFAULT_CIPHERS)
+    min_name, max_name = _version_range(options, DEFAULTS)
+    ciphers = options.get("ciphers", _ciphers.current_default())
     if not isinstance(ciphers, str):
         raise TypeError("option 'ciphers' must be a str in OpenSSL cipher-list syntax")
     if not _ciphers.split_cipher_string(ciphers)[0] and min_name != "TLSv1.3" and max_name == "TLSv1.3":
@@ -236,7 +251,7 @@ def _build(options: dict, *, session_id: bytes) -> SSL.Context:
     # Idle connections keep no read/write buffers (FACTS.md item 13: 57 -> 33 KiB per connection).
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     _apply_ciphers(ctx, ciphers)
-    _apply_curves(ctx, options.get("ecdh_curve", greentls.DEFAULT_ECDH_CURVE))
+    _apply_curves(ctx, options.get("ecdh_curve", DEFAULTS.ecdh_curve))
     _check_engine(options)
     _apply_secure_options(ctx, options)
     _apply_certificates(ctx, options)
@@ -251,14 +266,14 @@ def _build(options: dict, *, session_id: bytes) -> SSL.Context:
     _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _accept_servername)
     # One raw status callback for both roles (_ocsp.py): pyOpenSSL's server and client OCSP
     # callbacks share this OpenSSL slot with incompatible return conventions.
-    from ._ocsp import install_status_callback
+    from greentls._config.ocsp import install_status_callback
     install_status_callback(ctx)
     # NSS key log lines: now for SSLKEYLOGFILE, else on the first keylog receiver (_keylog.py).
     install_if_logging_to_file(ctx)
     return ctx
 
 
-def _version_range(options: dict, defaults: Any) -> tuple[str, str]:
+def _version_range(options: dict, defaults: Defaults) -> tuple[str, str]:
     protocol = options.get("secure_protocol")
     low = options.get("min_version")
     high = options.get("max_version")
@@ -274,8 +289,8 @@ def _version_range(options: dict, defaults: Any) -> tuple[str, str]:
             raise ValueError("option 'secure_protocol' cannot be combined with min_version/max_version")
         low = low if fixed_low is None else fixed_low
         high = high if fixed_high is None else fixed_high
-    low = defaults.DEFAULT_MIN_VERSION if low is None else low
-    high = defaults.DEFAULT_MAX_VERSION if high is None else high
+    low = defaults.min_version if low is None else low
+    high = defaults.max_version if high is None else high
     for name, value in (("min_version", low), ("max_version", high)):
         if value not in PROTOCOL_VERSIONS:
             raise ValueError(f"option {name!r} must be one of {sorted(PROTOCOL_VERSIONS)}, got {value!r}")
@@ -308,78 +323,6 @@ def _apply_curves(ctx: SSL.Context, curves: Any) -> None:
         raise ValueError(f"option 'ecdh_curve': unknown or unsupported group in {curves!r}")
 
 
-def _passphrase(options: dict) -> Optional[bytes]:
-    value = options.get("passphrase")
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.encode("utf-8")
-    if isinstance(value, bytes):
-        return value
-    raise TypeError("option 'passphrase' must be str or bytes")
-
-
-def _load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
-    """One ``key`` item (content, path, or ``{"pem", "passphrase"}``) as a cryptography key."""
-    passphrase = default_passphrase
-    if isinstance(item, dict):
-        passphrase = item.get("passphrase", passphrase)
-        if isinstance(passphrase, str):
-            passphrase = passphrase.encode("utf-8")
-        item = item.get("pem")
-    (data,) = read_material_list("key", item)
-    try:
-        return serialization.load_pem_private_key(data, password=passphrase)
-    except TypeError as exc:  # encrypted without passphrase, or passphrase for a plain key
-        raise ValueError(f"option 'key': {exc} (option 'passphrase')") from exc
-    except ValueError as exc:
-        text = str(exc)
-        if "password" in text.lower() or "decrypt" in text.lower():
-            raise ValueError("option 'key': bad decrypt (wrong 'passphrase'?)") from exc
-        raise ValueError(f"option 'key': not a PEM private key ({text})") from exc
-
-
-def _load_cert_chain(data: bytes) -> list:
-    try:
-        chain = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise ValueError(f"option 'cert': not a PEM certificate ({exc})") from exc
-    return chain
-
-
-def _public_der(key: Any) -> bytes:
-    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-
-
-def _load_pfx(options: dict) -> list:
-    """Every ``pfx`` item as (key, leaf, extra certificates); items may be ``{"buf", "passphrase"}``.
-
-    PKCS#12 is parsed by cryptography (``pkcs12.load_key_and_certificates``), as Node's
-    ``SecureContext::LoadPKCS12`` does with ``PKCS12_parse``."""
-    from cryptography.hazmat.primitives.serialization import pkcs12
-    items = options["pfx"]
-    items = list(items) if isinstance(items, (list, tuple)) else [items]
-    default = _passphrase(options)
-    loaded = []
-    for item in items:
-        passphrase = default
-        if isinstance(item, dict):
-            passphrase = item.get("passphrase", passphrase)
-            if isinstance(passphrase, str):
-                passphrase = passphrase.encode("utf-8")
-            item = item.get("buf")
-        (data,) = read_material_list("pfx", item)
-        try:
-            key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"option 'pfx': cannot read PKCS#12 (wrong 'passphrase' or not "
-                             f"PKCS#12: {exc})") from exc
-        if key is None or leaf is None:
-            raise ValueError("option 'pfx': the PKCS#12 holds no private key and certificate")
-        loaded.append((key, leaf, list(extra)))
-    return loaded
-
-
 def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
     """Install every key with its certificate, one per key type, as Node allows RSA and ECDSA
     side by side: OpenSSL keeps one certificate slot per key type (``SSL_CTX_use_certificate``
@@ -390,7 +333,7 @@ def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
     pairs: list = []
     extras: list = []
     if options.get("pfx") is not None:
-        for key, leaf, extra in _load_pfx(options):
+        for key, leaf, extra in load_pfx(options):
             pairs.append((key, leaf))
             extras.extend(extra)
     keys = options.get("key")
@@ -400,17 +343,17 @@ def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
             missing = "key" if keys is None else "cert"
             other = "cert" if missing == "key" else "key"
             raise ValueError(f"option {missing!r} is required when {other!r} is given")
-        passphrase = _passphrase(options)
+        passphrase = passphrase_bytes(options)
         key_items = keys if isinstance(keys, (list, tuple)) else [keys]
-        loaded_keys = [_load_key(item, passphrase) for item in key_items]
-        chains = [_load_cert_chain(data) for data in read_material_list("cert", certs)]
+        loaded_keys = [load_key(item, passphrase) for item in key_items]
+        chains = [load_cert_chain(data) for data in read_material_list("cert", certs)]
         by_public = {}
         for chain in chains:
             if not chain:
                 raise ValueError("option 'cert': no certificate found")
-            by_public.setdefault(_public_der(chain[0].public_key()), chain)
+            by_public.setdefault(public_der(chain[0].public_key()), chain)
         for key in loaded_keys:
-            chain = by_public.get(_public_der(key.public_key()))
+            chain = by_public.get(public_der(key.public_key()))
             if chain is None:
                 raise ValueError("option 'key': the private key does not match the certificate "
                                  "(key values mismatch)")
@@ -438,7 +381,7 @@ def _apply_pfx_trust(ctx: SSL.Context, options: dict) -> None:
     if options.get("pfx") is None:
         return
     store = ctx.get_cert_store()
-    for _key, _leaf, extra in _load_pfx(options):
+    for _key, _leaf, extra in load_pfx(options):
         for cert in extra:
             try:
                 store.add_cert(crypto.X509.from_cryptography(cert))
@@ -479,7 +422,7 @@ def _apply_dhparam(ctx: SSL.Context, options: dict) -> None:
                                "which pyOpenSSL's binding does not export; pass PEM DH parameters",
                                reason="dhparam auto")
     (data,) = read_material_list("dhparam", value if not isinstance(value, list) else value[0])
-    from OpenSSL._util import ffi
+    from greentls._base.binding import ffi
     bio = _lib.BIO_new_mem_buf(data, len(data))
     if bio == ffi.NULL:
         raise MemoryError("BIO_new_mem_buf")
@@ -544,7 +487,7 @@ def _apply_secure_options(ctx: SSL.Context, options: dict) -> None:
 
 def _check_engine(options: dict) -> None:
     if options.get("client_cert_engine") is not None:
-        from ._capabilities import REASONS, capabilities
+        from greentls._base.capabilities import REASONS, capabilities
         if not capabilities["client_cert_engine"]:
             raise UnsupportedError(f"option 'client_cert_engine': {REASONS['client_cert_engine']}",
                                    reason="no OpenSSL engines")

@@ -5,12 +5,15 @@ only the engine (``self._engine``) and never does I/O.
 """
 from __future__ import annotations
 
+import socket
 from typing import Any, Optional
 
-from OpenSSL._util import lib as _lib
+from greentls._base.binding import lib as _lib
 
-from . import _certinfo, _ciphers
-from ._engine import State
+from greentls._parse import certinfo as _certinfo
+
+from greentls._config import ciphers as _ciphers
+from greentls._engine.engine import State
 
 __all__ = ["ConnectionInfo"]
 
@@ -78,12 +81,12 @@ class ConnectionInfo:
 
     def get_session(self) -> Optional[bytes]:
         """The current session as DER bytes (usable as ``connect(session=...)``), or None."""
-        from ._sessions import current_session_bytes
+        from greentls._config.sessions import current_session_bytes
         return current_session_bytes(self._engine.conn)
 
     def get_tls_ticket(self) -> Optional[bytes]:
         """Client: the session ticket the server sent (RFC 5077 / RFC 8446 4.6.1), or None."""
-        from ._sessions import ticket_from_der
+        from greentls._config.sessions import ticket_from_der
         der = self.get_session()
         return ticket_from_der(der) if der and not self._engine.server_side else None
 
@@ -97,7 +100,7 @@ class ConnectionInfo:
 
     def get_ephemeral_key_info(self) -> Optional[dict]:
         """Client: the key exchange (``{"type", "name", "size"}``), ``{}``; server: None."""
-        from ._keyinfo import ephemeral_key_info
+        from greentls._parse.keyinfo import ephemeral_key_info
         return ephemeral_key_info(self._engine.conn, self._engine.server_side)
 
     def export_keying_material(self, length: int, label: str, context: Optional[bytes] = None) -> bytes:
@@ -141,3 +144,11 @@ def _trust_store_certs(conn: Any) -> list:
     except Exception:  # no verification took place (VERIFY_NONE)
         return []
     return list(verified or [])
+
+
+def address_dict(name: Any, sock: Any) -> Any:
+    """Node's ``address()`` shape for a socket name: a dict for TCP, the path for Unix."""
+    if isinstance(name, (str, bytes)):
+        return name.decode() if isinstance(name, bytes) else name
+    family = "IPv6" if sock.family == socket.AF_INET6 else "IPv4"
+    return {"address": name[0], "family": family, "port": name[1]}

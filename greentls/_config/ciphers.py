@@ -32,10 +32,11 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from typing import Optional
 
 from OpenSSL import SSL
+
+from greentls._config.defaults import DEFAULTS
 
 __all__ = [
     "CIPHER_LIST_ENV",
@@ -180,7 +181,7 @@ def split_cipher_string(ciphers: Optional[str], *,
     if ciphers is not None and not isinstance(ciphers, str):
         raise TypeError(f"option 'ciphers' must be a str, not {type(ciphers).__name__}")
     if not ciphers:
-        ciphers = default if default is not None else _current_default()
+        ciphers = default if default is not None else current_default()
     items = [item for item in ciphers.split(":") if item]
     tls13 = [item for item in items if item.startswith(("TLS_", "!TLS_"))]
     tls12 = [item for item in items if not item.startswith(("TLS_", "!TLS_"))]
@@ -189,12 +190,11 @@ def split_cipher_string(ciphers: Optional[str], *,
     return ":".join(tls12), (":".join(tls13) if tls13 else None)
 
 
-def _current_default() -> str:
+def current_default() -> str:
     """The default cipher string right now; called by :func:`split_cipher_string`."""
     # Node's getDefaultCiphers() reads require('tls').DEFAULT_CIPHERS lazily "because
-    # DEFAULT_CIPHERS can be changed by users": look the package attribute up at call time.
-    package = sys.modules.get(__package__ or "greentls")
-    value = getattr(package, "DEFAULT_CIPHERS", None)
+    # DEFAULT_CIPHERS can be changed by users": read greentls.DEFAULT_CIPHERS (DEFAULTS) now.
+    value = DEFAULTS.ciphers
     return value if isinstance(value, str) else default_ciphers()
 
 

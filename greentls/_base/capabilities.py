@@ -7,13 +7,9 @@ the reason when it is False.
 """
 from __future__ import annotations
 
-from OpenSSL._util import lib as _lib
+from greentls._base.binding import has as _has
 
 __all__ = ["capabilities", "REASONS"]
-
-
-def _has(*names: str) -> bool:
-    return all(hasattr(_lib, name) for name in names)
 
 
 #: Feature name -> available.  Read-only by convention; ``greentls.capabilities`` is this dict.

@@ -21,9 +21,9 @@ import weakref
 from typing import Any
 
 from OpenSSL.SSL import Connection
-from OpenSSL._util import ffi as _ffi, lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 
-from . import signals
+from greentls import signals
 
 __all__ = ["on_keylog", "enable_if_wanted", "install_if_logging_to_file"]
 

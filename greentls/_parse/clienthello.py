@@ -53,7 +53,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ._errors import TLSError
+from greentls._base.errors import TLSError
 
 __all__ = [
     "ClientHello",

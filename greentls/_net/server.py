@@ -21,33 +21,26 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gevent import socket as gsocket
-from OpenSSL._util import lib as _lib
+from greentls._base.binding import lib as _lib
 
-from . import signals
-from ._capabilities import REASONS, capabilities
-from ._context import SecureContext
-from ._errors import PEER_LEFT_DURING_HANDSHAKE, HandshakeTimeoutError, TLSError, UnsupportedError
-from ._greenlets import MAX_IDLE, GreenletRecycler
-from ._options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
+from greentls import signals
+from greentls._base.capabilities import REASONS, capabilities
+from greentls._config.context import SecureContext
+from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, HandshakeTimeoutError, TLSError, UnsupportedError
+from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
+from greentls._config.options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
                        reject_unknown, split_options)
-from ._sessions import apply_session_timeout
-from ._sni import ContextCache, SNITable, context_from_answer
-from ._socket import TLSSocket
+from greentls._config.sessions import apply_session_timeout
+from greentls._net.sni import ContextCache, SNITable, context_from_answer
+from greentls._tls.inspect import address_dict
+from greentls._tls.socket import TLSSocket
 
-__all__ = ["Server", "create_server", "address_dict"]
+__all__ = ["Server", "create_server"]
 
 log = logging.getLogger("greentls")
 
 #: Node's default listen backlog (lib/net.js ``backlog = 511``).
 DEFAULT_BACKLOG = 511
-
-
-def address_dict(name: Any, sock: Any) -> Any:
-    """Node's ``address()`` shape for a socket name: a dict for TCP, the path for Unix."""
-    if isinstance(name, (str, bytes)):
-        return name.decode() if isinstance(name, bytes) else name
-    family = "IPv6" if sock.family == _stdlib_socket.AF_INET6 else "IPv4"
-    return {"address": name[0], "family": family, "port": name[1]}
 
 
 class Server:
@@ -304,7 +297,7 @@ class Server:
     def _ask_ocsp(self, tls: TLSSocket) -> None:
         """Node's 'OCSPRequest', only when the ClientHello carried status_request (RFC 6066
         section 8); a receiver may block.  The answer is stapled by the status callback (_ocsp.py)."""
-        from ._ocsp import certificate_and_issuer
+        from greentls._config.ocsp import certificate_and_issuer
         certificate, issuer = certificate_and_issuer(tls._engine.conn, tls.secure_context.options)
         if certificate is None:
             return
@@ -313,7 +306,7 @@ class Server:
             if not isinstance(answer, (bytes, bytearray, memoryview)):
                 raise TypeError("an ocsp_request receiver must answer DER bytes or None")
             tls._ocsp_staple = bytes(answer)
-            from ._ocsp import warn_if_undecodable
+            from greentls._config.ocsp import warn_if_undecodable
             warn_if_undecodable(tls._ocsp_staple, context=tls.secure_context)
 
     def _publish_count(self) -> None:
@@ -378,7 +371,7 @@ class Server:
         if self._stream_server is None:
             self.listen()
         if workers > 1:
-            from ._workers import serve_with_workers
+            from greentls._net.workers import serve_with_workers
             serve_with_workers(self, workers)
             return
         while not (self._closed and not self._connections):

@@ -1,0 +1,30 @@
+"""The one door to OpenSSL's raw functions: pyOpenSSL's cffi binding (``OpenSSL._util``).
+
+pyOpenSSL wraps only part of what its binding exports; greentls calls some of the rest
+directly (the record path without per-call allocations, session DER, the servername and
+status callbacks, post-handshake details).  Every such call goes through ``lib`` and ``ffi``
+from this module, so there is one place that says which binding greentls depends on, and one
+place to probe it: ``has`` answers whether the binding exports functions, which is how
+``capabilities`` (``_base/capabilities.py``) decides what this installation can do.  Nothing
+else in the package imports ``OpenSSL._util``; a test enforces it (``tests/test_layers.py``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib
+
+__all__ = ["ffi", "lib", "has", "NULL"]
+
+#: cffi's FFI object of the binding: ``new``, ``buffer``, ``from_buffer``, ``callback``, ``NULL``.
+ffi: Any = _ffi
+#: The binding's library: OpenSSL's functions and constants, as cffi exports them.
+lib: Any = _lib
+#: The NULL pointer.
+NULL: Any = _ffi.NULL
+
+
+def has(*names: str) -> bool:
+    """True when the binding exports every one of ``names`` (functions or constants)."""
+    return all(hasattr(_lib, name) for name in names)

@@ -1,0 +1,86 @@
+"""Key material parsed once: private keys, certificate chains and PKCS#12 bundles from the
+``key``/``cert``/``pfx``/``passphrase`` options (PEM text or bytes, or a ``pathlib.Path``), as
+cryptography objects, with errors that name the option.  Used to build contexts
+(``context.py``) and to find the certificate an OCSP staple is for (``ocsp.py``)."""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from greentls._config.options import read_material_list
+
+__all__ = ["load_cert_chain", "load_key", "load_pfx", "passphrase_bytes", "public_der"]
+
+
+def passphrase_bytes(options: dict) -> Optional[bytes]:
+    value = options.get("passphrase")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise TypeError("option 'passphrase' must be str or bytes")
+
+
+def load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
+    """One ``key`` item (content, path, or ``{"pem", "passphrase"}``) as a cryptography key."""
+    passphrase = default_passphrase
+    if isinstance(item, dict):
+        passphrase = item.get("passphrase", passphrase)
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode("utf-8")
+        item = item.get("pem")
+    (data,) = read_material_list("key", item)
+    try:
+        return serialization.load_pem_private_key(data, password=passphrase)
+    except TypeError as exc:  # encrypted without passphrase, or passphrase for a plain key
+        raise ValueError(f"option 'key': {exc} (option 'passphrase')") from exc
+    except ValueError as exc:
+        text = str(exc)
+        if "password" in text.lower() or "decrypt" in text.lower():
+            raise ValueError("option 'key': bad decrypt (wrong 'passphrase'?)") from exc
+        raise ValueError(f"option 'key': not a PEM private key ({text})") from exc
+
+
+def load_cert_chain(data: bytes) -> list:
+    try:
+        chain = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise ValueError(f"option 'cert': not a PEM certificate ({exc})") from exc
+    return chain
+
+
+def public_der(key: Any) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_pfx(options: dict) -> list:
+    """Every ``pfx`` item as (key, leaf, extra certificates); items may be ``{"buf", "passphrase"}``.
+
+    PKCS#12 is parsed by cryptography (``pkcs12.load_key_and_certificates``), as Node's
+    ``SecureContext::LoadPKCS12`` does with ``PKCS12_parse``."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    items = options["pfx"]
+    items = list(items) if isinstance(items, (list, tuple)) else [items]
+    default = passphrase_bytes(options)
+    loaded = []
+    for item in items:
+        passphrase = default
+        if isinstance(item, dict):
+            passphrase = item.get("passphrase", passphrase)
+            if isinstance(passphrase, str):
+                passphrase = passphrase.encode("utf-8")
+            item = item.get("buf")
+        (data,) = read_material_list("pfx", item)
+        try:
+            key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"option 'pfx': cannot read PKCS#12 (wrong 'passphrase' or not "
+                             f"PKCS#12: {exc})") from exc
+        if key is None or leaf is None:
+            raise ValueError("option 'pfx': the PKCS#12 holds no private key and certificate")
+        loaded.append((key, leaf, list(extra)))
+    return loaded

@@ -1,0 +1,1 @@
+"""Servers and clients: ``Server``, ``connect``, SNI, workers, ``SecurePair``."""

@@ -1,0 +1,1 @@
+"""Pure parsers and checks over bytes and certificates: no sockets, no OpenSSL connections."""
