@@ -41,7 +41,6 @@ State is explicit (``State``); ``BROKEN`` is final, as in trio.
 """
 from __future__ import annotations
 
-import enum
 from threading import get_native_id as _get_native_id
 from typing import Any, Callable, Optional
 
@@ -49,6 +48,7 @@ from OpenSSL import SSL
 from greentls._base.binding import ffi as _ffi, lib as _lib
 
 from greentls._parse.clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
+from greentls._engine.state import State, advance, refusal
 from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
 
 __all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady", "is_tls13"]
@@ -92,17 +92,6 @@ class HelloReady(Exception):
     """
 
 
-class State(enum.Enum):
-    """Where a connection is; every public method checks it first."""
-
-    NEW = "new"
-    HANDSHAKING = "handshaking"
-    OPEN = "open"
-    CLOSING = "closing"
-    BROKEN = "broken"
-    CLOSED = "closed"
-
-
 class TLSEngine:
     """A TLS connection as a state machine over bytes (see the module docstring)."""
 
@@ -113,7 +102,7 @@ class TLSEngine:
     def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False) -> None:
         self.conn = SSL.Connection(context, None)
         self.server_side = server_side
-        self.state = State.NEW
+        self.state = State.NEW  # every later change goes through _move (state.py's table)
         #: The parsed ClientHello (servers that parse it), or None.
         self.client_hello: Optional[ClientHello] = None
         #: This side's ALPN list: what a server selects from (read by the context's callback).
@@ -146,10 +135,21 @@ class TLSEngine:
             self.conn.set_connect_state()
         self.conn.set_app_data(self)
 
+    def _move(self, new: State) -> None:
+        """Change state, as ``state.TRANSITIONS`` allows."""
+        self.state = advance(self.state, new)
+
+    def fail(self) -> None:
+        """The layer above gave up on the connection (a timeout, an abort): ``BROKEN``."""
+        if self.state is not State.CLOSED:
+            self._move(State.BROKEN)
+
     # -- configuration before the handshake --------------------------------------------------
 
     def set_context(self, context: SSL.Context) -> None:
         """Use another context (SNI) for this connection; only before OpenSSL saw the hello."""
+        if self.state is not State.NEW and self.state is not State.HANDSHAKING:
+            raise refusal("configure", self.state)
         self.conn.set_context(context)
 
     def parse_hello_first(self) -> None:
@@ -204,7 +204,7 @@ class TLSEngine:
         try:
             hello = self._parser.feed(data)
         except ClientHelloTooLargeError:
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             raise
         except ClientHelloError:
             # Not a hello we understand: let OpenSSL judge the bytes, so the peer gets its
@@ -261,6 +261,8 @@ class TLSEngine:
         server that closed the socket underneath) would otherwise read or write another
         connection's socket.
         """
+        if self.state is not State.NEW and self.state is not State.OPEN:
+            raise refusal("attach", self.state)
         if not _lib.SSL_set_fd(self.conn._ssl, fd):
             _lib.ERR_clear_error()
             raise TLSError("SSL_set_fd failed", code="ERR_SSL_SET_FD")
@@ -276,7 +278,7 @@ class TLSEngine:
         """True when attached to a descriptor its socket no longer owns (``attach_fd``); the
         connection is then broken, and nothing may touch the descriptor again."""
         if self._attached and self._fd_owner.fileno() != self._fd:
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             return True
         return False
 
@@ -295,13 +297,15 @@ class TLSEngine:
         if self.state is State.OPEN:
             return
         if self.state is State.NEW:
-            self.state = State.HANDSHAKING
+            self._move(State.HANDSHAKING)
+        elif self.state is not State.HANDSHAKING:
+            raise refusal("handshake", self.state)
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
         if self._hello_held:
             if self.client_hello is None:
                 if self._eof_fed:
-                    self.state = State.BROKEN
+                    self._move(State.BROKEN)
                     raise TLSError("socket hang up: the client closed before its ClientHello "
                                    "was complete", code="ECONNRESET", reason="socket hang up")
                 raise WantRead()
@@ -311,12 +315,12 @@ class TLSEngine:
         except (WantRead, WantWrite):
             raise
         except SSL.Error as exc:
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             raise self.translate(exc, "handshake") from exc
         except TLSError:  # raised by one of our callbacks, re-raised by pyOpenSSL
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             raise
-        self.state = State.OPEN
+        self._move(State.OPEN)
 
     # The record path calls OpenSSL through the bindings directly: pyOpenSSL's recv/send
     # allocate a buffer per call and run a Python error check even after a success, which was
@@ -325,6 +329,9 @@ class TLSEngine:
 
     def read(self, size: int) -> bytes:
         """Decrypted bytes (at most ``size``); ``b""`` at the peer's end of the stream."""
+        state = self.state
+        if state is not _OPEN and state is not _CLOSING:
+            raise refusal("read", state)
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
         ssl = self.conn._ssl
@@ -337,6 +344,9 @@ class TLSEngine:
 
     def read_into(self, buffer: Any, size: int) -> int:
         """Like ``read`` into a writable buffer; returns the count (0 at the end)."""
+        state = self.state
+        if state is not _OPEN and state is not _CLOSING:
+            raise refusal("read", state)
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
         ssl = self.conn._ssl
@@ -360,7 +370,7 @@ class TLSEngine:
         except (WantRead, WantWrite):
             raise
         except SSL.Error as exc:
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             raise self.translate(exc, "read") from exc
 
     def _read_failed(self, exc: SSL.SysCallError) -> None:
@@ -368,13 +378,15 @@ class TLSEngine:
         # suppress_ragged_eofs, but the session is not resumable (FACTS.md item 2).
         if exc.args and exc.args[0] in (-1, 0):
             return
-        self.state = State.BROKEN
+        self._move(State.BROKEN)
         raise TLSError(f"read failed: {exc.args[1] if len(exc.args) > 1 else exc}",
                        code="ECONNRESET", reason="connection reset") from exc
 
     def write(self, data: Any) -> int:
         """Encrypt some of ``data``; returns how many bytes OpenSSL took (never call with b"":
         a zero-length SSL_write is meaningless and pyOpenSSL treats it as an error)."""
+        if self.state is not _OPEN:
+            raise refusal("write", self.state)
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
         ssl = self.conn._ssl
@@ -386,17 +398,64 @@ class TLSEngine:
         except (WantRead, WantWrite):
             raise
         except SSL.SysCallError as exc:
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             raise TLSError(f"write failed: {exc.args[1] if len(exc.args) > 1 else exc}",
                            code="EPIPE", reason="broken pipe") from exc
         except SSL.Error as exc:
-            self.state = State.BROKEN
+            self._move(State.BROKEN)
             raise self.translate(exc, "write") from exc
         raise TLSError("SSL_write failed without an error", code="ERR_SSL_WRITE")
 
     def pending(self) -> int:
-        """Decrypted bytes OpenSSL already holds (FACTS.md item 12: drain before waiting)."""
+        """Decrypted bytes OpenSSL already holds (FACTS.md item 12: drain before waiting);
+        0 when the connection is not open for reading."""
+        state = self.state
+        if state is not _OPEN and state is not _CLOSING:
+            return 0
         return self.conn.pending()
+
+    def renegotiate(self) -> None:
+        """TLS 1.2: start a renegotiation (``SSL_renegotiate``); ``renegotiation_step`` drives it."""
+        if self.state is not _OPEN:
+            raise refusal("renegotiate", self.state)
+        if is_tls13(self.conn):
+            # Node: ERR_TLS_RENEGOTIATE ("Attempt to renegotiate TLS session failed").
+            raise TLSError("TLS 1.3 has no renegotiation (RFC 8446 section 4.6.3 has key update)",
+                           code="ERR_TLS_RENEGOTIATE")
+        try:
+            started = self.conn.renegotiate()
+        except SSL.Error as exc:
+            self._move(State.BROKEN)
+            raise self.translate(exc, "renegotiation") from exc
+        if not started:
+            raise TLSError("Attempt to renegotiate TLS session failed", code="ERR_TLS_RENEGOTIATE")
+
+    def renegotiation_step(self) -> Optional[bytes]:
+        """Advance a renegotiation: None once it is complete, else the application data that
+        arrived meanwhile (possibly ``b""``); raises ``WantRead``/``WantWrite`` like any call."""
+        if self.state is not _OPEN:
+            raise refusal("renegotiate", self.state)
+        if self._attached and self._descriptor_lost():
+            raise self._lost_error()
+        try:
+            self.conn.do_handshake()
+            if not self.conn.renegotiate_pending():
+                return None
+            return self.conn.recv(_BIO_CHUNK)  # a server waits here for the client's new hello
+        except (WantRead, WantWrite):
+            raise
+        except SSL.Error as exc:
+            self._move(State.BROKEN)
+            raise self.translate(exc, "renegotiation") from exc
+
+    def export_keying_material(self, label: bytes, length: int, context: Optional[bytes]) -> bytes:
+        """RFC 5705 / RFC 8446 section 7.5 keying material; only once the handshake is done."""
+        if self.state is not _OPEN and self.state is not _CLOSING:
+            raise refusal("established", self.state)
+        try:
+            return bytes(self.conn.export_keying_material(label, length, context))
+        except SSL.Error as exc:
+            raise self.translate(exc, "export_keying_material") from exc
 
     def shutdown(self) -> bool:
         """Queue our close_notify (RFC 8446 section 6.1); True when both sides' are done."""
@@ -404,7 +463,7 @@ class TLSEngine:
             return True
         if self._attached and self._descriptor_lost():
             return True  # nothing can be sent on a descriptor that is not ours any more
-        self.state = State.CLOSING
+        self._move(State.CLOSING)
         try:
             return bool(self.conn.shutdown())
         except (WantRead, WantWrite):
@@ -417,7 +476,7 @@ class TLSEngine:
     def close(self) -> None:
         """Forget the connection; OpenSSL's objects are freed with the last reference."""
         if self.state is not State.BROKEN:
-            self.state = State.CLOSED
+            self._move(State.CLOSED)
         self.conn.set_app_data(None)
         self.owner = None
 
@@ -451,6 +510,10 @@ class TLSEngine:
 
 #: ``TLSEngine.hello_decision`` of a server whose ClientHello decisions have not run yet.
 HELLO_UNDECIDED = object()
+
+# The states the record path compares against, by identity (no enum hashing per call).
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
 
 
 def is_tls13(conn: SSL.Connection) -> bool:

@@ -15,16 +15,78 @@ The engine says what it needs (``WantRead``/``WantWrite``); this module does it:
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Protocol, TypeVar, Union
 
 from gevent.lock import Semaphore
 from gevent.socket import wait_read, wait_write
 
-from greentls._engine.engine import TLSEngine
+from greentls._engine.engine import TLSEngine, WantRead, WantWrite
 
-__all__ = ["MemoryPump", "DescriptorPump", "transport_functions"]
+__all__ = ["MemoryPump", "DescriptorPump", "Pump", "retry", "READER", "WRITER", "HANDSHAKE",
+           "transport_functions"]
 
 _RECV_SIZE = 65536
+
+_T = TypeVar("_T")
+
+#: Who calls ``retry``, which decides which watcher a wait uses: a reader whose SSL_read must
+#: write, or a writer whose SSL_write must read (a renegotiation, a key update), waits on a
+#: watcher of its own, since the other greenlet may be parked on the socket's (gevent lets one
+#: greenlet wait on a watcher at a time).
+READER = "reader"
+WRITER = "writer"
+HANDSHAKE = "handshake"
+
+
+class Pump(Protocol):
+    """What ``retry`` needs of a pump: flush the engine's output, and wait for the transport."""
+
+    attached: bool
+
+    def flush(self) -> None: ...
+    def wait_readable(self) -> None: ...
+    def wait_writable(self) -> None: ...
+    def wait_readable_fresh(self) -> None: ...
+    def wait_writable_fresh(self) -> None: ...
+
+
+def retry(pump: Pump, role: str, operation: Callable[..., _T], *args: Any,
+          before_read_wait: Optional[Callable[[], None]] = None) -> _T:
+    """Call ``operation(*args)`` until it completes: the one loop every TLS operation runs in,
+    as trio's ``SSLStream._retry`` is.
+
+    On ``WantRead`` the pump flushes what the engine wrote and waits for (or reads) the
+    transport; on ``WantWrite`` it waits until the transport takes more.  The same call is then
+    made again with the same arguments, as SSL_read(3)/SSL_write(3) require.  After success the
+    pump flushes, so nothing OpenSSL wrote (a handshake flight, a ticket acknowledgement, a key
+    update) is left behind.  ``before_read_wait`` runs before each wait for bytes (events the
+    OpenSSL callbacks recorded).  Any other exception is the operation's, already translated
+    (engine errors are ``TLSError``; ``HelloReady`` is the caller's to handle).
+
+    The wait happens outside the ``except`` clause: a greenlet parked inside it would keep the
+    exception, its traceback and pyOpenSSL's frame alive for as long as the connection idles.
+    """
+    while True:
+        try:
+            result = operation(*args)
+        except WantRead:
+            wants_read = True
+        except WantWrite:
+            wants_read = False
+        else:
+            pump.flush()
+            return result
+        if wants_read:
+            if before_read_wait is not None:
+                before_read_wait()
+            if role is WRITER and pump.attached:
+                pump.wait_readable_fresh()
+            else:
+                pump.wait_readable()
+        elif role is READER and pump.attached:
+            pump.wait_writable_fresh()
+        else:
+            pump.wait_writable()
 
 
 def transport_functions(transport: Any) -> tuple[Callable[[int], bytes], Callable[[bytes], Any]]:
@@ -77,6 +139,10 @@ class MemoryPump:
     def wait_writable(self) -> None:
         """Memory BIOs never refuse a write; the engine only needs its output flushed."""
         self.flush()
+
+    # Memory BIOs have no watchers to share: the fresh waits are the plain ones.
+    wait_readable_fresh = wait_readable
+    wait_writable_fresh = wait_writable
 
 
 class DescriptorPump:

@@ -28,7 +28,7 @@ from gevent.event import Event
 
 from greentls import signals
 from greentls._config.context import SecureContext
-from greentls._engine.engine import State
+from greentls._engine.state import State
 from greentls._base.errors import TLSError
 from greentls._tls.socket import TLSSocket
 

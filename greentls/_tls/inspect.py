@@ -13,7 +13,7 @@ from greentls._base.binding import lib as _lib
 from greentls._parse import certinfo as _certinfo
 
 from greentls._config import ciphers as _ciphers
-from greentls._engine.engine import State
+from greentls._engine.state import State
 
 __all__ = ["ConnectionInfo"]
 
@@ -107,7 +107,7 @@ class ConnectionInfo:
         """RFC 5705 keying material (Node's ``exportKeyingMaterial``)."""
         if isinstance(label, str):
             label = label.encode("ascii")
-        return self._engine.conn.export_keying_material(label, length, context)
+        return self._engine.export_keying_material(label, length, context)
 
     def cipher(self) -> Optional[tuple]:
         """``ssl.SSLSocket.cipher()``: (name, protocol version, secret bits), or None."""

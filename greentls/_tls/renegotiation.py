@@ -27,6 +27,7 @@ import gevent
 from OpenSSL import SSL
 
 from greentls import signals
+from greentls._io.transport import HANDSHAKE, retry
 from greentls._config.defaults import DEFAULTS
 from greentls._engine.engine import is_tls13
 from greentls._base.errors import RenegotiationError, TLSError
@@ -266,7 +267,6 @@ def _deliver_client_sessions(tls: Any, watch: Watch) -> None:
 def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None:
     """Run a TLS 1.2 renegotiation to completion from either side (RFC 5246 section 7.4.1.1,
     RFC 5746), blocking this greenlet; application data that arrives meanwhile is kept."""
-    from greentls._engine.engine import WantRead, WantWrite
     from greentls._config.verify import configure_verify
 
     tls._ensure_open()
@@ -288,36 +288,23 @@ def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None
     watch = tls._watch
     watch.in_handshake = True
     try:
-        if not conn.renegotiate():
-            raise TLSError("Attempt to renegotiate TLS session failed", code="ERR_TLS_RENEGOTIATE")
-        _pump_renegotiation(tls, conn, WantRead, WantWrite)
-    except SSL.Error as exc:
-        engine.state = engine.state.BROKEN
-        raise engine.translate(exc, "renegotiation") from exc
+        engine.renegotiate()
+        _drive_renegotiation(tls)
     finally:
         watch.in_handshake = False
     if not tls._is_server or tls._request_cert:
         tls._judge_peer()  # as after the first handshake (Node's onhandshakedone)
 
 
-def _pump_renegotiation(tls: Any, conn: SSL.Connection, want_read: type, want_write: type) -> None:
-    """Drive the handshake until OpenSSL no longer has a renegotiation pending."""
-    pump = tls._pump
+def _drive_renegotiation(tls: Any) -> None:
+    """Run the engine's renegotiation until OpenSSL no longer has one pending, keeping the
+    application data that arrives meanwhile for the next read."""
+    engine, pump = tls._engine, tls._pump
     chunks = [tls._plain] if tls._plain else []
-    engine = tls._engine
     while True:
-        if engine._descriptor_lost():
-            raise engine._lost_error()
-        try:
-            conn.do_handshake()
-            if not conn.renegotiate_pending():
-                break
-            data = conn.recv(65536)  # a server waits here for the client's new hello
-            if data:
-                chunks.append(data)
-        except want_read:
-            pump.wait_readable()
-        except want_write:
-            pump.wait_writable()
+        data = retry(pump, HANDSHAKE, engine.renegotiation_step)
+        if data is None:
+            break
+        if data:
+            chunks.append(data)
     tls._plain = b"".join(chunks)
-    pump.flush()

@@ -17,14 +17,15 @@ from greentls import signals
 from greentls._parse.clienthello import (ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
                            check_announced_size)
 from greentls._config.context import SecureContext
-from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, State, TLSEngine, WantRead, WantWrite
+from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, TLSEngine, WantRead, WantWrite
+from greentls._engine.state import State
 from greentls._base.errors import CertificateError, TLSError
 from greentls._tls.inspect import address_dict, ConnectionInfo
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._tls.renegotiation import (Watch, after_handshake, handle_events, renegotiate as _renegotiate,
                              watch_established, watch_handshake)
 from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
-from greentls._io.transport import DescriptorPump, MemoryPump, is_gevent_socket
+from greentls._io.transport import HANDSHAKE, READER, WRITER, retry, DescriptorPump, MemoryPump, is_gevent_socket
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 
 __all__ = ["TLSSocket"]
@@ -192,13 +193,9 @@ class TLSSocket(ConnectionInfo):
         pump = self._pump
         while True:
             try:
-                engine.do_handshake()
+                retry(pump, HANDSHAKE, engine.do_handshake)
                 break
-            except WantRead:
-                pump.wait_readable()
-            except WantWrite:
-                pump.wait_writable()
-            except HelloReady:
+            except HelloReady:  # a server's decisions on the ClientHello, in this greenlet
                 self._on_client_hello(engine.client_hello)
                 engine.release_hello()
             except TLSError as exc:
@@ -206,7 +203,6 @@ class TLSSocket(ConnectionInfo):
                 if pump.attached:
                     self._discard_unread()
                 raise certificate_error_for(engine.conn, exc) from exc.__cause__
-        pump.flush()
         # The parsed ClientHello served its decisions; an idle connection need not keep its
         # lists (~3 KiB per connection, measured with tracemalloc).
         engine.client_hello = None
@@ -374,27 +370,14 @@ class TLSSocket(ConnectionInfo):
             self._ensure_open()
             if self._plain:
                 return self.recv(bufsize)
-        engine, pump = self._engine, self._pump
-        while True:
-            # Wait outside the except clause: a greenlet parked inside it keeps the WantRead
-            # exception and its traceback alive, with the frame of pyOpenSSL's recv and its
-            # 64 KiB cffi buffer (idle connections: 44.2 -> 35.0 KiB each, benchmarks/).
-            try:
-                data = engine.read(bufsize)
-                break
-            except WantRead:
-                wants_write = False
-            except WantWrite:
-                wants_write = True
-            if wants_write:
-                pump.wait_writable_fresh() if pump.attached else pump.wait_writable()
-            else:
-                if self._events:
-                    handle_events(self)
-                pump.wait_readable()
+        data = retry(self._pump, READER, self._engine.read, bufsize, before_read_wait=self._before_read_wait)
         if self._events:  # a ticket, a renegotiation: recorded by callbacks (_renegotiation.py)
             handle_events(self)
         return data
+
+    def _before_read_wait(self) -> None:
+        if self._events:
+            handle_events(self)
 
     read = recv
 
@@ -408,23 +391,11 @@ class TLSSocket(ConnectionInfo):
                 return 0
             view[:len(data)] = data
             return len(data)
-        engine, pump = self._engine, self._pump
-        while True:
-            try:  # wait outside the except clause (see recv)
-                count = engine.read_into(view, nbytes)
-                if self._events:
-                    handle_events(self)
-                return count
-            except WantRead:
-                wants_write = False
-            except WantWrite:
-                wants_write = True
-            if wants_write:
-                pump.wait_writable_fresh() if pump.attached else pump.wait_writable()
-            else:
-                if self._events:
-                    handle_events(self)
-                pump.wait_readable()
+        count = retry(self._pump, READER, self._engine.read_into, view, nbytes,
+                      before_read_wait=self._before_read_wait)
+        if self._events:
+            handle_events(self)
+        return count
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -472,17 +443,7 @@ class TLSSocket(ConnectionInfo):
             self._ensure_open()
 
     def _write_some(self, chunk: memoryview) -> int:
-        engine, pump = self._engine, self._pump
-        while True:
-            try:
-                written = engine.write(chunk)
-                break
-            except WantWrite:
-                pump.wait_writable()
-            except WantRead:
-                pump.wait_readable_fresh() if pump.attached else pump.wait_readable()
-        pump.flush()
-        return written
+        return retry(self._pump, WRITER, self._engine.write, chunk)
 
     # -- renegotiation and record size ------------------------------------------------------
 
@@ -528,15 +489,8 @@ class TLSSocket(ConnectionInfo):
         the transport for plain use; this ``TLSSocket`` is closed afterwards."""
         engine = self._engine
         if engine.state in (State.OPEN, State.CLOSING):
-            while True:
-                try:
-                    if engine.shutdown():
-                        break
-                except WantRead:
-                    self._pump.wait_readable()
-                except WantWrite:
-                    self._pump.wait_writable()
-            self._pump.flush()
+            while not retry(self._pump, HANDSHAKE, engine.shutdown):
+                pass  # ours went out; the next call waits for the peer's close_notify
         transport = self._transport
         self._closed = True
         self._watch.close()
@@ -595,7 +549,7 @@ class TLSSocket(ConnectionInfo):
         """Close without close_notify (a failed or abandoned handshake)."""
         self._closed = True
         self._watch.close()
-        self._engine.state = State.BROKEN
+        self._engine.fail()
         self._engine.close()
         self._close_transport()
 

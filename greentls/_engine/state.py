@@ -1,0 +1,96 @@
+"""The engine's states, where each may go next, and which operations each allows.
+
+One table, as h11's ``_state.py`` keeps one: ``TLSEngine`` changes state only through
+``advance`` (which refuses a move the table does not list) and checks ``ALLOWED`` before every
+operation (``refusal`` says why one is refused).  ``TLSSocket`` asks the same table, so the
+facade and the engine cannot disagree about what a closed or broken connection may still do.
+
+::
+
+    NEW --> HANDSHAKING --> OPEN --> CLOSING --> CLOSED
+     |           |            |         |
+     +-----------+------------+---------+-----> BROKEN (final: a fatal error was seen)
+
+``CLOSING``: our close_notify went out (``shutdown``); the peer may still send, so reads go on.
+``close()`` moves any state but ``BROKEN`` to ``CLOSED``; ``BROKEN`` stays, as in trio, so a
+later call reports a broken connection rather than a clean close.
+"""
+from __future__ import annotations
+
+import enum
+
+from greentls._base.errors import TLSError
+
+__all__ = ["State", "TRANSITIONS", "ALLOWED", "advance", "allowed", "refusal"]
+
+
+class State(enum.Enum):
+    """Where a connection is; every public method checks it first."""
+
+    NEW = "new"
+    HANDSHAKING = "handshaking"
+    OPEN = "open"
+    CLOSING = "closing"
+    BROKEN = "broken"
+    CLOSED = "closed"
+
+
+_ALL = frozenset(State)
+
+#: Where each state may go next.
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.NEW: frozenset({State.HANDSHAKING, State.BROKEN, State.CLOSED}),
+    State.HANDSHAKING: frozenset({State.OPEN, State.BROKEN, State.CLOSED}),
+    State.OPEN: frozenset({State.CLOSING, State.BROKEN, State.CLOSED}),
+    State.CLOSING: frozenset({State.BROKEN, State.CLOSED}),
+    State.BROKEN: frozenset(),
+    State.CLOSED: frozenset(),
+}
+
+#: Which states each engine operation may run in.  ``handshake`` in ``OPEN`` returns at once;
+#: ``shutdown`` in ``NEW``, ``BROKEN`` and ``CLOSED`` has nothing to send and reports done.
+ALLOWED: dict[str, frozenset[State]] = {
+    "handshake": frozenset({State.NEW, State.HANDSHAKING, State.OPEN}),
+    "read": frozenset({State.OPEN, State.CLOSING}),
+    "write": frozenset({State.OPEN}),
+    "renegotiate": frozenset({State.OPEN}),
+    "shutdown": _ALL,
+    # What the handshake established: keying material, the session, the peer's certificate.
+    "established": frozenset({State.OPEN, State.CLOSING}),
+    # Choosing the context (SNI) is only possible before OpenSSL has read the ClientHello.
+    "configure": frozenset({State.NEW, State.HANDSHAKING}),
+    # Handing OpenSSL the descriptor: before the handshake (begin_on_fd) or once it is done.
+    "attach": frozenset({State.NEW, State.OPEN}),
+}
+
+
+def allowed(operation: str, state: State) -> bool:
+    """Whether ``operation`` may run in ``state``."""
+    return state in ALLOWED[operation]
+
+
+def advance(current: State, new: State) -> State:
+    """``new`` if the table allows moving there from ``current`` (or it is ``current``)."""
+    if new is current or new in TRANSITIONS[current]:
+        return new
+    raise TLSError(f"internal error: a TLS connection cannot go from {current.value} to {new.value}",
+                   code="ERR_TLS_INTERNAL")
+
+
+def refusal(operation: str, state: State) -> TLSError:
+    """The error for ``operation`` refused in ``state``, in the socket's words (Node's codes)."""
+    if state is State.BROKEN:
+        return TLSError(f"cannot {operation}: the TLS connection failed earlier", code="ERR_SOCKET_CLOSED",
+                        reason="the socket is closed")
+    if state is State.CLOSED:
+        return TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
+    if state is State.CLOSING and operation == "write":
+        return TLSError("cannot write after the TLS connection was shut down", code="EPIPE",
+                        reason="write after end")
+    if state in (State.NEW, State.HANDSHAKING) and operation == "established":
+        # Node's words and code (crypto_tls.cc, ExportKeyingMaterial and friends).
+        return TLSError("TLS socket connection must be securely established", code="ERR_TLS_INVALID_STATE")
+    if state in (State.NEW, State.HANDSHAKING):
+        return TLSError(f"cannot {operation} before the TLS handshake is complete",
+                        code="ERR_TLS_HANDSHAKE_NOT_DONE", reason="handshake not done")
+    return TLSError(f"cannot {operation} in state {state.value}", code="ERR_TLS_INTERNAL")
