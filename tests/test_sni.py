@@ -4,16 +4,15 @@ from __future__ import annotations
 import os
 import socket
 import sys
-
 import time
 
 import gevent
-from gevent import subprocess
 import pytest
+from gevent import subprocess
+from helpers import echo, node, openssl, port_of, serving
 
 import greentls
 from greentls._net.sni import SNITable
-from helpers import echo, node, openssl, port_of, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
@@ -141,7 +140,7 @@ def test_sni_callback_may_block_without_delaying_others(names, ca, server_option
         slow = gevent.spawn(client, "a.example.com")
         gevent.sleep(0.02)
         fast = [gevent.spawn(client, "b.example.com") for _ in range(10)]
-        gevent.joinall(fast + [slow], raise_error=True)
+        gevent.joinall([*fast, slow], raise_error=True)
     assert slow.value[1] == "DNS:a.example.com"
     assert all(g.value[1] == "DNS:b.example.com" for g in fast)
     assert max(g.value[0] for g in fast) < slow.value[0]
@@ -180,7 +179,7 @@ def test_server_sees_servername_with_or_without_hello_parse(ca, server_options, 
         echo(tls)
 
     with serving(handler, **options) as server:
-        assert server._decides_on_hello() is decides
+        assert server.hello_policy.decides() is decides
         for name in ("localhost", None):
             session = None
             for _ in range(2):
@@ -204,7 +203,7 @@ def test_openssl_client_servername_on_unparsed_hello(need_openssl, server_option
 
     session = tmp_path / "session.pem"
     with serving(handler, **server_options) as server:
-        assert not server._decides_on_hello()
+        assert not server.hello_policy.decides()
         common = ["s_client", "-connect", f"127.0.0.1:{port_of(server)}", "-servername", "localhost",
                   "-CAfile", cert_files["ca"], "-tls1_2"]
         first = openssl([*common, "-sess_out", str(session)], input=b"hi\n", timeout=20)
@@ -272,7 +271,8 @@ def test_example_runs():
     result = subprocess.run([sys.executable, os.path.join(here, "examples", "sni_server.py")], timeout=60,
                             env=dict(os.environ, PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert result.returncode == 0, result.stderr[-2000:]
-    for expected in [b'shop.example.com: certificate DNS:*.example.com', b'api.example.com: certificate DNS:api.example.com']:
+    for expected in [b"shop.example.com: certificate DNS:*.example.com",
+                     b"api.example.com: certificate DNS:api.example.com"]:
         assert expected in result.stdout, result.stdout
 
 
@@ -283,6 +283,7 @@ def test_sni_whether_the_hello_comes_whole_or_split(split, names, ca, server_opt
     memory BIOs, split=1 even leaves the first peek without a record header); either way the SNI
     context is chosen and data flows."""
     import ssl
+
     from gevent import socket as gsocket
 
     client_context = ssl.create_default_context(cadata=ca.cert_pem.bytes().decode())

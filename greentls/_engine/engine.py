@@ -82,6 +82,9 @@ def _scratch() -> tuple:
 
 _SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
 _TLS1_3_VERSION = _lib.TLS1_3_VERSION
+#: SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_OP_BIT(7) in OpenSSL 3+ include/openssl/ssl.h.in; not
+#: exported by the bindings.
+_OP_IGNORE_UNEXPECTED_EOF = 0x80
 
 
 class HelloReady(Exception):
@@ -447,6 +450,22 @@ class TLSEngine:
         except SSL.Error as exc:
             self._move(State.BROKEN)
             raise self.translate(exc, "renegotiation") from exc
+
+    def keep_session_on_abrupt_close(self) -> None:
+        """Server, after the handshake: a peer's TCP close without close_notify reads as a
+        clean end, and the session stays resumable.
+
+        Without this OpenSSL 3+ makes such an EOF a fatal error
+        (SSL_R_UNEXPECTED_EOF_WHILE_READING), and a fatal error removes the session from the
+        server cache (ssl3_send_alert), so a client that just closes its socket (Python's
+        ``ssl`` without ``unwrap()``, sslyze, many browsers) could never resume by session id.
+        Node never shows OpenSSL the EOF (its memory BIO only retries; TLSWrap ends the stream
+        and SSL_shutdown follows), so its sessions survive.  RFC 5246 section 7.2.1 lets a
+        session be resumed after an improper close.  Set only once the handshake is done, so
+        handshake failures keep OpenSSL's specific codes."""
+        if self.state is not _OPEN:
+            raise refusal("established", self.state)
+        _lib.SSL_set_options(self.conn._ssl, _OP_IGNORE_UNEXPECTED_EOF)
 
     def export_keying_material(self, label: bytes, length: int, context: Optional[bytes]) -> bytes:
         """RFC 5705 / RFC 8446 section 7.5 keying material; only once the handshake is done."""

@@ -21,7 +21,6 @@ from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gevent import socket as gsocket
-from greentls._base.binding import lib as _lib
 
 from greentls import signals
 from greentls._base.capabilities import REASONS, capabilities
@@ -33,6 +32,7 @@ from greentls._config.options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_boo
 from greentls._config.sessions import apply_session_timeout
 from greentls._net.sni import ContextCache, SNITable, context_from_answer
 from greentls._tls.inspect import address_dict
+from greentls._tls.policy import HelloPolicy
 from greentls._tls.socket import TLSSocket
 
 __all__ = ["Server", "create_server"]
@@ -101,12 +101,17 @@ class Server:
         self._sni = SNITable()
         #: Contexts built from dict answers of sni_callback/add_context, per server (_sni.py).
         self._answer_contexts = ContextCache()
+        #: The decisions this server makes on each ClientHello (SNI, OCSP), which its
+        #: connections' sockets ask for (``ServerHelloPolicy``).
+        self.hello_policy: HelloPolicy = ServerHelloPolicy(self)
         self._connections: dict[TLSSocket, Any] = {}
         self._stream_server: Optional[StreamServer] = None
         self._recycler: Optional[GreenletRecycler] = None
         self._listen_socket: Any = None
         self._unix_path: Optional[str] = None
         self._closed = False
+        #: Set while the server is closed (``close``), cleared by ``listen``.
+        self._closed_event = Event()
         self._all_ended = Event()
         self._all_ended.set()
         self._close_callbacks: list[Callable[[], Any]] = []
@@ -136,6 +141,7 @@ class Server:
             spawn = self._recycler = GreenletRecycler(self.max_idle_greenlets)
         self._stream_server = StreamServer(sock, self._serve_connection, spawn=spawn)
         self._closed = False
+        self._closed_event.clear()
         self._stream_server.start()
         return self
 
@@ -196,12 +202,13 @@ class Server:
     def _serve_connection(self, sock: Any, _address: Any) -> None:
         """Runs in the connection's greenlet: handshake, receivers, listener, clean close."""
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
-                        reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols)
+                        reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
+                        hello_policy=self.hello_policy)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()
         try:
-            error = self._handshake(tls)
+            error = self._handshake(tls, sock)
             if error is None:
                 self._run_handlers(tls)
         finally:
@@ -210,14 +217,14 @@ class Server:
         if error is not None:
             self._client_error(tls, error)
 
-    def _handshake(self, tls: TLSSocket) -> Optional[BaseException]:
+    def _handshake(self, tls: TLSSocket, sock: Any) -> Optional[BaseException]:
         """Run the handshake under ``handshake_timeout``; returns the client's error, or None.
 
         The timer raises ``_HandshakeExpired``, a ``BaseException``, and shuts the socket down:
         an ``sni_callback`` or ``ocsp_request`` receiver that catches ``Exception`` (or even
         swallows the expiry) cannot keep the handshake alive, since every later read then
         meets the end of the stream.  It becomes ``HandshakeTimeoutError`` only here."""
-        deadline = _Deadline(self.handshake_timeout, tls)
+        deadline = _Deadline(self.handshake_timeout, sock)
         try:
             tls.do_handshake()
             error: Optional[BaseException] = None
@@ -249,7 +256,6 @@ class Server:
             log.exception("a tls_client_error receiver raised")
 
     def _run_handlers(self, tls: TLSSocket) -> None:
-        _keep_session_on_abrupt_close(tls)
         if self.idle_timeout:
             # idle_timeout: each read or write of the handler waits at most this long for the
             # peer, then raises socket.timeout (TimeoutError) and the connection is closed
@@ -272,43 +278,6 @@ class Server:
         ticket keys (FACTS.md item 6)."""
         context.server_context(self.request_cert, self.reject_unauthorized)
 
-    def _decides_on_hello(self) -> bool:
-        """True when a connection's ClientHello must be parsed before OpenSSL reads it: to pick
-        an SNI context, or to ask ``ocsp_request`` receivers for a staple."""
-        return (self.sni_callback is not None or len(self._sni) > 0
-                or signals.has_receivers(signals.ocsp_request, self))
-
-    def _prepare_connection(self, tls: TLSSocket, hello: Any) -> None:
-        """Decisions that may block, made in the connection's greenlet before OpenSSL reads
-        the ClientHello (FACTS.md item 7): the SNI context, then the OCSP staple."""
-        name = hello.server_name
-        context = None
-        if name:
-            if self.sni_callback is not None:
-                context = context_from_answer(self.sni_callback(name), self._answer_contexts)
-            else:
-                context = self._sni.lookup(name)
-        if context is not None:
-            apply_session_timeout(context, self.session_timeout, explicit=False)
-            tls.use_context(context)
-        if hello.status_request and signals.has_receivers(signals.ocsp_request, self):
-            self._ask_ocsp(tls)
-
-    def _ask_ocsp(self, tls: TLSSocket) -> None:
-        """Node's 'OCSPRequest', only when the ClientHello carried status_request (RFC 6066
-        section 8); a receiver may block.  The answer is stapled by the status callback (_ocsp.py)."""
-        from greentls._config.ocsp import certificate_and_issuer
-        certificate, issuer = certificate_and_issuer(tls._engine.conn, tls.secure_context.options)
-        if certificate is None:
-            return
-        answer = signals.ask(signals.ocsp_request, self, certificate=certificate, issuer=issuer)
-        if answer is not None:
-            if not isinstance(answer, (bytes, bytearray, memoryview)):
-                raise TypeError("an ocsp_request receiver must answer DER bytes or None")
-            tls._ocsp_staple = bytes(answer)
-            from greentls._config.ocsp import warn_if_undecodable
-            warn_if_undecodable(tls._ocsp_staple, context=tls.secure_context)
-
     def _publish_count(self) -> None:
         if self._count_slot is not None:     # a worker: tell the parent (_workers.py)
             counts, slot = self._count_slot
@@ -330,6 +299,7 @@ class Server:
             self._close_callbacks.append(callback)
         if not self._closed:
             self._closed = True
+            self._closed_event.set()
             if self._stream_server is not None:
                 self._stream_server.close()
             if self._recycler is not None:
@@ -374,15 +344,11 @@ class Server:
             from greentls._net.workers import serve_with_workers
             serve_with_workers(self, workers)
             return
-        while not (self._closed and not self._connections):
-            gevent.sleep(0.05) if self._closed else self._wait_closed()
-
-    def _wait_closed(self) -> None:
-        server = self._stream_server
-        if server is not None and server._stop_event is not None:
-            server._stop_event.wait()
-        else:
-            gevent.sleep(0.05)
+        while True:
+            self._closed_event.wait()
+            if not self._connections:
+                return
+            self._all_ended.wait()  # then look again: listen() may have opened it anew
 
     # -- connections and contexts ----------------------------------------------------------
 
@@ -437,6 +403,41 @@ class Server:
         self.stop(timeout=0)
 
 
+class ServerHelloPolicy(HelloPolicy):
+    """A ``Server``'s decisions on each ClientHello, made in the connection's greenlet before
+    OpenSSL reads the hello (``_tls/policy.py``): the context for the requested name (its
+    ``sni_callback``, else its ``add_context`` table), and the staple its ``ocsp_request``
+    receivers answer."""
+
+    __slots__ = ("_server",)
+
+    def __init__(self, server: "Server") -> None:
+        self._server = server
+
+    def decides(self) -> bool:
+        server = self._server
+        return (server.sni_callback is not None or len(server._sni) > 0
+                or signals.has_receivers(signals.ocsp_request, server))
+
+    def context_for(self, tls: TLSSocket, hello: Any) -> Optional[SecureContext]:
+        server, name = self._server, hello.server_name
+        if not name:
+            return None
+        if server.sni_callback is not None:
+            context = context_from_answer(server.sni_callback(name), server._answer_contexts)
+        else:
+            context = server._sni.lookup(name)
+        if context is not None:
+            apply_session_timeout(context, server.session_timeout, explicit=False)
+        return context
+
+    def wants_staple(self, tls: TLSSocket) -> bool:
+        return signals.has_receivers(signals.ocsp_request, self._server)
+
+    def staple_for(self, tls: TLSSocket, certificate: Any, issuer: Any) -> Optional[bytes]:
+        return signals.ask(signals.ocsp_request, self._server, certificate=certificate, issuer=issuer)
+
+
 class _HandshakeExpired(BaseException):
     """The handshake timer fired (``_Deadline``); not an ``Exception``, so that application
     code catching ``Exception`` in an SNI or OCSP callback lets it through."""
@@ -448,11 +449,11 @@ class _Deadline:
     A gevent ``Timeout`` can be caught and forgotten by the code it interrupts; this one also
     shuts the socket down when it fires, so the handshake cannot go on after it."""
 
-    __slots__ = ("expired", "_tls", "_timer")
+    __slots__ = ("expired", "_sock", "_timer")
 
-    def __init__(self, seconds: Optional[float], tls: TLSSocket) -> None:
+    def __init__(self, seconds: Optional[float], sock: Any) -> None:
         self.expired = False
-        self._tls = tls
+        self._sock = sock
         self._timer: Any = None
         if seconds:
             self._timer = gevent.get_hub().loop.timer(seconds)
@@ -461,31 +462,18 @@ class _Deadline:
     def _expire(self, greenlet: Any) -> None:
         """Runs in the hub when the time is up: mark, cut the transport, interrupt."""
         self.expired = True
-        self._tls.abort_transport()
+        try:
+            # Whatever waits on the socket wakes to the end of the stream, and nothing more
+            # is read or sent on it.
+            self._sock.shutdown(_stdlib_socket.SHUT_RDWR)
+        except OSError:
+            pass
         greenlet.throw(_HandshakeExpired())
 
     def cancel(self) -> None:
         if self._timer is not None:
             self._timer.close()
             self._timer = None
-
-
-#: SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_OP_BIT(7) in OpenSSL 3+ include/openssl/ssl.h.in; not
-#: exported by the bindings.
-_OP_IGNORE_UNEXPECTED_EOF = 0x80
-
-
-def _keep_session_on_abrupt_close(tls: TLSSocket) -> None:
-    """After the handshake, a peer's TCP close without close_notify reads as a clean end.
-
-    Without this OpenSSL 3+ makes such an EOF a fatal error (SSL_R_UNEXPECTED_EOF_WHILE_READING)
-    and a fatal error removes the session from the server cache (ssl3_send_alert), so a client
-    that just closes its socket (Python's ``ssl`` without ``unwrap()``, sslyze, many browsers)
-    could never resume by session id.  Node never shows OpenSSL the EOF (its memory BIO only
-    retries; TLSWrap ends the stream and SSL_shutdown follows), so its sessions survive.
-    RFC 5246 section 7.2.1 lets a session be resumed after an improper close.  Set only once
-    the handshake is done, so handshake failures keep OpenSSL's specific codes."""
-    _lib.SSL_set_options(tls._engine.conn._ssl, _OP_IGNORE_UNEXPECTED_EOF)
 
 
 def _remote_error(exc: BaseException) -> TLSError:

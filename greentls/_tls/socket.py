@@ -25,6 +25,8 @@ from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._tls.renegotiation import (Watch, after_handshake, handle_events, renegotiate as _renegotiate,
                              watch_established, watch_handshake)
 from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
+from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
+from greentls._tls.policy import CallbackPolicy, HelloPolicy
 from greentls._io.transport import HANDSHAKE, READER, WRITER, retry, DescriptorPump, MemoryPump, is_gevent_socket
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 
@@ -39,6 +41,8 @@ _RECV_DEFAULT = 65536
 #: A TLS record header (5 bytes) and a handshake message header (4): where a ClientHello
 #: announces its size (RFC 8446 sections 5.1 and 4).
 _HELLO_HEADERS = 9
+#: The policy of a socket that decides nothing on the ClientHello.
+_NO_DECISIONS = HelloPolicy()
 #: One peek for a ClientHello to decide on: a whole record (2^14 + its 5-byte header) holds
 #: every real hello; a longer one takes the memory-BIO seam, up to MAX_CLIENT_HELLO_SIZE.
 _HELLO_PEEK = 16384 + 5
@@ -69,7 +73,7 @@ class TLSSocket(ConnectionInfo):
                  alpn_protocols: Any = None, sni_callback: Optional[Callable] = None,
                  session: Optional[bytes] = None, request_ocsp: bool = False,
                  secure_context: Optional[SecureContext] = None, servername: Optional[str] = None,
-                 **context_options: Any) -> None:
+                 hello_policy: Optional[HelloPolicy] = None, **context_options: Any) -> None:
         reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
         if secure_context is None:
             secure_context = server._default_context if server is not None and not context_options \
@@ -79,7 +83,10 @@ class TLSSocket(ConnectionInfo):
         self._transport = sock
         self._server = server
         self._is_server = bool(is_server)
-        self._sni_callback = sni_callback
+        #: Who makes the server's decisions on the ClientHello (``policy.py``).
+        self._hello_policy: HelloPolicy = hello_policy if hello_policy is not None else (
+            getattr(server, "hello_policy", None) if server is not None else None) or (
+            CallbackPolicy(sni_callback) if sni_callback is not None else _NO_DECISIONS)
         self.secure_context = secure_context
         self._request_cert = bool(request_cert)
         self._reject = True if reject_unauthorized is None else bool(reject_unauthorized)
@@ -128,7 +135,7 @@ class TLSSocket(ConnectionInfo):
             return context.server_context(self._request_cert, self._reject)
         return context.context
 
-    def use_context(self, context: SecureContext) -> None:
+    def _use_context(self, context: SecureContext) -> None:
         """Server, before OpenSSL reads the ClientHello: serve with ``context`` (SNI)."""
         self._engine.set_context(self._openssl_context(context))
         self.secure_context = context
@@ -254,9 +261,7 @@ class TLSSocket(ConnectionInfo):
 
     def _decides_on_hello(self) -> bool:
         """Server: True when something must see the ClientHello before OpenSSL does."""
-        if self._server is not None:
-            return self._server._decides_on_hello()
-        return self._sni_callback is not None
+        return self._hello_policy.decides()
 
     def _on_client_hello(self, hello: Any) -> None:
         """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
@@ -266,14 +271,28 @@ class TLSSocket(ConnectionInfo):
         if self._engine.hello_decision is not None:
             # The name every decision below is made for; OpenSSL must read the same one.
             self._engine.hello_decision = (hello.server_name or "").encode("latin-1")
-        if self._server is not None:
-            self._server._prepare_connection(self, hello)
-        elif self._sni_callback is not None and hello.server_name:
-            from greentls._config.cache import context_from_answer
-            context = context_from_answer(self._sni_callback(hello.server_name))
-            if context is not None:
-                self.use_context(context)
+        policy = self._hello_policy
+        context = policy.context_for(self, hello)
+        if context is not None:
+            self._use_context(context)
+        if hello.status_request and policy.wants_staple(self):
+            self._ask_staple(policy)
         enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
+
+    def _ask_staple(self, policy: HelloPolicy) -> None:
+        """Node's 'OCSPRequest', only when the ClientHello carried status_request (RFC 6066
+        section 8): the policy answers for the certificate this connection will send; the
+        status callback staples it (``_config/ocsp.py``)."""
+        certificate, issuer = certificate_and_issuer(self._engine.conn, self.secure_context.options)
+        if certificate is None:
+            return
+        answer = policy.staple_for(self, certificate, issuer)
+        if answer is None:
+            return
+        if not isinstance(answer, (bytes, bytearray, memoryview)):
+            raise TypeError("an ocsp_request receiver must answer DER bytes or None")
+        self._ocsp_staple = bytes(answer)
+        warn_if_undecodable(self._ocsp_staple, context=self.secure_context)
 
     def _after_handshake(self) -> None:
         self._servername_from_openssl()
@@ -283,18 +302,10 @@ class TLSSocket(ConnectionInfo):
             signals.ocsp_response.send(self, response=self._ocsp_response)
         if not self._is_server or self._request_cert:
             self._judge_peer()
+        if self._is_server:
+            self._engine.keep_session_on_abrupt_close()
         self._maybe_attach()
         after_handshake(self)
-
-    def abort_transport(self) -> None:
-        """Shut the transport down both ways (the server's handshake timer fired): whatever
-        waits on it wakes to the end of the stream, and nothing more is read or sent."""
-        shutdown = getattr(self._transport, "shutdown", None)
-        if shutdown is not None:
-            try:
-                shutdown(_socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def _servername_from_openssl(self) -> None:
         """Server: the name OpenSSL received and bound, which wins over our own parse of the

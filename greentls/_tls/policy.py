@@ -1,0 +1,60 @@
+"""The decisions a server makes on a ClientHello, as an object the server passes down.
+
+OpenSSL's SNI and status callbacks run inside OpenSSL, where a greenlet must never block or
+switch, so a server that must choose a context by name or fetch an OCSP staple decides in the
+connection's greenlet, on greentls's own parse of the hello, before OpenSSL reads it (the
+engine's ClientHello seam).  What to decide is the server's business; when to ask, and applying
+the answers to the connection, is the socket's.  ``HelloPolicy`` is the interface between them:
+``TLSSocket`` asks its policy and applies what it answers, and never reaches into a server.
+``Server`` has its own (``_net/server.py``); a standalone server socket with an ``sni_callback``
+gets ``CallbackPolicy``.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Optional
+
+from greentls._config.cache import context_from_answer
+from greentls._config.context import SecureContext
+
+if TYPE_CHECKING:
+    from greentls._parse.clienthello import ClientHello
+    from greentls._tls.socket import TLSSocket
+
+__all__ = ["HelloPolicy", "CallbackPolicy"]
+
+
+class HelloPolicy:
+    """Decides nothing: OpenSSL reads the hello unparsed and the socket's context serves."""
+
+    def decides(self) -> bool:
+        """True when something must see the ClientHello before OpenSSL does."""
+        return False
+
+    def context_for(self, tls: "TLSSocket", hello: "ClientHello") -> Optional[SecureContext]:
+        """The context to serve this hello with (may block), or None for the socket's own."""
+        return None
+
+    def wants_staple(self, tls: "TLSSocket") -> bool:
+        """True when ``staple_for`` should be asked (the hello carried status_request)."""
+        return False
+
+    def staple_for(self, tls: "TLSSocket", certificate: Any, issuer: Any) -> Optional[bytes]:
+        """The OCSP response to staple for ``certificate`` (may block), or None."""
+        return None
+
+
+class CallbackPolicy(HelloPolicy):
+    """A server ``TLSSocket`` of its own (no ``Server``) with an ``sni_callback``."""
+
+    __slots__ = ("_callback",)
+
+    def __init__(self, sni_callback: Callable[[str], Any]) -> None:
+        self._callback = sni_callback
+
+    def decides(self) -> bool:
+        return True
+
+    def context_for(self, tls: "TLSSocket", hello: "ClientHello") -> Optional[SecureContext]:
+        if not hello.server_name:
+            return None
+        return context_from_answer(self._callback(hello.server_name))
