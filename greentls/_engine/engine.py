@@ -114,13 +114,13 @@ class TLSEngine:
         self.owner: Any = None
         #: True once the peer's close_notify arrived (a session stays resumable, FACTS.md item 2).
         self.clean_close = False
-        #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_verify.py``).
+        #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_config/verify.py``).
         self.verify_error: Optional[tuple] = None
         #: The first OpenSSL error with a reason (``translate``).
         self.first_error: Optional[TLSError] = None
         #: Servers whose decisions need the ClientHello: ``HELLO_UNDECIDED`` until they were
         #: made, then the server name they were made for (``b""``: none).  The servername
-        #: callback (``_context.py``) refuses a hello whose name OpenSSL sees differently,
+        #: callback (``_config/context.py``) refuses a hello whose name OpenSSL sees differently,
         #: or on which no decision ran.  None: nothing to decide.
         self.hello_decision: Any = None
         #: Why that callback refused the hello (a ``ClientHelloError``), for ``translate``.

@@ -129,7 +129,7 @@ def _client_context(options: dict) -> SecureContext:
 
 def _build_settings() -> tuple:
     """What a context reads besides its options, when it is built: the DEFAULT_* module
-    settings and SSLKEYLOGFILE (_keylog.py).  A change invalidates the cached contexts."""
+    settings and SSLKEYLOGFILE (_config/keylog.py).  A change invalidates the cached contexts."""
     return (DEFAULTS.min_version, DEFAULTS.max_version, current_default_ciphers(),
             DEFAULTS.ecdh_curve, os.environ.get("SSLKEYLOGFILE"))
 

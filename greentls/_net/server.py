@@ -58,7 +58,7 @@ class Server:
     connections (a gevent ``Pool``: accepting pauses while it is full).
 
     Without ``max_connections``, a connection's greenlet parks when its connection ends and
-    serves a later one (``_greenlets.py``): each connection runs in a fresh ``contextvars``
+    serves a later one (``_net/greenlets.py``): each connection runs in a fresh ``contextvars``
     context, and a greenlet that used a ``gevent.local`` is never reused, but state a handler
     keys by greenlet identity itself (``id(getcurrent())``, a ``gevent.Timeout`` it started and
     never cancelled) outlives its connection.  Set ``max_idle_greenlets = 0`` (on the class or
@@ -99,7 +99,7 @@ class Server:
                               explicit=self.session_timeout is not None)
         self._prepare_context(self._default_context)
         self._sni = SNITable()
-        #: Contexts built from dict answers of sni_callback/add_context, per server (_sni.py).
+        #: Contexts built from dict answers of sni_callback/add_context, per server (_net/sni.py).
         self._answer_contexts = ContextCache()
         #: The decisions this server makes on each ClientHello (SNI, OCSP), which its
         #: connections' sockets ask for (``ServerHelloPolicy``).
@@ -115,7 +115,7 @@ class Server:
         self._all_ended = Event()
         self._all_ended.set()
         self._close_callbacks: list[Callable[[], Any]] = []
-        # serve_forever(workers=N) (_workers.py): the parent's Supervisor; in a worker, the
+        # serve_forever(workers=N) (_net/workers.py): the parent's Supervisor; in a worker, the
         # shared-memory counter array and this worker's slot in it.
         self._workers: Any = None
         self._count_slot: Any = None
@@ -134,7 +134,7 @@ class Server:
         sock.listen(backlog)
         self._listen_socket = sock
         # A Pool when connections are capped (accepting pauses while it is full), else parked
-        # greenlets serve new connections (_greenlets.py: 9 % of a short connection's CPU).
+        # greenlets serve new connections (_net/greenlets.py: 9 % of a short connection's CPU).
         if self.max_connections:
             spawn: Any = Pool(self.max_connections)
         else:
@@ -279,7 +279,7 @@ class Server:
         context.server_context(self.request_cert, self.reject_unauthorized)
 
     def _publish_count(self) -> None:
-        if self._count_slot is not None:     # a worker: tell the parent (_workers.py)
+        if self._count_slot is not None:     # a worker: tell the parent (_net/workers.py)
             counts, slot = self._count_slot
             counts[slot] = len(self._connections)
 
@@ -383,7 +383,7 @@ class Server:
         apply_session_timeout(self._default_context, self.session_timeout, explicit=False)
         self._prepare_context(self._default_context)
         if self._workers is not None and self._workers.in_parent():
-            # Workers hold copies of the old context: fork new ones from this one (_workers.py).
+            # Workers hold copies of the old context: fork new ones from this one (_net/workers.py).
             self._workers.request_roll()
 
     def get_ticket_keys(self) -> bytes:

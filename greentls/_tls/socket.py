@@ -1,6 +1,6 @@
 """``TLSSocket``: a blocking-style TLS socket for one greenlet (Node's ``tls.TLSSocket``).
 
-A thin layer: the engine (``_engine.py``) holds the TLS state, a pump (``_transport.py``) moves
+A thin layer: the engine (``_engine/engine.py``) holds the TLS state, a pump (``_io/transport.py``) moves
 bytes and waits.  Every public I/O method has the same shape: gate on the state, then loop
 "call the engine; on WantRead/WantWrite let the pump wait; retry".  The handshake runs on
 ``do_handshake()`` or on the first I/O call.  A server over a gevent socket runs it on the
@@ -91,7 +91,7 @@ class TLSSocket(ConnectionInfo):
         self._request_cert = bool(request_cert)
         self._reject = True if reject_unauthorized is None else bool(reject_unauthorized)
         self._request_ocsp = bool(request_ocsp)
-        #: OCSP (_ocsp.py): the server's staple, computed before OpenSSL reads the hello; the
+        #: OCSP (_config/ocsp.py): the server's staple, computed before OpenSSL reads the hello; the
         #: response the client's status callback recorded.
         self._ocsp_staple: Optional[bytes] = None
         self._ocsp_response: Optional[bytes] = None
@@ -112,13 +112,13 @@ class TLSSocket(ConnectionInfo):
                            parse_hello=self._is_server and not peeks)
         engine.owner = self
         self._engine = engine
-        #: Set by OpenSSL callbacks (_renegotiation.py, _keylog.py); checked after reads.
+        #: Set by OpenSSL callbacks (_tls/renegotiation.py, _config/keylog.py); checked after reads.
         self._events = False
         self._keylog_lines: list = []
         self._write_chunk = _WRITE_CHUNK
         self._ske_sniffer: Any = None
         self._watch = Watch(self)
-        #: How bytes move (_transport.py): None until the handshake of a server that peeks.
+        #: How bytes move (_io/transport.py): None until the handshake of a server that peeks.
         self._pump: Any = None if peeks else MemoryPump(engine, sock)
         alpn = normalize_alpn("alpn_protocols", alpn_protocols)
         configure_verify(engine.conn, server_side=self._is_server, request_cert=self._request_cert,
@@ -155,7 +155,7 @@ class TLSSocket(ConnectionInfo):
         if self._request_ocsp:
             conn.request_ocsp()
         # The DH size of a TLS 1.2 DHE exchange (get_ephemeral_key_info, min_dh_size) is read
-        # from the server's plaintext handshake records (_keyinfo.py); unhooked after it.
+        # from the server's plaintext handshake records (_parse/keyinfo.py); unhooked after it.
         from greentls._parse.keyinfo import ServerKeyExchangeSniffer
         self._ske_sniffer = ServerKeyExchangeSniffer()
         self._pump._recv = self._ske_sniffer.wrap(self._pump._recv)
@@ -382,7 +382,7 @@ class TLSSocket(ConnectionInfo):
             if self._plain:
                 return self.recv(bufsize)
         data = retry(self._pump, READER, self._engine.read, bufsize, before_read_wait=self._before_read_wait)
-        if self._events:  # a ticket, a renegotiation: recorded by callbacks (_renegotiation.py)
+        if self._events:  # a ticket, a renegotiation: recorded by callbacks (_tls/renegotiation.py)
             handle_events(self)
         return data
 
@@ -445,7 +445,7 @@ class TLSSocket(ConnectionInfo):
     write = sendall
 
     def _ensure_writable(self) -> None:
-        if self._events:  # e.g. a renegotiation error seen by an earlier read (_renegotiation.py)
+        if self._events:  # e.g. a renegotiation error seen by an earlier read (_tls/renegotiation.py)
             handle_events(self)
         if self._engine.state is not State.OPEN:
             if self._closed or self._engine.state is State.CLOSING:
@@ -510,7 +510,7 @@ class TLSSocket(ConnectionInfo):
 
     def connect(self, address: Any) -> None:
         """``ssl.SSLSocket.connect``: connect the (unconnected) transport, then handshake unless
-        it was wrapped with ``do_handshake_on_connect=False`` (``_stdlib.py``)."""
+        it was wrapped with ``do_handshake_on_connect=False`` (``_tls/wrap.py``)."""
         self._transport.connect(address)
         if getattr(self, "_handshake_on_connect", True):
             self.do_handshake()
