@@ -26,10 +26,11 @@ from gevent import socket as gsocket
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-import greentls  # noqa: E402
 from helpers import echo, port_of, serving  # noqa: E402
 from test_hostile import _client_hello, _renegotiation_flooder, _timed_handshake  # noqa: E402
 from test_leaks import run_leak_check  # noqa: E402
+
+import greentls  # noqa: E402
 
 
 def _certs(folder: str) -> tuple:
@@ -122,7 +123,7 @@ def renegotiation_flood(server_options: dict, client_options: dict, count: int =
 
 
 def main() -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     failed = False
     with tempfile.TemporaryDirectory() as folder:

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -127,11 +127,11 @@ def cells(rows: list[dict[str, Any]], server: str, cert: str, cell: str, field: 
             and r.get("cell") == cell and not r.get("failed") and r.get(field) is not None]
 
 
-def median(values: list[float]) -> Optional[float]:
+def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def fmt(v: Optional[float], digits: int = 0) -> str:
+def fmt(v: float | None, digits: int = 0) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
@@ -139,7 +139,7 @@ def ratio_table(rows: list[dict[str, Any]], cert: str) -> list[str]:
     """Markdown rows: greentls vs node and gevent_stdlib per metric, with the target verdict."""
     out = ["| figure | greentls | node | gevent_stdlib | vs node | vs gevent_stdlib | target | met |",
            "|---|---|---|---|---|---|---|---|"]
-    for cell, field, label, anchors, better in METRICS:
+    for cell, field, label, anchors, _better in METRICS:
         g = median(cells(rows, "greentls", cert, cell, field))
         n = median(cells(rows, "node", cert, cell, field))
         s = median(cells(rows, "gevent_stdlib", cert, cell, field))
@@ -207,7 +207,7 @@ def write_report(out: Path, rows: list[dict[str, Any]], meta: dict[str, Any], ha
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=8, help="measured seconds per cell (default 8)")
     p.add_argument("--passes", type=int, default=1)
@@ -248,9 +248,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     meta["greentls_python"] = sys.version.split()[0]
     meta["greentls_openssl"] = subprocess.run(
         [str(GREENTLS_PY), "-c", "from OpenSSL import SSL; print(SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode())"],
-        capture_output=True, text=True).stdout.strip()
+        capture_output=True, text=True, check=False).stdout.strip()
     meta["git_commit"] = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                        capture_output=True, text=True).stdout.strip()
+                                        capture_output=True, text=True, check=False).stdout.strip()
     (out / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (out / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
     write_report(out, rows, meta, harness_md)

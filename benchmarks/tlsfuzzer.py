@@ -45,9 +45,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
 
 import trustme
 from OpenSSL import SSL
@@ -180,7 +180,7 @@ class ScriptResult:
 
 # --- tlsfuzzer's environment ---------------------------------------------------------------
 
-def tlsfuzzer_python(checkout: Path, python: Optional[str]) -> str:
+def tlsfuzzer_python(checkout: Path, python: str | None) -> str:
     """An interpreter that can import tlslite and ecdsa: ``python`` if given, else
     ``checkout/.venv`` (created and filled with pip on first use)."""
     if python:
@@ -188,7 +188,7 @@ def tlsfuzzer_python(checkout: Path, python: Optional[str]) -> str:
     venv = checkout / ".venv"
     exe = venv / "bin" / "python"
     ready = exe.exists() and subprocess.run([str(exe), "-c", "import tlslite, ecdsa"],
-                                            capture_output=True).returncode == 0
+                                            capture_output=True, check=False).returncode == 0
     if not ready:
         pin = "tlslite-ng"
         requirements = checkout / "requirements.txt"
@@ -223,13 +223,13 @@ class Server:
 
     def __init__(self, name: str, keys: list[Path], certs: list[Path], log: Path) -> None:
         self.name, self.keys, self.certs, self.log = name, keys, certs, log
-        self.proc: Optional[subprocess.Popen] = None
+        self.proc: subprocess.Popen | None = None
         self.port = 0
         self.restarts = -1
 
     def command(self) -> list[str]:
         if self.name in ("greentls", "bare"):
-            pairs = [a for k, c in zip(self.keys, self.certs)
+            pairs = [a for k, c in zip(self.keys, self.certs, strict=True)
                      for a in ("--key", str(k), "--cert", str(c))]
             bare = ["--bare"] if self.name == "bare" else []
             return [sys.executable, str(HERE / "tlsfuzzer_server.py"), "--host", HOST,
@@ -311,7 +311,7 @@ def _probe_error(lines: list[str], name: str) -> str:
             continue
         if not in_traceback:
             continue
-        if line.endswith(" ...") and not line.startswith(" ") or line.startswith("Test end") \
+        if (line.endswith(" ...") and not line.startswith(" ")) or line.startswith("Test end") \
                 or line == "=" * 20:
             break
         if line and not line.startswith(" "):
@@ -359,19 +359,19 @@ def versions(servers: Sequence[str], checkout: Path) -> str:
         parts.append("greentls/bare: " + SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode())
     if "node" in servers:
         node = subprocess.run(["node", "-p", "process.version + ' OpenSSL ' + "
-                               "process.versions.openssl"], capture_output=True, text=True)
+                               "process.versions.openssl"], capture_output=True, text=True, check=False)
         parts.append("node: " + node.stdout.strip())
     head = checkout / ".git"
     if head.exists():
         commit = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True).stdout.strip()
+                                capture_output=True, text=True, check=False).stdout.strip()
         parts.append(f"tlsfuzzer {commit}")
     return "; ".join(parts)
 
 
 # --- report ---------------------------------------------------------------------------------
 
-def cell(result: Optional[ScriptResult]) -> str:
+def cell(result: ScriptResult | None) -> str:
     if result is None:
         return "-"
     text = f"{result.passed}/{result.total}"
@@ -442,7 +442,7 @@ def report(results: dict[str, dict[str, ScriptResult]], servers: Sequence[str]) 
     return clean
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tlsfuzzer", type=Path, metavar="DIR",

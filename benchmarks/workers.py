@@ -28,7 +28,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import signal
 import socket
 import statistics
@@ -37,7 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -50,7 +49,7 @@ WORKER_COUNTS = (1, 2)
 
 # -- /proc sampling ---------------------------------------------------------------------------
 
-def _stat_fields(pid: int) -> Optional[list[str]]:
+def _stat_fields(pid: int) -> list[str] | None:
     """Fields of /proc/<pid>/stat after the command name (index 0 = state), or None if gone."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -71,7 +70,7 @@ def children_of(pid: int) -> list[int]:
     return sorted(out)
 
 
-def cpu_seconds(pid: int) -> Optional[float]:
+def cpu_seconds(pid: int) -> float | None:
     """utime + stime of one process (all its threads), in seconds."""
     fields = _stat_fields(pid)
     if fields is None:
@@ -81,7 +80,7 @@ def cpu_seconds(pid: int) -> Optional[float]:
 
 def server_sample(pid: int) -> dict[int, float]:
     """CPU seconds of the server process and each of its children, by PID."""
-    pids = [pid] + children_of(pid)
+    pids = [pid, *children_of(pid)]
     return {p: c for p in pids if (c := cpu_seconds(p)) is not None}
 
 
@@ -89,7 +88,7 @@ def machine_busy() -> float:
     """Busy CPU seconds of the whole machine (all CPUs; /proc/stat, no idle/iowait)."""
     with open("/proc/stat") as f:
         parts = f.readline().split()
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in parts[1:9])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[1:9])
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
@@ -107,7 +106,7 @@ class Server:
     def __init__(self, cert_dir: Path, cert: str, workers: int, logs: Path) -> None:
         self.cert, self.workers = cert, workers
         self.port = free_port()
-        self.log = open(logs / f"greentls-{cert}-w{workers}.log", "wb")
+        self.log = open(logs / f"greentls-{cert}-w{workers}.log", "wb")  # noqa: SIM115 (closed by stop())
         self.proc = subprocess.Popen(
             [str(GREENTLS_PY), "-m", "greentls", "serve", "--port", str(self.port),
              "--cert", str(cert_dir / f"{cert}.crt"), "--key", str(cert_dir / f"{cert}.key"),
@@ -334,10 +333,10 @@ def build_hsload(dest: Path) -> Path:
 
 
 def git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False).stdout.strip()
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=5, help="measured seconds per cell (default 5)")
     p.add_argument("--reps", type=int, default=3, help="repetitions of every cell (default 3)")
@@ -397,7 +396,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     meta = {
         "date": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "nproc": NCPU,
-        "cpu_model": next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+        "cpu_model": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                            if line.startswith("model name")), "?"),
         "kernel": platform.release(),
         "proc_children_file": os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
@@ -406,10 +405,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         "pinning": "none (server and hsload share both CPUs)",
         "tls_max": "TLSv1.3", "certs": certs, "modes": modes,
         "greentls_python": subprocess.run([str(GREENTLS_PY), "-c", "import sys; print(sys.version.split()[0])"],
-                                          capture_output=True, text=True).stdout.strip(),
+                                          capture_output=True, text=True, check=False).stdout.strip(),
         "greentls_openssl": subprocess.run(
-            [str(GREENTLS_PY), "-c", "from OpenSSL import SSL; print(SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode())"],
-            capture_output=True, text=True).stdout.strip(),
+            [str(GREENTLS_PY), "-c",
+             "from OpenSSL import SSL; print(SSL.OpenSSL_version(SSL.OPENSSL_VERSION).decode())"],
+            capture_output=True, text=True, check=False).stdout.strip(),
         "hsload_client": hsload_client,
         "git_commit": git_commit,
         "git_dirty": git_dirty,

@@ -8,9 +8,9 @@ client.pfx (PKCS#12, passphrase "sample") into FOLDER (default: examples/certs/)
 import os
 import sys
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography import x509
 
 from greentls._app.cli import self_signed_pem
 

@@ -29,7 +29,7 @@ def on_new_session(server, session_id: bytes, session_data: bytes) -> None:
     print(f"server: new session {session_id.hex()[:16]}... ({len(session_data)} bytes)", flush=True)
 
 
-def fetch(port: int, session: bytes = None) -> bytes:
+def fetch(port: int, session: bytes | None = None) -> bytes:
     """One connection; returns the newest session the server gave us."""
     sessions = []
     tls_socket = greentls.connect(port, "localhost", ca=[read("server-cert.pem")], session=session,

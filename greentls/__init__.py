@@ -20,18 +20,37 @@ from typing import TYPE_CHECKING, Any
 
 from greentls import signals
 from greentls._base.capabilities import capabilities
+from greentls._base.errors import (
+    CertificateError,
+    HandshakeTimeoutError,
+    RenegotiationError,
+    TLSError,
+    UnsupportedError,
+)
 from greentls._config.ciphers import default_ciphers as _default_ciphers, get_ciphers
-from greentls._config.defaults import DEFAULTS as _DEFAULTS, PACKAGE_ATTRIBUTES as _PACKAGE_ATTRIBUTES, Defaults as _Defaults
-from greentls._net.client import connect
 from greentls._config.context import SecureContext, create_secure_context
-from greentls._base.errors import (CertificateError, HandshakeTimeoutError, RenegotiationError, TLSError,
-                      UnsupportedError)
-from greentls._parse.identity import check_server_identity
+from greentls._config.defaults import (
+    DEFAULTS as _DEFAULTS,
+    PACKAGE_ATTRIBUTES as _PACKAGE_ATTRIBUTES,
+    Defaults as _Defaults,
+)
+from greentls._net.client import connect
 from greentls._net.server import Server, create_server
+from greentls._parse.identity import check_server_identity
 from greentls._tls.socket import TLSSocket
 from greentls._tls.wrap import wrap_socket
-from greentls.signals import (keylog, new_session, ocsp_request, ocsp_response, resume_session, secure,
-                      secure_connect, secure_connection, session, tls_client_error)
+from greentls.signals import (
+    keylog,
+    new_session,
+    ocsp_request,
+    ocsp_response,
+    resume_session,
+    secure,
+    secure_connect,
+    secure_connection,
+    session,
+    tls_client_error,
+)
 
 __version__ = "0.1.0"
 
@@ -58,14 +77,14 @@ if TYPE_CHECKING:
 
 
 def _default_property(field: str) -> property:
-    def get(_module: Any) -> Any:
-        value = getattr(_DEFAULTS, field)
+    def get(_module: _types.ModuleType) -> object:
+        value: object = getattr(_DEFAULTS, field)
         return _default_ciphers() if value is None and field == "ciphers" else value
 
-    def set_(_module: Any, value: Any) -> None:
+    def set_(_module: _types.ModuleType, value: object) -> None:
         setattr(_DEFAULTS, field, value)
 
-    def delete(_module: Any) -> None:  # back to the built-in default
+    def delete(_module: _types.ModuleType) -> None:  # back to the built-in default
         setattr(_DEFAULTS, field, getattr(_Defaults, field))
 
     return property(get, set_, delete)
@@ -74,7 +93,7 @@ def _default_property(field: str) -> property:
 class _Package(_types.ModuleType):
     """The ``greentls`` module's type: its DEFAULT_* attributes are ``DEFAULTS``'s fields."""
 
-    def __dir__(self) -> list:
+    def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | set(_PACKAGE_ATTRIBUTES))
 
 

@@ -13,9 +13,9 @@ connected there disappears when the outer one returns.  Connect such closures wi
 from __future__ import annotations
 
 import logging
-from typing import Any, Optional
+from typing import Any
 
-from blinker import Namespace, Signal
+from blinker import NamedSignal, Namespace
 
 __all__ = [
     "secure_connection", "tls_client_error", "new_session", "resume_session", "ocsp_request",
@@ -53,14 +53,14 @@ secure = _signals.signal("secure", doc="""\
 SecurePair: the pair's handshake completed.""")
 
 
-def has_receivers(signal: Signal, sender: Any) -> bool:
+def has_receivers(signal: NamedSignal, sender: object) -> bool:
     """True when sending would reach a receiver (cheap check before building arguments)."""
     # blinker's has_receivers_for() stays True for a sender whose receivers were all
     # disconnected (it keeps the empty entry), so look at the receivers themselves.
     return bool(signal.receivers) and next(iter(signal.receivers_for(sender)), None) is not None
 
 
-def ask(signal: Signal, sender: Any, **kwargs: Any) -> Optional[Any]:
+def ask(signal: NamedSignal, sender: object, **kwargs: Any) -> Any:
     """Send a question signal and return the answer (the first non-None value).
 
     API.md: where several receivers answer, one answer is used and a warning is logged.

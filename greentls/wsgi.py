@@ -33,9 +33,10 @@ import math
 import os
 import re
 import socket as _socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import gevent
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +46,10 @@ from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seco
 from greentls._net.server import Server
 from greentls._tls.socket import TLSSocket
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from gevent.pywsgi import _LogOutputStream
+
 __all__ = ["WSGIServer", "WSGIHandler", "HTTPLimits", "LimitPassed", "ssl_environ"]
 
 #: The HTTP limits of WSGIServer (HTTPLimits has their defaults).
@@ -53,7 +58,7 @@ _LIMIT_OPTIONS = frozenset({"headers_timeout", "request_timeout", "keep_alive_ti
 _WSGI_OPTIONS = frozenset({"log", "error_log"}) | _LIMIT_OPTIONS
 
 #: pywsgi's exception for a request body it cannot parse; it answers 400 and closes for it.
-_InvalidClientInput = pywsgi._InvalidClientInput
+_InvalidClientInput: type[OSError] = pywsgi._InvalidClientInput  # type: ignore[attr-defined]  # private: not in the stubs
 
 #: Answers sent when the request is refused (status, headers); no body, and the connection closes.
 _REFUSALS = {
@@ -71,11 +76,11 @@ _LINGER_BYTES = 1 << 20
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def ssl_environ(tls: TLSSocket) -> dict:
+def ssl_environ(tls: TLSSocket) -> dict[str, object]:
     """mod_ssl's environment variables for one connection (computed once per connection)."""
     cipher = tls.get_cipher() or {}
-    env = {"HTTPS": "on", "SSL_PROTOCOL": tls.get_protocol(), "SSL_CIPHER": cipher.get("name"),
-           "greentls.socket": tls}
+    env: dict[str, object] = {"HTTPS": "on", "SSL_PROTOCOL": tls.get_protocol(), "SSL_CIPHER": cipher.get("name"),
+                              "greentls.socket": tls}
     if tls.servername:
         env["SSL_TLS_SNI"] = tls.servername
     cert = tls._engine.conn.get_peer_certificate(as_cryptography=True)
@@ -98,12 +103,12 @@ def ssl_environ(tls: TLSSocket) -> dict:
 class HTTPLimits:
     """Node's ``http.Server`` timeouts, in seconds; ``None`` is no limit."""
 
-    headers_timeout: Optional[float] = 60.0
-    request_timeout: Optional[float] = 300.0
-    keep_alive_timeout: Optional[float] = 5.0
+    headers_timeout: float | None = 60.0
+    request_timeout: float | None = 300.0
+    keep_alive_timeout: float | None = 5.0
 
 
-def _limit_option(options: dict, name: str, default: Optional[float]) -> Optional[float]:
+def _limit_option(options: dict[str, Any], name: str, default: float | None) -> float | None:
     """Pop one limit from ``options``: seconds >= 0, where ``None``, ``0`` (Node's way to
     disable one) and infinity all mean no limit."""
     if name not in options:
@@ -112,7 +117,7 @@ def _limit_option(options: dict, name: str, default: Optional[float]) -> Optiona
     return value if value and math.isfinite(value) else None
 
 
-def _http_limits(options: dict) -> HTTPLimits:
+def _http_limits(options: dict[str, Any]) -> HTTPLimits:
     """Pop and check the three limit options from ``options``."""
     request = _limit_option(options, "request_timeout", 300.0)
     # Node's headersTimeout defaults to the smaller of 60 s and requestTimeout, and must not
@@ -128,7 +133,7 @@ class LimitPassed(gevent.Timeout):
     """One of the HTTP limits passed.  A ``gevent.Timeout``, hence a ``BaseException``: an
     application's ``except Exception`` cannot swallow it and keep a slow client's request alive."""
 
-    def __init__(self, seconds: Optional[float], limit: str) -> None:
+    def __init__(self, seconds: float | None, limit: str) -> None:
         super().__init__(seconds)
         self.limit = limit
 
@@ -173,7 +178,7 @@ def _content_length(values: list[str]) -> str:
     return str(int(next(iter(items))))
 
 
-def _check_framing(headers: Any, version: str) -> None:
+def _check_framing(headers: pywsgi.OldMessage, version: str) -> None:
     """Refuse a head whose body length is ambiguous, and normalise the framing fields so pywsgi
     (which looks only at the first of each) reads exactly what was checked."""
     if headers.defects or headers.get_payload():
@@ -204,17 +209,17 @@ class _LimitedInput(pywsgi.Input):
 
     __slots__ = ("deadline", "failure")
 
-    def __init__(self, plain: pywsgi.Input, deadline: Optional[float]) -> None:
+    def __init__(self, plain: pywsgi.Input, deadline: float | None) -> None:
         super().__init__(plain.rfile, plain.content_length, socket=plain.socket,
                          chunked_input=plain.chunked_input)
         self.deadline = deadline
         #: None, or the status the request earns: 408 (too slow) or 400 (malformed).
-        self.failure: Optional[int] = None
+        self.failure: int | None = None
 
-    def read(self, length: Optional[int] = None) -> bytes:
+    def read(self, length: int | None = None) -> bytes:
         return self._guarded(pywsgi.Input.read, length)
 
-    def readline(self, size: Optional[int] = None) -> bytes:
+    def readline(self, size: int | None = None) -> bytes:
         return self._guarded(pywsgi.Input.readline, size)
 
     def _discard(self) -> None:
@@ -222,7 +227,7 @@ class _LimitedInput(pywsgi.Input):
         if self.failure is not None:
             return
         try:
-            super()._discard()
+            super()._discard()  # type: ignore[misc]  # pywsgi.Input's own method, absent from the stubs
         except LimitPassed:
             pass  # recorded in self.failure; the handler closes the connection
 
@@ -232,7 +237,7 @@ class _LimitedInput(pywsgi.Input):
             return self.chunk_length == 0
         return self.content_length is None or self.position >= self.content_length
 
-    def _guarded(self, method: Callable[..., bytes], size: Optional[int]) -> bytes:
+    def _guarded(self, method: Callable[..., bytes], size: int | None) -> bytes:
         if self.failure is not None:
             raise self._failed()
         if self.deadline is None or self.complete():
@@ -252,7 +257,7 @@ class _LimitedInput(pywsgi.Input):
         finally:
             timer.close()
 
-    def _parsed(self, method: Callable[..., bytes], size: Optional[int]) -> bytes:
+    def _parsed(self, method: Callable[..., bytes], size: int | None) -> bytes:
         try:
             return method(self, size)
         except _InvalidClientInput:
@@ -306,7 +311,9 @@ class _HandlerSocket:
             try:
                 tls.shutdown(_socket.SHUT_WR)
                 left = _LINGER_BYTES
-                with gevent.Timeout(_LINGER_SECONDS, False):
+                # False: the timeout ends the block silently (gevent's documented form; the stub
+                # does not allow it).
+                with gevent.Timeout(_LINGER_SECONDS, False):  # type: ignore[arg-type]
                     while left > 0:
                         data = tls.recv(65536)
                         if not data:
@@ -323,13 +330,15 @@ class WSGIHandler(pywsgi.WSGIHandler):
     """pywsgi's handler with the connection's TLS facts in every environ, Node's HTTP limits,
     and RFC 9112's framing rules."""
 
-    ssl_env: dict = {}
+    #: What pywsgi calls the socket: here the connection's ``_HandlerSocket``.
+    socket: _HandlerSocket  # type: ignore[assignment]  # the stub says a gevent socket
+    ssl_env: Mapping[str, object] = {}
     limits: HTTPLimits = HTTPLimits()
     #: When the current request began: its first byte, or the connection's start for the first.
     _request_start = 0.0
     #: Whether a request was answered on this connection (keep_alive_timeout then applies).
     _answered = False
-    _head_timer: Optional[LimitPassed] = None
+    _head_timer: LimitPassed | None = None
 
     def handle(self) -> None:
         self._request_start = monotonic()
@@ -337,7 +346,7 @@ class WSGIHandler(pywsgi.WSGIHandler):
 
     # -- the head: keep_alive_timeout, then headers_timeout ----------------------------------
 
-    def handle_one_request(self) -> Any:
+    def handle_one_request(self) -> tuple[str, bytes] | Literal[True] | None:
         if self.rfile.closed:
             return None
         if self._answered and not self._await_next_request():
@@ -391,33 +400,36 @@ class WSGIHandler(pywsgi.WSGIHandler):
         timer.start()
         return timer
 
-    def MessageClass(self, *args: Any) -> Any:  # noqa: N802 (pywsgi's name)
+    def MessageClass(self, *args: Any) -> pywsgi.OldMessage:  # pywsgi's name
         # pywsgi's read_request parses the fields here, then drops Content-Length when it sees
         # chunked: the framing must be judged in between, on the fields as they came.
         headers = super().MessageClass(*args)
         if not headers.status:  # a line too long: pywsgi itself answers 400
-            _check_framing(headers, self.request_version)
+            # read_request set the version from the request line before it parses the fields.
+            _check_framing(headers, cast("str", self.request_version))
         return headers
 
-    def read_request(self, raw_requestline: str) -> bool:
-        result = super().read_request(raw_requestline)
+    # The stub says read_request returns the message; pywsgi's returns True (or raises).
+    def read_request(self, raw_requestline: str) -> bool:  # type: ignore[override]
+        result = cast("bool", super().read_request(raw_requestline))
         if self._head_timer is not None:
             self._head_timer.close()  # the head is in: headers_timeout is met
         return result
 
     # -- the body: request_timeout -------------------------------------------------------------
 
-    def get_environ(self) -> dict:
+    def get_environ(self) -> WSGIEnvironment:
         env = super().get_environ()
         env.update(self.ssl_env)
         timeout = self.limits.request_timeout
-        limited = _LimitedInput(self.wsgi_input, self._request_start + timeout if timeout else None)
+        plain = cast("pywsgi.Input", self.wsgi_input)  # set by handle_one_request before this
+        limited = _LimitedInput(plain, self._request_start + timeout if timeout else None)
         if env.get("wsgi.input") is self.wsgi_input:  # not an upgrade, which gets the raw stream
             env["wsgi.input"] = limited
         self.wsgi_input = limited
         return env
 
-    def _body_failure(self) -> Optional[int]:
+    def _body_failure(self) -> int | None:
         return getattr(self.wsgi_input, "failure", None)
 
     def run_application(self) -> None:
@@ -464,10 +476,10 @@ class _TLSServer(Server):
     """The greentls Server of a WSGIServer: ``listen()`` without arguments binds the
     WSGIServer's listener (so ``serve_forever(workers=N)`` binds the right address)."""
 
-    _wsgi: "WSGIServer"
+    _wsgi: WSGIServer
 
-    def listen(self, port: Optional[int] = None, host: Optional[str] = None, backlog: Optional[int] = None,
-               *, path: Optional[str] = None) -> Server:
+    def listen(self, port: int | None = None, host: str | None = None, backlog: int | None = None,
+               *, path: str | None = None) -> Server:
         if port is None and host is None and path is None:
             return self._wsgi._listen(backlog)
         return Server.listen(self, port or 0, host, backlog, path=path)
@@ -484,12 +496,13 @@ class WSGIServer:
 
     handler_class = WSGIHandler
 
-    def __init__(self, listener: Any, application: Callable, **options: Any) -> None:
+    def __init__(self, listener: tuple[str, int] | str | os.PathLike[str], application: WSGIApplication,
+                 **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS | SERVER_OPTIONS | _WSGI_OPTIONS, "WSGIServer")
         if not callable(application):
             raise TypeError("WSGIServer: 'application' must be callable")
         if isinstance(listener, (str, os.PathLike)):
-            self._path: Optional[str] = os.fspath(listener)
+            self._path: str | None = os.fspath(listener)
             self._host, self._port = None, None
         elif isinstance(listener, tuple) and len(listener) == 2:
             self._path = None
@@ -508,14 +521,15 @@ class WSGIServer:
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def _listen(self, backlog: Optional[int] = None) -> Server:
+    def _listen(self, backlog: int | None = None) -> Server:
         if self._path is not None:
             Server.listen(self.server, backlog=backlog, path=self._path)
             self._pywsgi.environ.setdefault("SERVER_NAME", "")
             self._pywsgi.environ.setdefault("SERVER_PORT", "")
             return self.server
         Server.listen(self.server, self._port or 0, self._host, backlog)
-        host, port = self.address
+        bound = self.server.address()  # Node's {"address", "family", "port"}
+        host, port = bound["address"], bound["port"]
         if "SERVER_NAME" not in self._pywsgi.environ:
             try:
                 name = _socket.getfqdn(host)  # as pywsgi's update_environ
@@ -535,14 +549,14 @@ class WSGIServer:
         self.start()
         self.server.serve_forever()
 
-    def stop(self, timeout: Optional[float] = None) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Stop accepting; wait up to ``timeout`` for requests in progress, then close the rest."""
         self.server.stop(timeout)
 
     close = stop
 
     @property
-    def address(self) -> Any:
+    def address(self) -> str | tuple[str | None, int | None]:
         """pywsgi's ``(host, port)`` (the bound port once started), or the Unix socket path."""
         address = self.server.address()
         if address is None:
@@ -552,12 +566,12 @@ class WSGIServer:
         return (address["address"], address["port"])
 
     @property
-    def log(self) -> Any:
+    def log(self) -> _LogOutputStream:
         """pywsgi's access log object."""
         return self._pywsgi.log
 
     @property
-    def error_log(self) -> Any:
+    def error_log(self) -> _LogOutputStream:
         """pywsgi's error log object (``wsgi.errors``)."""
         return self._pywsgi.error_log
 
@@ -566,16 +580,17 @@ class WSGIServer:
     def _serve_connection(self, tls: TLSSocket) -> None:
         """The greentls Server's listener: pywsgi's keep-alive loop over this TLSSocket."""
         address = (tls.remote_address, tls.remote_port) if tls.remote_address is not None else ""
-        handler = self.handler_class(_HandlerSocket(tls), address, self._pywsgi)
+        # pywsgi takes any socket-like object and a (host, port) address; the stub narrows both.
+        handler = self.handler_class(_HandlerSocket(tls), address, self._pywsgi)  # type: ignore[arg-type]
         handler.ssl_env = ssl_environ(tls)
         handler.limits = self.limits
         handler.handle()
 
-    def __enter__(self) -> "WSGIServer":
+    def __enter__(self) -> WSGIServer:
         self.start()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop(timeout=0)
 
     def __repr__(self) -> str:

@@ -7,7 +7,8 @@ import json
 import os
 import shutil
 import sys
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import gevent
 from gevent import subprocess
@@ -20,8 +21,8 @@ CURL = shutil.which("curl")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run(args: list, *, input: Optional[bytes] = None, timeout: float = 30.0, check: bool = True,
-        env: Optional[dict] = None) -> subprocess.CompletedProcess:
+def run(args: list, *, input: bytes | None = None, timeout: float = 30.0, check: bool = True,
+        env: dict | None = None) -> subprocess.CompletedProcess:
     """Run a peer program without blocking the gevent hub; returns the CompletedProcess."""
     result = subprocess.run(args, input=input, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             timeout=timeout, env=env)
@@ -31,7 +32,7 @@ def run(args: list, *, input: Optional[bytes] = None, timeout: float = 30.0, che
     return result
 
 
-def node(script: str, *args: Any, timeout: float = 30.0, check: bool = True, input: Optional[bytes] = None) -> Any:
+def node(script: str, *args: Any, timeout: float = 30.0, check: bool = True, input: bytes | None = None) -> Any:
     """Run a Node.js script (source text) with ``args``; returns its stdout's last line parsed
     as JSON when it is JSON, else the CompletedProcess.  As for a script file, the arguments
     are ``process.argv.slice(2)`` (a placeholder stands where the file name would be)."""
@@ -43,7 +44,8 @@ def node(script: str, *args: Any, timeout: float = 30.0, check: bool = True, inp
         return result
 
 
-def openssl(args: list, *, input: Optional[bytes] = b"", timeout: float = 30.0, check: bool = False) -> subprocess.CompletedProcess:
+def openssl(args: list, *, input: bytes | None = b"", timeout: float = 30.0,
+            check: bool = False) -> subprocess.CompletedProcess:
     """Run the openssl CLI."""
     return run([OPENSSL, *args], input=input, timeout=timeout, check=check)
 

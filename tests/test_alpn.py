@@ -6,12 +6,12 @@ import socket
 import sys
 
 import gevent
-from gevent import subprocess
 import pytest
+from gevent import subprocess
+from helpers import CURL, echo, node, node_server, openssl, port_of, run, serving
 
 import greentls
 from greentls._config.options import normalize_alpn
-from helpers import CURL, echo, node, node_server, openssl, port_of, run, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
@@ -120,7 +120,7 @@ def test_node_server(need_node, client_options, cert_files):
         tls.close()
 
 
-@pytest.mark.parametrize("offer,expected", [("http/1.1,h2", "h2"), ("http/1.1", "http/1.1")])
+@pytest.mark.parametrize(("offer", "expected"), [("http/1.1,h2", "h2"), ("http/1.1", "http/1.1")])
 def test_openssl_alpn(need_openssl, offer, expected, server_options, cert_files):
     """openssl s_client -alpn reads the protocol our server chose."""
     with serving(echo, alpn_protocols=["h2", "http/1.1"], **server_options) as server:
@@ -149,7 +149,7 @@ def _http_handler(tls):
     tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
 
 
-@pytest.mark.parametrize("flag,expected", [("--http1.1", b"ALPN: server accepted http/1.1"),
+@pytest.mark.parametrize(("flag", "expected"), [("--http1.1", b"ALPN: server accepted http/1.1"),
                                            ("--http2", b"ALPN: server accepted h2")])
 def test_curl_offers(need_curl, flag, expected, server_options, cert_files):
     """curl's --http1.1 and --http2 offers get the server's choice from its list."""
@@ -170,5 +170,6 @@ def test_example_runs():
     result = subprocess.run([sys.executable, os.path.join(here, "examples", "alpn_server.py")], timeout=60,
                             env=dict(os.environ, PORT=str(port)), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert result.returncode == 0, result.stderr[-2000:]
-    for expected in [b"offer ['http/1.1', 'h2']: h2", b"offer ['http/1.1']: http/1.1", b'refused (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)']:
+    for expected in [b"offer ['http/1.1', 'h2']: h2", b"offer ['http/1.1']: http/1.1",
+                     b"refused (ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL)"]:
         assert expected in result.stdout, result.stdout

@@ -120,8 +120,9 @@ def test_openssl_error_without_reason_has_a_code():
     """An OpenSSL failure with an empty error queue still gets a real code, never "ERR_SSL_";
     an engine gives the first reasoned error of its connection again instead (translate)."""
     from OpenSSL import SSL
-    from greentls._engine.engine import TLSEngine
+
     from greentls._base.errors import from_openssl
+    from greentls._engine.engine import TLSEngine
 
     bare = from_openssl(SSL.Error([]), during="read")
     assert bare.code == "ERR_SSL_PROTOCOL_ERROR" and "no reason" in str(bare)

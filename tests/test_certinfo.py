@@ -13,8 +13,8 @@ import json
 import shutil
 import ssl
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 import trustme
@@ -22,8 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.name import _ASN1Type
-from cryptography.x509.oid import AuthorityInformationAccessOID as AIA
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID as AIA, ExtendedKeyUsageOID, NameOID
 
 from greentls._parse.certinfo import certificate_chain_dict, certificate_dict, getpeercert_dict
 
@@ -31,11 +30,11 @@ NODE = shutil.which("node")
 DUMP = Path(__file__).with_name("node_certdump.js")
 pytestmark = pytest.mark.skipif(NODE is None, reason="node is not on PATH")
 
-Chain = Tuple[object, List[x509.Certificate], Optional[List[x509.Certificate]]]  # key, chain, ca
+Chain = tuple[object, list[x509.Certificate], list[x509.Certificate] | None]  # key, chain, ca
 
 # --- building certificates ------------------------------------------------------------------
 
-_KEYS: Dict[str, object] = {}
+_KEYS: dict[str, object] = {}
 
 
 def _key(kind: str):
@@ -62,8 +61,8 @@ def _name(*pairs) -> x509.Name:
     return x509.Name(rdns)
 
 
-def _cert(subject: x509.Name, key, issuer: Optional[x509.Name] = None, issuer_key=None, *,
-          extensions=(), serial: int = 0x0ABC, days: Tuple[datetime.datetime, datetime.datetime] = (
+def _cert(subject: x509.Name, key, issuer: x509.Name | None = None, issuer_key=None, *,
+          extensions=(), serial: int = 0x0ABC, days: tuple[datetime.datetime, datetime.datetime] = (
               datetime.datetime(2001, 2, 3, 4, 5, 6), datetime.datetime(2049, 12, 31, 23, 59, 59)),
           ) -> x509.Certificate:
     """A certificate signed by ``issuer_key`` (self-signed without one)."""
@@ -226,7 +225,7 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _node_report(tmp_path: Path, key, chain: List[x509.Certificate], ca: Optional[List[x509.Certificate]]) -> dict:
+def _node_report(tmp_path: Path, key, chain: list[x509.Certificate], ca: list[x509.Certificate] | None) -> dict:
     """Serve ``chain`` from Node to Node and return the client's report."""
     (tmp_path / "key.pem").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
@@ -249,7 +248,7 @@ def _as_json(info: dict) -> dict:
     return {k: v.hex() if isinstance(v, bytes) else v for k, v in info.items() if k != "issuerCertificate"}
 
 
-def _walk(info: dict) -> Tuple[List[dict], str]:
+def _walk(info: dict) -> tuple[list[dict], str]:
     chain = [info]
     while "issuerCertificate" in chain[-1] and chain[-1]["issuerCertificate"] is not chain[-1]:
         chain.append(chain[-1]["issuerCertificate"])
@@ -263,7 +262,7 @@ def _assert_same(ours: dict, node: dict) -> None:
 
 
 @pytest.fixture(scope="module", params=sorted(CASES))
-def case(request, tmp_path_factory) -> Tuple[Chain, dict]:
+def case(request, tmp_path_factory) -> tuple[Chain, dict]:
     """One certificate case and what Node reports for it."""
     built = CASES[request.param]()
     return built, _node_report(tmp_path_factory.mktemp(request.param), *built)
@@ -280,7 +279,7 @@ def test_chain_dict_matches_node(case) -> None:
     (_, chain, ca), node = case
     ours, last = _walk(certificate_chain_dict(chain, ca or ()))
     assert len(ours) == len(node["chain"]), [c["subject"] for c in node["chain"]]
-    for mine, theirs in zip(ours, node["chain"]):
+    for mine, theirs in zip(ours, node["chain"], strict=True):
         _assert_same(mine, theirs)
     assert last == node["last"]
 

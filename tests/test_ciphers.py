@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 import trustme
@@ -56,7 +56,7 @@ def run_node(args: list[str], stdin: str = "") -> str:
     return done.stdout
 
 
-def names_for(cipher_list: bytes, tls13: Optional[bytes] = None) -> list[str]:
+def names_for(cipher_list: bytes, tls13: bytes | None = None) -> list[str]:
     """OpenSSL names in our OpenSSL's list for a cipher string (and TLS 1.3 suites)."""
     ctx = SSL.Context(SSL.TLS_METHOD)
     ctx.set_cipher_list(cipher_list)
@@ -133,10 +133,7 @@ def test_get_ciphers_names_all_work_in_our_openssl() -> None:
     """Every name get_ciphers() lists is one our OpenSSL accepts and puts in a context's list."""
     for name in get_ciphers():
         upper = name.upper().encode("ascii")
-        if name.startswith("tls_"):
-            listed = names_for(b"ALL", tls13=upper)
-        else:
-            listed = names_for(upper + b":@SECLEVEL=0")
+        listed = names_for(b"ALL", tls13=upper) if name.startswith("tls_") else names_for(upper + b":@SECLEVEL=0")
         assert name.upper() in listed, name
 
 
@@ -154,7 +151,7 @@ def test_get_ciphers_matches_node() -> None:
 
 # --- standard_name() -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("openssl_name, iana", [
+@pytest.mark.parametrize(("openssl_name", "iana"), [
     ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
     ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
     ("DHE-RSA-AES256-SHA256", "TLS_DHE_RSA_WITH_AES_256_CBC_SHA256"),
@@ -197,7 +194,7 @@ def test_table_covers_every_suite_our_openssl_knows() -> None:
                if name not in NO_STANDARD_NAME and not name.startswith("TLS_")
                and name not in _ciphers._STANDARD_NAMES]
     assert missing == []
-    assert NO_STANDARD_NAME <= set(known.values())
+    assert set(known.values()) >= NO_STANDARD_NAME
 
 
 def test_table_code_points_match_our_openssl() -> None:
@@ -297,7 +294,7 @@ def test_standard_name_matches_node_handshakes() -> None:
     payload["cases"] = [{"ciphers": c, "cert": cert, "psk": psk, "version": v}
                         for c, cert, psk, v in HANDSHAKE_CASES]
     results = json.loads(run_node(["-e", NODE_HANDSHAKES], stdin=json.dumps(payload)))
-    for (ciphers, *_), got in zip(HANDSHAKE_CASES, results):
+    for (ciphers, *_), got in zip(HANDSHAKE_CASES, results, strict=True):
         assert "error" not in got, got
         assert got["name"] == ciphers.split(":")[0]
         assert standard_name(got["name"]) == got["standardName"]
@@ -305,7 +302,7 @@ def test_standard_name_matches_node_handshakes() -> None:
 
 # --- split_cipher_string() -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("ciphers, expected", [
+@pytest.mark.parametrize(("ciphers", "expected"), [
     ("ECDHE-RSA-AES128-GCM-SHA256:HIGH", ("ECDHE-RSA-AES128-GCM-SHA256:HIGH", None)),
     ("TLS_AES_128_GCM_SHA256", ("", "TLS_AES_128_GCM_SHA256")),
     ("TLS_AES_128_GCM_SHA256:ECDHE-RSA-AES128-GCM-SHA256:!aNULL:TLS_AES_256_GCM_SHA384",
@@ -315,13 +312,13 @@ def test_standard_name_matches_node_handshakes() -> None:
     ("tls_aes_128_gcm_sha256:HIGH", ("tls_aes_128_gcm_sha256:HIGH", None)),
     ("@SECLEVEL=0:TLS_AES_128_CCM_SHA256", ("@SECLEVEL=0", "TLS_AES_128_CCM_SHA256")),
 ])
-def test_split_cipher_string_cases(ciphers: str, expected: tuple[str, Optional[str]]) -> None:
+def test_split_cipher_string_cases(ciphers: str, expected: tuple[str, str | None]) -> None:
     """TLS_ and !TLS_ items go to the TLS 1.3 list, the rest in order to the TLS 1.2 list."""
     assert split_cipher_string(ciphers) == expected
 
 
 @pytest.mark.parametrize("ciphers", ["", None])
-def test_split_empty_means_default(ciphers: Optional[str]) -> None:
+def test_split_empty_means_default(ciphers: str | None) -> None:
     """An empty or None ciphers option splits the default list, or the given default."""
     assert split_cipher_string(ciphers, default=NODE_DEFAULT_CIPHERS) == (
         NODE_DEFAULT_CIPHERS.split(":", 3)[3],
@@ -400,7 +397,7 @@ def test_split_matches_node(monkeypatch: pytest.MonkeyPatch) -> None:
     """split_cipher_string matches node's processCiphers; no TLS 1.2 item means TLS 1.3 only."""
     monkeypatch.delenv(CIPHER_LIST_ENV, raising=False)
     results = json.loads(run_node(["-e", NODE_SPLIT], stdin=json.dumps(SPLIT_INPUTS)))
-    for ciphers, node in zip(SPLIT_INPUTS, results):
+    for ciphers, node in zip(SPLIT_INPUTS, results, strict=True):
         if "splitError" in node:
             assert node["splitError"] == "ERR_INVALID_ARG_VALUE"
             with pytest.raises(ValueError):

@@ -7,9 +7,9 @@ import sys
 
 import gevent
 from gevent import subprocess
+from helpers import echo, port_of, serving
 
 import greentls
-from helpers import echo, openssl, port_of, serving
 
 GREENTLS = [sys.executable, "-m", "greentls"]
 
@@ -28,7 +28,7 @@ def _serve(*args: str):
     try:
         with gevent.Timeout(20, AssertionError("greentls serve did not start")):
             line = proc.stderr.readline().decode()
-        assert "TLS echo server on 127.0.0.1:%d" % port in line, line
+        assert f"TLS echo server on 127.0.0.1:{port}" in line, line
         yield port
     finally:
         proc.terminate()

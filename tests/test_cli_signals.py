@@ -7,7 +7,8 @@ import os
 import signal
 import socket
 import sys
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import gevent
 import pytest
@@ -65,7 +66,7 @@ def serve(*args: str) -> Iterator[Served]:
     try:
         with gevent.Timeout(20, AssertionError("greentls serve did not start")):
             line = proc.stderr.readline().decode()
-        assert "TLS echo server on 127.0.0.1:%d" % port in line, line
+        assert f"TLS echo server on 127.0.0.1:{port}" in line, line
         yield Served(proc, port)
     finally:
         proc.terminate()

@@ -2,20 +2,21 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import shutil
 import socket
 import ssl
 import struct
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, Union
 
 import pytest
 import trustme
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from greentls._base.errors import TLSError
 from greentls._parse.clienthello import (
     MAX_CLIENT_HELLO_SIZE,
     ClientHello,
@@ -26,7 +27,6 @@ from greentls._parse.clienthello import (
     check_announced_size,
     parse_client_hello,
 )
-from greentls._base.errors import TLSError
 
 OPENSSL = shutil.which("openssl")
 NODE = shutil.which("node")
@@ -68,7 +68,7 @@ DEFAULT_EXTS = (sni(b"example.com") + ext(43, vec(1, b"\x03\x04\x03\x03"))
                 + alpn(b"h2", b"http/1.1"))
 
 
-def body(exts: Optional[bytes] = DEFAULT_EXTS, session_id: bytes = b"", suites: bytes = b"\x13\x01",
+def body(exts: bytes | None = DEFAULT_EXTS, session_id: bytes = b"", suites: bytes = b"\x13\x01",
          comp: bytes = b"\x00") -> bytes:
     """A ClientHello body; ``exts=None`` leaves the extensions block out."""
     out = b"\x03\x03" + b"R" * 32 + vec(1, session_id) + vec(2, suites) + vec(1, comp)
@@ -111,7 +111,7 @@ def big_hello(pad: int) -> bytes:
     return records(handshake(big_body(pad)))
 
 
-def feed_all(chunks: list[bytes], max_size: int = MAX_CLIENT_HELLO_SIZE) -> Union[ClientHello, None, str]:
+def feed_all(chunks: list[bytes], max_size: int = MAX_CLIENT_HELLO_SIZE) -> ClientHello | str | None:
     """Feed chunks; the hello, None, or "error" for a ClientHelloError (anything else escapes)."""
     parser = ClientHelloParser(max_size)
     result = None
@@ -183,7 +183,7 @@ def run_process(args: list[str]) -> Callable[[int], Callable[[], str]]:
     return start
 
 
-def python_client(ctx: ssl.SSLContext, session: Optional[ssl.SSLSession] = None) -> Callable[[int], Callable[[], str]]:
+def python_client(ctx: ssl.SSLContext, session: ssl.SSLSession | None = None) -> Callable[[int], Callable[[], str]]:
     """A ``start_client`` for ``capture``: stdlib ``ssl`` connecting in a thread."""
     def start(port: int) -> Callable[[], str]:
         def run() -> None:
@@ -441,7 +441,7 @@ def test_real_hello_random_chunks(real: dict[str, tuple[bytes, str]], name: str,
     """A real hello cut into random chunks parses exactly as in one piece."""
     data, _ = real[name]
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    assert feed_all([data[a:b] for a, b in zip(points, points[1:])]) == parse_client_hello(data)
+    assert feed_all([data[a:b] for a, b in itertools.pairwise(points)]) == parse_client_hello(data)
 
 
 @FUZZ
@@ -555,7 +555,7 @@ def test_bad_framing(message: str) -> None:
     assert type(info.value) is ClientHelloError
 
 
-@pytest.mark.parametrize("data, message", [
+@pytest.mark.parametrize(("data", "message"), [
     (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "plain text starting 'G'"),
     (b"\x15\x03\x03\x00\x02\x02\x28", "alert record"),
     (b"\x00\x00", "not a TLS record"),
@@ -570,7 +570,7 @@ def test_not_tls_fails_on_first_byte(data: bytes, message: str) -> None:
         parser.feed(data[1:])  # broken for good
 
 
-@pytest.mark.parametrize("data, message", [
+@pytest.mark.parametrize(("data", "message"), [
     (b"\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10", "an SSLv2 ClientHello"),
     (b"\x80\x2e\x04\x03\x01\x00\x15\x00\x00\x00\x10", "SSLv2 record that is not a ClientHello"),
 ])
@@ -603,7 +603,7 @@ def _refused(check, data: bytes) -> bool:
     try:
         check(data)
     except ClientHelloTooLargeError as exc:
-        assert exc.code == "ERR_TLS_CLIENT_HELLO_TOO_LARGE"
+        assert exc.code == "ERR_TLS_CLIENT_HELLO_TOO_LARGE"  # noqa: PT017 (a helper, not a test)
         return True
     return False
 
@@ -661,7 +661,8 @@ def test_limit_is_openssls() -> None:
 
 
 @FUZZ
-@given(data=st.binary(max_size=400), prefix=st.sampled_from([b"", b"\x16", b"\x16\x03\x01", b"\x16\x03\x03\x01\x00\x01"]))
+@given(data=st.binary(max_size=400),
+       prefix=st.sampled_from([b"", b"\x16", b"\x16\x03\x01", b"\x16\x03\x03\x01\x00\x01"]))
 def test_random_bytes_never_leak(data: bytes, prefix: bytes) -> None:
     """Random bytes yield a hello, None, or ClientHelloError, never another exception."""
     feed_all([prefix + data])
@@ -704,7 +705,8 @@ def test_truncated_real_hellos(real: dict[str, tuple[bytes, str]], name: str, cu
 
 
 @FUZZ
-@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 3000, BIGGEST_PAD), sizes=st.lists(st.integers(100, 2 ** 14), max_size=80))
+@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 3000, BIGGEST_PAD),
+       sizes=st.lists(st.integers(100, 2 ** 14), max_size=80))
 def test_oversized_hellos(pad: int, sizes: list[int]) -> None:
     """A hello padded past the limit parses only if its records fit, else raises TooLarge."""
     data = records(handshake(big_body(pad)), tuple(sizes))

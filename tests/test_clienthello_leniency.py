@@ -14,12 +14,12 @@ import ssl
 import struct
 import sys
 import warnings
-from typing import Any, Optional
+from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, event, given, settings, strategies as st
 from OpenSSL import SSL
+from test_clienthello import body, ext, handshake, psk, sni, vec
 
 from greentls._parse.clienthello import (
     MAX_EMPTY_RECORDS,
@@ -29,7 +29,6 @@ from greentls._parse.clienthello import (
     NotTLSError,
     parse_client_hello,
 )
-from test_clienthello import body, ext, handshake, psk, sni, vec
 
 DIFF = settings(max_examples=500, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -50,7 +49,7 @@ RESUMPTION_TAIL = SG + ext(11, vec(1, b"\x00")) + ext(23, b"")
 SUITES = b"\x13\x01\x13\x02\xc0\x2b\xc0\x2c"
 
 
-def hs(exts: Optional[bytes], version: bytes = b"\x03\x03", **kwargs: Any) -> bytes:
+def hs(exts: bytes | None, version: bytes = b"\x03\x03", **kwargs: Any) -> bytes:
     """The handshake message of a ClientHello with these extensions, legacy_version and
     ``body`` kwargs (session_id, suites, comp)."""
     kwargs.setdefault("suites", SUITES)
@@ -62,7 +61,7 @@ def rec(content_type: int, payload: bytes, version: int = 0x0301) -> bytes:
     return struct.pack(">BHH", content_type, version, len(payload)) + payload
 
 
-def one(exts: Optional[bytes], **kwargs: Any) -> bytes:
+def one(exts: bytes | None, **kwargs: Any) -> bytes:
     """A ClientHello in one record."""
     return rec(22, hs(exts, **kwargs))
 
@@ -86,7 +85,7 @@ MESSAGE = hs(sni(b"example.com") + TAIL)
 
 # name: (bytes, the server name the parser must find; OpenSSL 4.0 and 3.0 serve them all but the
 # SSLv2 hello, which only 3.0 serves).
-LENIENT: dict[str, tuple[bytes, Optional[str]]] = {
+LENIENT: dict[str, tuple[bytes, str | None]] = {
     "duplicate unknown extension": (one(sni(b"example.com") + ext(0x1234, b"") + ext(0x1234, b"x") + TAIL),
                                     "example.com"),
     "duplicate GREASE extension": (one(ext(0x0A0A, b"") + sni(b"example.com") + TAIL + ext(0x0A0A, b"\0")),
@@ -175,8 +174,8 @@ class Verdict:
     """What an OpenSSL server made of a hello."""
 
     reached: bool  # the servername callback ran, or a ServerHello came out
-    server_name: Optional[bytes] = None  # SSL_get_servername in that callback
-    alpn_offered: Optional[tuple[bytes, ...]] = None  # the list the ALPN callback got, if it ran
+    server_name: bytes | None = None  # SSL_get_servername in that callback
+    alpn_offered: tuple[bytes, ...] | None = None  # the list the ALPN callback got, if it ran
     ocsp_asked: bool = False  # the OCSP status callback ran
 
 
@@ -187,7 +186,7 @@ def _server_hello(out: bytes) -> bool:
 class OpenSSL4:
     """A pyOpenSSL server (OpenSSL 4.0 in the wheels) as permissive as it can be configured."""
 
-    def __init__(self, cert: str, key: str, context: Optional[SSL.Context] = None):
+    def __init__(self, cert: str, key: str, context: SSL.Context | None = None):
         self.ctx = context or SSL.Context(SSL.TLS_SERVER_METHOD)
         self.ctx.use_certificate_file(cert)
         self.ctx.use_privatekey_file(key)
@@ -245,7 +244,7 @@ class OpenSSL3:
         self.verdict = Verdict(False)
         self.version = ssl.OPENSSL_VERSION
 
-    def _servername(self, obj: Any, name: Optional[str], ctx: Any) -> None:
+    def _servername(self, obj: Any, name: str | None, ctx: Any) -> None:
         self.verdict.reached = True
         self.verdict.server_name = None if name is None else name.encode("ascii")
 
@@ -283,7 +282,7 @@ def openssl3(cert_files: dict) -> OpenSSL3:
     return OpenSSL3(str(cert_files["cert"]), str(cert_files["key"]))
 
 
-def ours(data: bytes) -> Optional[ClientHello]:
+def ours(data: bytes) -> ClientHello | None:
     """The parser's hello, or None when it refuses the bytes (or wants more)."""
     try:
         return ClientHelloParser().feed(data)
@@ -291,7 +290,7 @@ def ours(data: bytes) -> Optional[ClientHello]:
         return None
 
 
-def name_bytes(hello: ClientHello) -> Optional[bytes]:
+def name_bytes(hello: ClientHello) -> bytes | None:
     """The parsed server name as the bytes SSL_get_servername gives."""
     return None if hello.server_name is None else hello.server_name.encode("latin-1")
 
@@ -338,7 +337,7 @@ def test_lenient_hello_parses(name: str) -> None:
 @pytest.mark.parametrize("name", list(LENIENT))
 def test_lenient_hello_served_by_openssl4(openssl4: OpenSSL4, name: str) -> None:
     """pyOpenSSL's OpenSSL serves each lenient case (not SSLv2), with the name the parser found."""
-    data, server_name = LENIENT[name]
+    data, _server_name = LENIENT[name]
     verdict = openssl4(data)
     assert verdict.reached is not name.startswith("SSLv2")
     assert_lenient(data, verdict)
@@ -349,7 +348,7 @@ def test_lenient_hello_served_by_openssl3(openssl3: OpenSSL3, name: str) -> None
     """The stdlib's OpenSSL 3.0 serves each lenient case, with the name the parser found."""
     if not openssl3.version.startswith("OpenSSL 3.0"):
         pytest.skip(f"the stdlib links {openssl3.version}")
-    data, server_name = LENIENT[name]
+    data, _server_name = LENIENT[name]
     verdict = openssl3(data)
     assert verdict.reached
     assert_lenient(data, verdict)
@@ -424,7 +423,7 @@ def test_odd_signature_algorithms_read_as_none() -> None:
 
 # OpenSSL reads pre_shared_key only for TLS 1.3 with psk_key_exchange_modes, and only up to the
 # identity it resumes.
-@pytest.mark.parametrize("data, identities", [
+@pytest.mark.parametrize(("data", "identities"), [
     (b"", ()),
     (b"\x00", ()),
     (vec(2, b""), ()),
@@ -534,7 +533,7 @@ def _hellos(draw: st.DrawFn) -> bytes:
     # The records: the message cut anywhere, empty records (or an alert) before each piece.
     cuts = sorted(set(draw(st.lists(st.integers(1, len(message) - 1), max_size=3))))
     out = []
-    for start, stop in zip([0] + cuts, cuts + [len(message)]):
+    for start, stop in zip([0, *cuts], [*cuts, len(message)], strict=True):
         out.append(draw(_mostly(b"", EMPTY, EMPTY_CCS, EMPTY * 2, rec(21, b"\x01\x70"))))
         out.append(rec(22, message[start:stop], draw(st.sampled_from([0x0301, 0x0303, 0x0300, 0x03FF]))))
     return b"".join(out)
@@ -649,7 +648,7 @@ def test_greentls_server_decides_on_lenient_hellos(server_options: dict, name: s
 
     data, server_name = LENIENT[name]
     asked: list = []
-    with serving(echo, sni_callback=lambda servername: asked.append(servername), **server_options) as server:
+    with serving(echo, sni_callback=asked.append, **server_options) as server:
         reply = _first_reply(port_of(server), data)
     assert asked == ([server_name] if server_name else [])
     # A ServerHello, or (TLS 1.0, no psk modes, no extensions) an alert from OpenSSL's own checks

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import gevent
 import pytest
-from gevent import socket as gsocket
-from gevent import ssl as gssl
+from gevent import socket as gsocket, ssl as gssl
 from gevent.server import StreamServer
+from helpers import node_server
 
 import greentls
-from helpers import node_server
 
 NODE_ECHO = r"""
 const tls = require('tls');

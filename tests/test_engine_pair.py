@@ -13,15 +13,15 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import pytest
 import trustme
 from cryptography import x509
 
 from greentls import CertificateError, TLSError
-
 from greentls._config.context import SecureContext
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 from greentls._engine.engine import HelloReady, TLSEngine, WantRead, WantWrite
@@ -52,7 +52,7 @@ def pump(a: TLSEngine, b: TLSEngine) -> int:
 
 
 def handshake(client: TLSEngine, server: TLSEngine,
-              on_hello: Optional[Callable[[TLSEngine], None]] = None, rounds: int = 20) -> None:
+              on_hello: Callable[[TLSEngine], None] | None = None, rounds: int = 20) -> None:
     """Drive both handshakes to completion; a TLSError propagates from the side that failed."""
     unfinished = [client, server]
     for _ in range(rounds):
@@ -128,8 +128,8 @@ def pattern(tag: bytes, size: int) -> bytes:
     return bytes(out[:size])
 
 
-def make_client(context: SecureContext, *, servername: Optional[str] = None,
-                alpn: Optional[list] = None, reject_unauthorized: bool = True) -> TLSEngine:
+def make_client(context: SecureContext, *, servername: str | None = None,
+                alpn: list | None = None, reject_unauthorized: bool = True) -> TLSEngine:
     """A client engine set up as ``TLSSocket._setup_client`` and ``configure_verify`` do."""
     engine = TLSEngine(context.context, server_side=False)
     configure_verify(engine.conn, server_side=False, request_cert=False,
@@ -142,7 +142,7 @@ def make_client(context: SecureContext, *, servername: Optional[str] = None,
 
 
 def make_server(context: SecureContext, *, parse_hello: bool = False, request_cert: bool = False,
-                reject_unauthorized: bool = True, alpn: Optional[list] = None) -> TLSEngine:
+                reject_unauthorized: bool = True, alpn: list | None = None) -> TLSEngine:
     """A server engine on the OpenSSL context of its client-certificate policy, as ``TLSSocket``."""
     engine = TLSEngine(context.server_context(request_cert, reject_unauthorized), server_side=True,
                        parse_hello=parse_hello)
@@ -156,7 +156,7 @@ def chain_pem(cert: trustme.LeafCert) -> bytes:
     return b"".join(blob.bytes() for blob in cert.cert_chain_pems)
 
 
-def peer_certificate(engine: TLSEngine) -> Optional[x509.Certificate]:
+def peer_certificate(engine: TLSEngine) -> x509.Certificate | None:
     return engine.conn.get_peer_certificate(as_cryptography=True)
 
 
@@ -363,7 +363,7 @@ def test_eof_without_close_notify_is_not_clean(connected):
 
 # -- hostile bytes ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("victim,garbage,code", [
+@pytest.mark.parametrize(("victim", "garbage", "code"), [
     ("server", HTTP_REQUEST, "ERR_SSL_HTTP_REQUEST"),
     ("parsing server", HTTP_REQUEST, "ERR_SSL_HTTP_REQUEST"),
     ("server", b"garbage!" * 20, "ERR_SSL_WRONG_VERSION_NUMBER"),
@@ -483,7 +483,7 @@ def _after_eof_cases() -> Iterator[Any]:
             yield pytest.param(case, op, id=f"{case}-{op}")
 
 
-@pytest.mark.parametrize("case,op", list(_after_eof_cases()))
+@pytest.mark.parametrize(("case", "op"), list(_after_eof_cases()))
 def test_engine_broken_by_eof_refuses_with_a_reason(ctx, case, op):
     """After the ECONNRESET of an EOF mid-handshake, the next ``do_handshake`` or ``read`` on the
     BROKEN engine raises a TLSError that names a reason: never the reasonless
@@ -495,9 +495,9 @@ def test_engine_broken_by_eof_refuses_with_a_reason(ctx, case, op):
     try:
         call()
     except TLSError as again:
-        assert again.code != "ERR_SSL_PROTOCOL_ERROR", str(again)
-        assert again.reason
-    except Exception as exc:  # noqa: BLE001 - the leak is what this test reports
+        assert again.code != "ERR_SSL_PROTOCOL_ERROR", str(again)  # noqa: PT017 (the raise is the test)
+        assert again.reason  # noqa: PT017
+    except Exception as exc:
         pytest.fail(f"{op} after ECONNRESET leaked {type(exc).__module__}.{type(exc).__qualname__}")
     else:
         pytest.fail(f"{op} on a BROKEN engine returned instead of raising")
@@ -725,7 +725,7 @@ _FINISHED = {
 }
 
 #: The call, and what it may return instead of raising a TLSError (None: it must raise).
-_CALLS: dict[str, tuple[Callable[[TLSEngine, Any, Any], Any], Optional[Callable[[Any], bool]]]] = {
+_CALLS: dict[str, tuple[Callable[[TLSEngine, Any, Any], Any], Callable[[Any], bool] | None]] = {
     "do_handshake": (lambda e, c, o: e.do_handshake(), None),
     "read": (lambda e, c, o: e.read(100), lambda r: r == b""),
     "read_into": (lambda e, c, o: e.read_into(bytearray(100), 100), lambda r: r == 0),
@@ -774,7 +774,7 @@ def _descriptor() -> Iterator[_Descriptor]:
 _RAISED = object()
 
 
-@pytest.mark.parametrize("kind,name", list(_finished_cases()))
+@pytest.mark.parametrize(("kind", "name"), list(_finished_cases()))
 def test_finished_engine_methods(ctx, kind, name):
     """Every public method of a CLOSED or BROKEN engine either raises a TLSError (never a raw
     pyOpenSSL exception such as WantReadError) or returns its documented "nothing more" value
@@ -789,7 +789,7 @@ def test_finished_engine_methods(ctx, kind, name):
             result = call(engine, ctx, owner)
         except TLSError:
             result = _RAISED
-        except Exception as exc:  # noqa: BLE001 - the leak is what this test reports
+        except Exception as exc:
             pytest.fail(f"{name} on a {before.value} engine leaked "
                         f"{type(exc).__module__}.{type(exc).__qualname__}: {exc!r}")
     if accepts is None:

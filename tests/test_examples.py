@@ -27,7 +27,7 @@ def example_certs(tmp_path_factory) -> str:
     return folder
 
 
-@pytest.mark.parametrize("server, client", [("echo_server.py", "echo_client.py"),
+@pytest.mark.parametrize(("server", "client"), [("echo_server.py", "echo_client.py"),
                                             ("echo_server_pfx.py", "echo_client_pfx.py")])
 def test_node_docs_echo_server_and_client(server, client, example_certs):
     """Node's docs echo pair: the client is greeted, authorized, and its input echoed."""

@@ -8,11 +8,11 @@ import gevent.event
 import gevent.local
 import pytest
 from greenlet import getcurrent
+from helpers import port_of, serving
 
 import greentls
 from greentls._net import greenlets as _greenlets
 from greentls._net.greenlets import GreenletRecycler
-from helpers import port_of, serving
 
 REQUEST_ID: contextvars.ContextVar = contextvars.ContextVar("request_id", default=None)
 

@@ -2,7 +2,6 @@
 descriptor exhaustion, and the security posture seen by real peers (openssl s_client)."""
 from __future__ import annotations
 
-import os
 import socket
 import struct
 import sys
@@ -11,12 +10,11 @@ import time
 
 import gevent
 import pytest
-from gevent import socket as gsocket
-from gevent import subprocess
+from gevent import socket as gsocket, subprocess
+from helpers import OPENSSL, echo, openssl, port_of, serving
 from OpenSSL import SSL
 
 import greentls
-from helpers import OPENSSL, echo, openssl, port_of, serving
 
 
 def _collect(server):
@@ -242,7 +240,7 @@ def test_emfile_backs_off_and_recovers(cert_files, client_options):
 
 # -- 2. clean failure -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("garbage, codes", [
+@pytest.mark.parametrize(("garbage", "codes"), [
     (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", {"ERR_SSL_HTTP_REQUEST", "ERR_SSL_WRONG_VERSION_NUMBER"}),
     (b"\x16\x09\x09\x00\x05hello", {"ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_UNSUPPORTED_PROTOCOL"}),
     (b"\x00" * 64, {"ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_UNEXPECTED_MESSAGE",
@@ -478,7 +476,7 @@ def _renegotiation_flooder(port: int, rounds: int) -> int:
     except BrokenPipeError:
         pass
     proc.wait(timeout=20)
-    out, err = proc.communicate(timeout=5)
+    _out, err = proc.communicate(timeout=5)
     return err.count(b"RENEGOTIATING")
 
 
@@ -500,7 +498,7 @@ def test_renegotiation_flood_is_cut_off(server_options, client_options, need_ope
 def test_session_survives_client_closing_without_close_notify(server_options, cert_files):
     """A TLS 1.2 client that closes its socket without close_notify (stdlib ssl, no unwrap) can
     still resume by session id: the server does not drop the session (as Node)."""
-    from gevent import ssl               # the stdlib's ssl, cooperative (the server runs here too)
+    from gevent import ssl  # the stdlib's ssl, cooperative (the server runs here too)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.load_verify_locations(cert_files["ca"])
     context.maximum_version = ssl.TLSVersion.TLSv1_2

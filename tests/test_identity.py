@@ -6,14 +6,14 @@ import random
 import shutil
 import ssl
 import subprocess
-from typing import Any, List, Optional
+from typing import Any
 
 import pytest
 import trustme
 from cryptography import x509
 
-from greentls._parse.certinfo import certificate_dict
 from greentls._base.errors import CertificateError
+from greentls._parse.certinfo import certificate_dict
 from greentls._parse.identity import _canonicalize_ip, check_server_identity
 
 NODE = shutil.which("node")
@@ -22,7 +22,7 @@ UNDEFINED = object()  # JavaScript's undefined, for the cases that pass it
 
 # Node's test/parallel/test-tls-check-server-identity.js: (host, cert, expected reason or None).
 # Python has one None; Node's `null` host is not expressible, `undefined` is None here.
-NODE_CASES: List[tuple] = [
+NODE_CASES: list[tuple] = [
     (False, {"subject": {"CN": "a.com"}}, "Host: false. is not cert's CN: a.com"),
     (None, {"subject": {"CN": "a.com"}}, "Host: undefined. is not cert's CN: a.com"),
     ("a.com", {"subject": {"CN": "a.com"}}, None),
@@ -84,7 +84,7 @@ NODE_CASES: List[tuple] = [
 ]
 
 # More shapes: IPv6 canonicalisation, trailing dots, escaped SANs, U-labels, arrays.
-EXTRA_CASES: List[tuple] = [
+EXTRA_CASES: list[tuple] = [
     ("::1", {"subjectaltname": "IP Address:0:0:0:0:0:0:0:1"}),
     ("0:0::1", {"subjectaltname": "IP Address:0:0:0:0:0:0:0:1"}),
     ("::2", {"subjectaltname": "IP Address:0:0:0:0:0:FFFF:102:304, IP Address:2001:DB8:0:0:1:0:0:1"}),
@@ -113,7 +113,7 @@ def _to_js(value: Any) -> Any:
     return {"$undefined": True} if value is None else value
 
 
-def _node_reasons(cases: List[tuple]) -> List[Optional[dict]]:
+def _node_reasons(cases: list[tuple]) -> list[dict | None]:
     """Node's tls.checkServerIdentity on each (host, cert): its reason, message and host."""
     script = r"""
 const tls = require('tls');
@@ -133,13 +133,13 @@ process.stdout.write(JSON.stringify(out));
     return json.loads(done.stdout)
 
 
-def _ours(host: Any, cert: dict) -> Optional[dict]:
+def _ours(host: Any, cert: dict) -> dict | None:
     err = check_server_identity(host, dict(cert))
     return None if err is None else {"reason": err.reason, "message": str(err), "host": err.host, "code": err.code}
 
 
-@pytest.mark.parametrize("host,cert,expected", NODE_CASES)
-def test_node_table(host: Any, cert: dict, expected: Optional[str]) -> None:
+@pytest.mark.parametrize(("host", "cert", "expected"), NODE_CASES)
+def test_node_table(host: Any, cert: dict, expected: str | None) -> None:
     """Each case of Node's test-tls-check-server-identity.js gives Node's reason (or None)."""
     err = check_server_identity(host, cert)
     assert (err and err.reason) == expected
@@ -163,13 +163,13 @@ def test_bad_escaped_altnames_raise() -> None:
     assert info.value.code == "ERR_TLS_CERT_ALTNAME_FORMAT"
 
 
-@pytest.mark.parametrize("text,canonical", [
+@pytest.mark.parametrize(("text", "canonical"), [
     ("::1", "::1"), ("0:0:0:0:0:0:0:1", "::1"), ("0:0:0:0:0:FFFF:102:304", "::ffff:1.2.3.4"),
     ("0:0:0:0:0:0:102:304", "::1.2.3.4"), ("1:0:0:2:0:0:0:3", "1:0:0:2::3"), ("1::", "1::"),
     ("FE80::1%eth0", "fe80::1"), ("1.2.3.4", "1.2.3.4"), ("01.2.3.4", None), ("1.2.3", None),
     ("1:2:3:4:5:6:7:8:9", None), ("1::2::3", None), ("::1.2.3.4", "::1.2.3.4"), ("<invalid>", None),
 ])
-def test_canonicalize_ip(text: str, canonical: Optional[str]) -> None:
+def test_canonicalize_ip(text: str, canonical: str | None) -> None:
     """IP text is canonicalised as libuv's inet_pton/inet_ntop do (Node's canonicalizeIP)."""
     assert _canonicalize_ip(text) == canonical
 
@@ -178,7 +178,7 @@ def test_canonicalize_ip(text: str, canonical: Optional[str]) -> None:
 def test_same_as_node_on_node_table_and_extras() -> None:
     """Node's own checkServerIdentity agrees with ours, reason, message and host, on every case."""
     cases = NODE_CASES + [(h, c, None) for h, c in EXTRA_CASES]
-    for (host, cert, *_), node in zip(cases, _node_reasons(cases)):
+    for (host, cert, *_), node in zip(cases, _node_reasons(cases), strict=True):
         assert _ours(host, cert) == node, (host, cert)
 
 
@@ -210,7 +210,7 @@ def test_same_as_node_on_random_cases() -> None:
     """On 2000 seeded random host/SAN/CN combinations ours and Node's agree exactly."""
     rng = random.Random(6125)
     cases = [_random_case(rng) for _ in range(2000)]
-    for (host, cert), node in zip(cases, _node_reasons(cases)):
+    for (host, cert), node in zip(cases, _node_reasons(cases), strict=True):
         assert _ours(host, cert) == node, (host, cert)
 
 
@@ -223,5 +223,5 @@ def test_same_as_node_on_real_certificate() -> None:
     hosts = ["localhost", "LOCALHOST.", "a.example.com", "example.com", "a.b.example.com", "127.0.0.1",
              "::1", "0:0::1", "::2", "10.0.0.1", "me@example.com"]
     cases = [(host, cert) for host in hosts]
-    for (host, _), node in zip(cases, _node_reasons(cases)):
+    for (host, _), node in zip(cases, _node_reasons(cases), strict=True):
         assert _ours(host, info) == node, host

@@ -1,16 +1,14 @@
 """The spine against real peers: Node's tls, openssl s_client, curl and Python's ssl."""
 from __future__ import annotations
 
-import json
 import socket
 import ssl
-import threading
 
 import gevent
 import pytest
+from helpers import CURL, echo, node, node_server, openssl, port_of, run, serving
 
 import greentls
-from helpers import CURL, NODE, echo, node, node_server, openssl, port_of, run, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 

@@ -10,8 +10,8 @@ module only; and the layers below I/O import neither gevent nor ``socket``.  Imp
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 PACKAGE = Path(__file__).resolve().parent.parent / "greentls"
 
@@ -45,12 +45,11 @@ def modules() -> dict[str, Path]:
 
 
 def layer_of(name: str) -> int:
-    best: Optional[tuple[int, int]] = None  # (prefix length, layer)
+    best: tuple[int, int] | None = None  # (prefix length, layer)
     for index, (_, prefixes) in enumerate(LAYERS):
         for prefix in prefixes:
-            if name == prefix or name.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), index)
+            if (name == prefix or name.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), index)
     assert best is not None, f"{name} belongs to no layer: add its folder to LAYERS"
     return best[1]
 
@@ -138,7 +137,7 @@ def test_no_import_cycles():
         stack.append(node)
         for target in graph[node]:
             if state.get(target) == 1:
-                cycles.append(stack[stack.index(target):] + [target])
+                cycles.append([*stack[stack.index(target):], target])
             elif target not in state:
                 walk(target)
         stack.pop()

@@ -7,8 +7,7 @@ import sys
 import textwrap
 
 import gevent
-from gevent import socket as gsocket
-from gevent import subprocess
+from gevent import socket as gsocket, subprocess
 
 import greentls
 

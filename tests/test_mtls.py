@@ -11,9 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from helpers import echo, node, node_server, openssl, port_of, serving
 
 import greentls
-from helpers import echo, node, node_server, openssl, port_of, serving
 
 pytestmark = pytest.mark.usefixtures("need_node")
 
@@ -88,7 +88,8 @@ def test_node_client_without_certificate_refused(server_options, ca, version):
 
 
 def test_node_client_without_certificate_allowed_unauthorized(server_options, ca):
-    """request_cert without reject_unauthorized: the client is handled, unauthorized, UNABLE_TO_GET_ISSUER_CERT (as Node)."""
+    """request_cert without reject_unauthorized: the client is handled, unauthorized,
+    UNABLE_TO_GET_ISSUER_CERT (as Node)."""
     rec = Recorder()
     with serving(rec, request_cert=True, reject_unauthorized=False, ca=ca.cert_pem.bytes(),
                  **server_options) as server:
@@ -99,8 +100,8 @@ def test_node_client_without_certificate_allowed_unauthorized(server_options, ca
 
 def test_node_server_reports_same_for_no_certificate(server_cert, ca):
     """A Node server with requestCert and no client certificate reports UNABLE_TO_GET_ISSUER_CERT (the reference)."""
-    opts = dict(key=server_cert.private_key_pem.bytes().decode(), cert=chain_pem(server_cert),
-                ca=ca.cert_pem.bytes().decode(), requestCert=True, rejectUnauthorized=False)
+    opts = {"key": server_cert.private_key_pem.bytes().decode(), "cert": chain_pem(server_cert),
+                "ca": ca.cert_pem.bytes().decode(), "requestCert": True, "rejectUnauthorized": False}
     with node_server(NODE_MTLS_SERVER, json.dumps(opts)) as port:
         sock = greentls.connect(port, "127.0.0.1", servername="localhost", ca=ca.cert_pem.bytes())
         report = json.loads(_read_all(sock))
@@ -121,8 +122,8 @@ def _read_all(sock) -> bytes:
 @pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
 def test_greentls_client_certificate_to_node_server(server_cert, client_cert, ca, version):
     """A greentls client's certificate is authorized by a Node server with requestCert."""
-    opts = dict(key=server_cert.private_key_pem.bytes().decode(), cert=chain_pem(server_cert),
-                ca=ca.cert_pem.bytes().decode(), requestCert=True, rejectUnauthorized=True)
+    opts = {"key": server_cert.private_key_pem.bytes().decode(), "cert": chain_pem(server_cert),
+                "ca": ca.cert_pem.bytes().decode(), "requestCert": True, "rejectUnauthorized": True}
     with node_server(NODE_MTLS_SERVER, json.dumps(opts)) as port:
         sock = greentls.connect(port, "127.0.0.1", servername="localhost", ca=ca.cert_pem.bytes(),
                                 max_version=version, **leaf_options(client_cert))
@@ -159,8 +160,8 @@ def _crl(ca: trustme.CA, revoked: trustme.LeafCert) -> bytes:
 def test_revoked_client_certificate(server_options, client_cert, ca, version):
     """With crl, a revoked client certificate reports CERT_REVOKED, and is refused when rejecting."""
     crl = _crl(ca, client_cert)
-    client = dict(ca=ca.cert_pem.bytes().decode(), servername="localhost",
-                  key=client_cert.private_key_pem.bytes().decode(), cert=chain_pem(client_cert))
+    client = {"ca": ca.cert_pem.bytes().decode(), "servername": "localhost",
+                  "key": client_cert.private_key_pem.bytes().decode(), "cert": chain_pem(client_cert)}
     rec = Recorder()
     with serving(rec, request_cert=True, reject_unauthorized=False, ca=ca.cert_pem.bytes(), crl=crl,
                  max_version=version, **server_options) as server:
@@ -234,14 +235,14 @@ def test_client_verify_codes_match_node(ca, code):
 def test_server_verify_codes_match_node(server_options, ca, code, server_cert):
     """A greentls server reports a bad client certificate's code as a Node server does."""
     options, _, trusted = _cases(ca)[code]
-    client = dict(ca=ca.cert_pem.bytes().decode(), servername="localhost",
-                  key=options["key"].decode(), cert=options["cert"].decode())
+    client = {"ca": ca.cert_pem.bytes().decode(), "servername": "localhost",
+                  "key": options["key"].decode(), "cert": options["cert"].decode()}
     rec = Recorder()
     with serving(rec, request_cert=True, reject_unauthorized=False, ca=trusted.cert_pem.bytes(),
                  **server_options) as server:
         node_client(port_of(server), **client)
-    opts = dict(key=server_cert.private_key_pem.bytes().decode(), cert=chain_pem(server_cert),
-                ca=trusted.cert_pem.bytes().decode(), requestCert=True, rejectUnauthorized=False)
+    opts = {"key": server_cert.private_key_pem.bytes().decode(), "cert": chain_pem(server_cert),
+                "ca": trusted.cert_pem.bytes().decode(), "requestCert": True, "rejectUnauthorized": False}
     with node_server(NODE_MTLS_SERVER, json.dumps(opts)) as port:
         sock = greentls.connect(port, "127.0.0.1", servername="localhost", ca=ca.cert_pem.bytes(), **options)
         report = json.loads(_read_all(sock))
@@ -260,6 +261,7 @@ def test_mtls_examples(tmp_path):
     """examples/mtls_server.py and mtls_client.py run as their docstrings say: in with a cert, out without."""
     import os
     import sys
+
     from gevent import subprocess
     examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
     env = dict(os.environ, PORT=str(_free_port()), MTLS_CERTS=str(tmp_path / "certs"))
@@ -273,7 +275,7 @@ def test_mtls_examples(tmp_path):
                               stderr=subprocess.PIPE, timeout=30)
         assert good.returncode == 0, good.stderr.decode()
         assert good.stdout.decode() == "client connected authorized\nhello example client\necho me\n"
-        bad = subprocess.run(client + ["--no-cert"], env=env, input=b"x\n", stdout=subprocess.PIPE,
+        bad = subprocess.run([*client, "--no-cert"], env=env, input=b"x\n", stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, timeout=30)
         assert bad.returncode == 1 and b"refused" in bad.stdout, bad.stdout + bad.stderr
         with gevent.Timeout(10, AssertionError("server did not report the clients")):

@@ -8,14 +8,14 @@ import sys
 import time
 
 import gevent
-from gevent import subprocess
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
+from gevent import subprocess
+from helpers import echo, node, node_server, openssl, port_of, serving
 
 import greentls
-from helpers import echo, node, node_server, openssl, port_of, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
@@ -202,7 +202,7 @@ def test_slow_receiver_does_not_stall_others(ca, server_options, client_options)
             while not calls:
                 gevent.sleep(0.005)  # the slow client's greenlet is now inside the receiver
             fast = [gevent.spawn(client, port_of(server)) for _ in range(20)]
-            gevent.joinall(fast + [slow], raise_error=True)
+            gevent.joinall([*fast, slow], raise_error=True)
     finally:
         greentls.ocsp_request.disconnect(receiver)
     assert slow.value - start >= 0.2

@@ -7,11 +7,11 @@ import logging
 import os
 
 import pytest
+from helpers import echo, openssl, port_of, serving
 
 import greentls
 from greentls._config import ocsp as _ocsp
 from greentls._config.ocsp import warn_if_undecodable
-from helpers import echo, openssl, port_of, serving
 
 MESSAGE = "not a DER OCSPResponse"
 
@@ -92,8 +92,8 @@ def test_once_per_context_whatever_the_garbage(caplog):
 
 def test_a_decodable_answer_never_warns(caplog, server_options):
     """A real OCSPResponse (here an unsuccessful one, still valid DER) warns nothing."""
-    from cryptography.x509 import ocsp
     from cryptography.hazmat.primitives import serialization
+    from cryptography.x509 import ocsp
     caplog.set_level(logging.WARNING, logger="greentls")
     der = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER).public_bytes(
         serialization.Encoding.DER)

@@ -9,9 +9,9 @@ import json
 
 import pytest
 import trustme
+from helpers import node, node_server, port_of, serving
 
 import greentls
-from helpers import node, node_server, port_of, serving
 
 pytestmark = pytest.mark.usefixtures("need_node")
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 import gevent
 import pytest
 from gevent import subprocess
+from helpers import node, port_of, serving
 
 import greentls
-
-from helpers import node, port_of, serving
 
 
 def echo_until_bye(errors: list):
@@ -114,7 +113,7 @@ def test_server_disable_renegotiation(need_openssl, server_options):
         handler(tls)
 
     with serving(disabling, **server_options) as server:
-        started, out = s_client_renegotiating(port_of(server), 1)
+        _started, out = s_client_renegotiating(port_of(server), 1)
     assert b"hello bye" not in out
     assert [e.code for e in errors] == ["ERR_TLS_RENEGOTIATION_DISABLED"]
 

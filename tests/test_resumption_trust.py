@@ -11,10 +11,9 @@ import re
 
 import pytest
 import trustme
+from helpers import node, openssl, port_of, serving
 
 import greentls
-
-from helpers import node, openssl, port_of, serving
 
 VERSIONS = [("TLSv1.2", "-tls1_2", []), ("TLSv1.2", "-tls1_2", ["-no_ticket"]), ("TLSv1.3", "-tls1_3", [])]
 IDS = ["tls1.2-ticket", "tls1.2-session-id", "tls1.3"]
@@ -53,7 +52,7 @@ def write_leaf(tmp_path, name: str, leaf) -> tuple:
     return str(cert), str(key)
 
 
-@pytest.mark.parametrize("version,flag,extra", VERSIONS, ids=IDS)
+@pytest.mark.parametrize(("version", "flag", "extra"), VERSIONS, ids=IDS)
 @pytest.mark.parametrize("client", ["self-signed", "untrusted-ca", "none"])
 def test_unauthorized_client_stays_unauthorized_on_resumption(need_openssl, server_options, ca, other_ca,
                                                               tmp_path, version, flag, extra, client):
@@ -73,8 +72,8 @@ def test_unauthorized_client_stays_unauthorized_on_resumption(need_openssl, serv
     with serving(report, request_cert=True, reject_unauthorized=False, ca=ca.cert_pem.bytes(),
                  **server_options) as server:
         base = s_client(port_of(server), flag, extra, "-servername", "localhost", *creds)
-        first = verdict_of(openssl(base + ["-sess_out", sess], input=b""))
-        second = verdict_of(openssl(base + ["-sess_in", sess], input=b""))
+        first = verdict_of(openssl([*base, "-sess_out", sess], input=b""))
+        second = verdict_of(openssl([*base, "-sess_in", sess], input=b""))
     assert first["authorized"] is False and first["error"]
     assert second["reused"] is True, "the client must really have resumed for this test to mean anything"
     assert second["authorized"] is False
@@ -82,7 +81,7 @@ def test_unauthorized_client_stays_unauthorized_on_resumption(need_openssl, serv
     assert second["subject"] == first["subject"]
 
 
-@pytest.mark.parametrize("version,flag,extra", VERSIONS, ids=IDS)
+@pytest.mark.parametrize(("version", "flag", "extra"), VERSIONS, ids=IDS)
 def test_authorized_client_stays_authorized_on_resumption(need_openssl, server_options, cert_files, ca,
                                                           version, flag, extra, tmp_path):
     """request_cert: a trusted client resumes, still authorized, with its certificate."""
@@ -91,14 +90,14 @@ def test_authorized_client_stays_authorized_on_resumption(need_openssl, server_o
                  **server_options) as server:
         base = s_client(port_of(server), flag, extra, "-servername", "localhost",
                         "-cert", cert_files["client_cert"], "-key", cert_files["client_key"])
-        first = verdict_of(openssl(base + ["-sess_out", sess], input=b""))
-        second = verdict_of(openssl(base + ["-sess_in", sess], input=b""))
+        first = verdict_of(openssl([*base, "-sess_out", sess], input=b""))
+        second = verdict_of(openssl([*base, "-sess_in", sess], input=b""))
     assert first["authorized"] is True and second["authorized"] is True
     assert second["reused"] is True
     assert second["subject"] == first["subject"] == "test client"
 
 
-@pytest.mark.parametrize("version,flag,extra", VERSIONS, ids=IDS)
+@pytest.mark.parametrize(("version", "flag", "extra"), VERSIONS, ids=IDS)
 def test_session_does_not_resume_on_a_vhost_with_another_client_ca(need_openssl, server_options, cert_files,
                                                                    ca, other_ca, tmp_path, version, flag, extra):
     """A session made on the default context (CA A) gets a full handshake on admin (CA B)."""
@@ -111,11 +110,11 @@ def test_session_does_not_resume_on_a_vhost_with_another_client_ca(need_openssl,
                  **server_options) as server:
         server.add_context("admin.example", admin)
         creds = ["-cert", cert_files["client_cert"], "-key", cert_files["client_key"]]
-        first = verdict_of(openssl(s_client(port_of(server), flag, extra, "-servername", "localhost", *creds)
-                                   + ["-sess_out", sess], input=b""))
+        first = verdict_of(openssl([*s_client(port_of(server), flag, extra, "-servername", "localhost", *creds),
+                                    "-sess_out", sess], input=b""))
         assert first["authorized"] is True and first["servername"] == "localhost"
-        second = openssl(s_client(port_of(server), flag, extra, "-servername", "admin.example", *creds)
-                         + ["-sess_in", sess], input=b"")
+        second = openssl([*s_client(port_of(server), flag, extra, "-servername", "admin.example", *creds),
+                          "-sess_in", sess], input=b"")
     # The CA-A client must not reach the admin handler: a full handshake under CA B refuses it.
     assert b"VERDICT" not in second.stdout
     assert b"Reused" not in second.stdout
@@ -165,7 +164,7 @@ def test_node_client_self_signed_stays_unauthorized(need_node, server_options, c
     assert second["error"] == first["error"] == "DEPTH_ZERO_SELF_SIGNED_CERT"
 
 
-@pytest.mark.parametrize("version,flag,extra", VERSIONS, ids=IDS)
+@pytest.mark.parametrize(("version", "flag", "extra"), VERSIONS, ids=IDS)
 def test_changed_sni_on_the_same_context_resumes(need_openssl, server_options, tmp_path, version, flag, extra):
     """A session resumes when the client's new SNI selects the same context (both names added)."""
     sess = str(tmp_path / "sess.pem")
@@ -173,10 +172,10 @@ def test_changed_sni_on_the_same_context_resumes(need_openssl, server_options, t
         shared = greentls.create_secure_context(**server_options)
         server.add_context("a.example", shared)
         server.add_context("b.example", shared)
-        first = verdict_of(openssl(s_client(port_of(server), flag, extra, "-servername", "a.example")
-                                   + ["-sess_out", sess], input=b""))
-        second = verdict_of(openssl(s_client(port_of(server), flag, extra, "-servername", "b.example")
-                                    + ["-sess_in", sess], input=b""))
+        first = verdict_of(openssl([*s_client(port_of(server), flag, extra, "-servername", "a.example"),
+                                    "-sess_out", sess], input=b""))
+        second = verdict_of(openssl([*s_client(port_of(server), flag, extra, "-servername", "b.example"),
+                                     "-sess_in", sess], input=b""))
     assert first["servername"] == "a.example"
     assert second["reused"] is True
     # TLS 1.2 binds the name to the session (OpenSSL reports the session's); TLS 1.3 does not.

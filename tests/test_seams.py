@@ -9,11 +9,11 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 from gevent.event import Event
+from helpers import echo, port_of, serving
 from OpenSSL import SSL
 
 import greentls
 from greentls._parse import clienthello as _clienthello
-from helpers import echo, port_of, serving
 
 
 def _client_hello(name: bytes = b"localhost") -> bytes:
@@ -74,13 +74,13 @@ def test_hello_the_parser_cannot_read_is_refused_not_served_default(monkeypatch,
     asked = []
     options = dict(server_options)
     if use_callback:
-        options["sni_callback"] = lambda name: asked.append(name)
+        options["sni_callback"] = asked.append
     served = []
     with serving(lambda tls: served.append(tls.servername), **options) as server:
         if not use_callback:
             server.add_context("admin.example", server_options)
         errors = _errors_of(server)
-        with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME|unrecognized name"):
+        with pytest.raises(ssl.SSLError, match=r"UNRECOGNIZED_NAME|unrecognized name"):
             _stdlib_client(port_of(server), "admin.example", client_options)
         _wait_for(lambda: errors)
     assert served == [] and asked == []

@@ -6,10 +6,10 @@ import warnings
 import gevent
 import pytest
 from gevent import socket as gsocket
+from helpers import node_server
 
 import greentls
 from greentls import signals
-from helpers import node_server
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 

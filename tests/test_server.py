@@ -7,9 +7,9 @@ import socket
 import gevent
 import pytest
 import trustme
+from helpers import echo, port_of, serving
 
 import greentls
-from helpers import echo, port_of, serving
 
 
 def _collect(signal, sender=None):

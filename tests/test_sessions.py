@@ -5,11 +5,10 @@ import re
 
 import gevent
 import pytest
+from helpers import node, node_server, openssl, port_of, serving
 
 import greentls
 from greentls._config.sessions import session_id_from_der
-
-from helpers import node, node_server, openssl, port_of, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
@@ -79,16 +78,16 @@ def test_bad_session_bytes_name_the_option(client_options):
         greentls.TLSSocket(left, session=b"\x30\x03junk", **client_options)
 
 
-@pytest.mark.parametrize("version,extra", [("-tls1_2", []), ("-tls1_2", ["-no_ticket"]), ("-tls1_3", [])])
+@pytest.mark.parametrize(("version", "extra"), [("-tls1_2", []), ("-tls1_2", ["-no_ticket"]), ("-tls1_3", [])])
 def test_openssl_client_resumes_from_greentls(need_openssl, server_options, cert_files, tmp_path, version, extra):
     """openssl s_client -sess_out/-sess_in resumes a greentls server's session (cache or ticket)."""
     sess = str(tmp_path / "sess.pem")
     with serving(reply_once, **server_options) as server:
         base = ["s_client", "-connect", f"127.0.0.1:{port_of(server)}", "-CAfile", cert_files["ca"],
                 "-servername", "localhost", "-ign_eof", version, *extra]
-        first = openssl(base + ["-sess_out", sess], input=b"hello\n")
+        first = openssl([*base, "-sess_out", sess], input=b"hello\n")
         assert b"hello" in first.stdout and b"New, TLS" in first.stdout
-        second = openssl(base + ["-sess_in", sess], input=b"again\n")
+        second = openssl([*base, "-sess_in", sess], input=b"again\n")
         assert b"again" in second.stdout and b"Reused, TLS" in second.stdout
 
 
@@ -244,6 +243,7 @@ def test_session_resumption_example(tmp_path, version):
     """examples/session_resumption.py resumes its second connection."""
     import os
     import sys
+
     from gevent import subprocess
     examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
     subprocess.run([sys.executable, os.path.join(examples, "make_certs.py"), str(tmp_path)], check=True,

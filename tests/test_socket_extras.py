@@ -8,10 +8,9 @@ import gevent
 import pytest
 import trustme
 from gevent import server as gserver, socket, subprocess
+from helpers import echo, node, node_server, port_of, serving
 
 import greentls
-
-from helpers import echo, node, node_server, port_of, serving
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 
@@ -40,7 +39,7 @@ def test_finished_messages_cross_match(server_options, client_options, version):
         tls.close()
 
 
-@pytest.mark.parametrize("curve,version,expected", [
+@pytest.mark.parametrize(("curve", "version", "expected"), [
     ("X25519", "TLSv1.2", {"type": "ECDH", "name": "X25519", "size": 253}),
     ("P-256", "TLSv1.2", {"type": "ECDH", "name": "prime256v1", "size": 256}),
     ("P-384", "TLSv1.3", {"type": "ECDH", "name": "secp384r1", "size": 384}),
@@ -338,7 +337,6 @@ def test_keylog_decrypts_a_record(server_options, client_options):
         return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
 
     lines = []
-    records = []
     with serving(echo, **server_options) as server:
         relay = RecordRelay(port_of(server))
         tls = greentls.TLSSocket(socket.create_connection(("127.0.0.1", relay.port)),

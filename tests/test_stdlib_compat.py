@@ -11,9 +11,9 @@ import urllib.request
 
 import gevent
 import pytest
+from helpers import PY, echo, node_server, port_of, run, serving
 
 import greentls
-from helpers import PY, echo, node_server, port_of, run, serving
 
 NODE_HTTPS = r"""
 const https = require('https'); const fs = require('fs');

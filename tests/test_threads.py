@@ -13,13 +13,12 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import gevent.monkey
-import pytest
+from helpers import node_server
 
 import greentls
-from helpers import node_server
 
 THREADS = 8
 ROUNDS = 150
@@ -52,7 +51,8 @@ def check_echo(received: bytes, sent: bytes, index: int, round_: int) -> None:
     """Fail with where the first foreign byte is, and whose block it came from."""
     if received == sent:
         return
-    at = next((i for i, (a, b) in enumerate(zip(received, sent)) if a != b), min(len(received), len(sent)))
+    pairs = enumerate(zip(received, sent, strict=False))
+    at = next((i for i, (a, b) in pairs if a != b), min(len(received), len(sent)))
     start = at - at % 16
     raise AssertionError(f"thread {index} round {round_}: foreign bytes at offset {at} of {len(sent)}: "
                          f"got {received[start:start + 32]!r}, sent {sent[start:start + 32]!r}")
@@ -97,7 +97,7 @@ def _run_threads(target: Callable[[int], int]) -> list:
     for thread in threads:
         thread.join(TIMEOUT * 2)
     failures += [f"{thread.name}: still running" for thread in threads if thread.is_alive()]
-    if not failures and completed != {index: ROUNDS for index in range(THREADS)}:
+    if not failures and completed != dict.fromkeys(range(THREADS), ROUNDS):
         failures.append(f"rounds completed per thread: {completed}")
     return failures
 

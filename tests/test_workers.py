@@ -8,14 +8,15 @@ import signal
 import socket
 import sys
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import gevent
 import pytest
 from gevent import subprocess
+from helpers import OPENSSL, node
 
 import greentls
-from helpers import NODE, OPENSSL, node
 
 GREENTLS = [sys.executable, "-m", "greentls"]
 
@@ -76,7 +77,7 @@ def _script_server(tmp_path: Any, cert_files: dict, workers: int = 2) -> Iterato
     script = tmp_path / "server.py"
     script.write_text(SERVER_SCRIPT)
     status = tmp_path / "status"
-    errors = open(tmp_path / "stderr.txt", "wb")
+    errors = open(tmp_path / "stderr.txt", "wb")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen([sys.executable, str(script), str(cert_files["cert"]), str(cert_files["key"]),
                              str(workers), str(status)], stdout=subprocess.PIPE, stderr=errors)
     try:
@@ -93,7 +94,7 @@ def _script_server(tmp_path: Any, cert_files: dict, workers: int = 2) -> Iterato
 @contextlib.contextmanager
 def _cli_server(cert_files: dict, tmp_path: Any, workers: int = 2) -> Iterator[dict]:
     port = _free_port()
-    errors = open(tmp_path / "cli-stderr.txt", "wb")
+    errors = open(tmp_path / "cli-stderr.txt", "wb")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen([*GREENTLS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
                              str(workers), "--cert", str(cert_files["cert"]), "--key", str(cert_files["key"])],
                             stdout=subprocess.DEVNULL, stderr=errors)
@@ -435,7 +436,8 @@ def test_crashed_worker_is_replaced_with_backoff(cert_files, tmp_path):
         for _ in range(3):
             newest = max(_children(parent))
             os.kill(newest, signal.SIGKILL)
-            _wait_for(lambda: newest not in _children(parent) and len(_children(parent)) == 2, 5,
+            # The lambda runs within this iteration, so B023's late binding is moot.
+            _wait_for(lambda: newest not in _children(parent) and len(_children(parent)) == 2, 5,  # noqa: B023
                       "no replacement after a quick death")
         log = srv["stderr"].read_text()
         assert f"(pid {crashed}) exited with status 3" in log, log

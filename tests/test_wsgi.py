@@ -4,15 +4,14 @@ from __future__ import annotations
 import json
 import os
 import socket
-import sys
 
 import gevent
 import pytest
 import trustme
 from gevent import subprocess
+from helpers import CURL, PY, node, run
 
 from greentls.wsgi import WSGIServer
-from helpers import CURL, PY, node, run
 
 VERSIONS = ["TLSv1.2", "TLSv1.3"]
 SSL_KEYS = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY",

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator
 from time import monotonic
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import gevent
 import pytest
 import trustme
-from gevent import socket as gsocket
-from gevent import ssl
+from gevent import socket as gsocket, ssl
 
 from greentls.wsgi import WSGIServer
 
@@ -43,8 +43,8 @@ class RawClient:
         self.raw = gsocket.create_connection(("127.0.0.1", port))
         self.tls = context.wrap_socket(self.raw, server_hostname="localhost")
         self.received = b""
-        self.closed_at: Optional[float] = None
-        self._dripper: Optional[gevent.Greenlet] = None
+        self.closed_at: float | None = None
+        self._dripper: gevent.Greenlet | None = None
 
     def send(self, data: bytes) -> None:
         self.tls.sendall(data)
@@ -60,9 +60,9 @@ class RawClient:
                 gevent.sleep(interval)
         self._dripper = gevent.spawn(run)
 
-    def _recv(self, wait: float) -> Optional[bytes]:
+    def _recv(self, wait: float) -> bytes | None:
         """Some bytes, b"" once the server closed (cleanly or not), None if ``wait`` passed."""
-        data: Optional[bytes] = None
+        data: bytes | None = None
         with gevent.Timeout(max(wait, 0.001), False):
             try:
                 data = self.tls.recv(65536)

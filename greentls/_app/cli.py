@@ -8,12 +8,21 @@ import logging
 import os
 import signal
 import sys
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from cryptography import x509
+    from gevent import signal_handler
+
+    from greentls._net.server import Server
+    from greentls._tls.socket import TLSSocket
 
 __all__ = ["main", "echo", "self_signed_pem"]
 
 
-def echo(tls_socket: Any) -> None:
+def echo(tls_socket: TLSSocket) -> None:
     """The echo handler: every byte back until the client ends (Node's ``socket.pipe(socket)``)."""
     recv, sendall = tls_socket.recv, tls_socket.sendall
     while True:
@@ -31,7 +40,7 @@ def self_signed_pem(hostnames: Sequence[str] = ("localhost", "127.0.0.1", "::1")
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list = []
+    names: list[x509.GeneralName] = []
     for name in hostnames:
         try:
             names.append(x509.IPAddress(ipaddress.ip_address(name)))
@@ -85,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "ciphers":
@@ -99,6 +108,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from gevent import monkey  # noqa: F401  (the server itself needs no patching)
+
     import greentls
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -110,7 +120,7 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         print("greentls serve: give --cert and --key, or --self-signed", file=sys.stderr)
         return 2
-    options: dict = {"key": key, "cert": cert, "handshake_timeout": args.handshake_timeout}
+    options: dict[str, Any] = {"key": key, "cert": cert, "handshake_timeout": args.handshake_timeout}
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
     if args.wsgi:
@@ -128,16 +138,16 @@ def _serve(args: argparse.Namespace) -> int:
         finally:
             _cancel(watcher)
         return 0
-    server = greentls.create_server(echo, **options)
-    watcher = _arrange_reload(server, args)
-    server.listen(args.port, args.host)
-    address = server.address()
+    echo_server = greentls.create_server(echo, **options)
+    watcher = _arrange_reload(echo_server, args)
+    echo_server.listen(args.port, args.host)
+    address = echo_server.address()
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr, flush=True)
     try:
-        server.serve_forever(workers=args.workers)
+        echo_server.serve_forever(workers=args.workers)
     except KeyboardInterrupt:
-        server.stop(timeout=5)
+        echo_server.stop(timeout=5)
     finally:
         _cancel(watcher)
     return 0
@@ -148,7 +158,7 @@ def _reloads_from_files(args: argparse.Namespace) -> bool:
     return bool(args.cert and args.key and not args.self_signed)
 
 
-def _arrange_reload(server: Any, args: argparse.Namespace) -> Any:
+def _arrange_reload(server: Server, args: argparse.Namespace) -> signal_handler[...] | None:
     """Make SIGHUP re-read the certificate files (nginx's reload), never end the process.
 
     Under ``--workers`` the supervisor owns SIGHUP and calls ``server._reload_hook`` before it
@@ -166,7 +176,7 @@ def _arrange_reload(server: Any, args: argparse.Namespace) -> Any:
     return gevent.signal_handler(signal.SIGHUP, _on_sighup, server, args)
 
 
-def _on_sighup(server: Any, args: argparse.Namespace) -> None:
+def _on_sighup(server: Server, args: argparse.Namespace) -> None:
     """SIGHUP in one process: reload ``--cert``/``--key``; whatever happens, keep serving."""
     log = logging.getLogger("greentls")
     if not _reloads_from_files(args):
@@ -180,12 +190,12 @@ def _on_sighup(server: Any, args: argparse.Namespace) -> None:
                       "certificate", args.cert, args.key)
 
 
-def _cancel(watcher: Any) -> None:
+def _cancel(watcher: signal_handler[...] | None) -> None:
     if watcher is not None:
         watcher.cancel()
 
 
-def _reload_files(server: Any, args: argparse.Namespace) -> None:
+def _reload_files(server: Server, args: argparse.Namespace) -> None:
     """SIGHUP: re-read ``--cert``/``--key`` and make them the default context for new
     connections (under ``--workers`` the supervisor then rolls the workers, _workers.py)."""
     key, cert = _read(args.key), _read(args.cert)
@@ -203,14 +213,15 @@ def _serial_of(cert_pem: bytes) -> str:
         return "?"
 
 
-def _load_app(spec: str) -> Any:
+def _load_app(spec: str) -> WSGIApplication:
     import importlib
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise SystemExit(f"greentls serve: --wsgi wants MODULE:APP, got {spec!r}")
     sys.path.insert(0, os.getcwd())
     module = importlib.import_module(module_name)
-    return getattr(module, attribute)
+    application: WSGIApplication = getattr(module, attribute)
+    return application
 
 
 def _read(path: str) -> bytes:
@@ -221,13 +232,14 @@ def _read(path: str) -> bytes:
 def _connect(args: argparse.Namespace) -> int:
     import gevent
     from gevent import os as gos
+
     import greentls
 
     host, _, port_text = args.target.rpartition(":")
     if not host or not port_text.isdigit():
         print(f"greentls connect: expected HOST:PORT, got {args.target!r}", file=sys.stderr)
         return 2
-    options: dict = {"reject_unauthorized": not args.insecure}
+    options: dict[str, Any] = {"reject_unauthorized": not args.insecure}
     if args.servername:
         options["servername"] = args.servername
     if args.ca:
@@ -264,7 +276,7 @@ def _connect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _copy_socket_to_stdout(tls: Any) -> None:
+def _copy_socket_to_stdout(tls: TLSSocket) -> None:
     out = sys.stdout.buffer
     while True:
         try:
@@ -277,7 +289,7 @@ def _copy_socket_to_stdout(tls: Any) -> None:
         out.flush()
 
 
-def _print_summary(tls: Any) -> None:
+def _print_summary(tls: TLSSocket) -> None:
     cipher = tls.get_cipher() or {}
     key = tls.get_ephemeral_key_info() if hasattr(tls, "get_ephemeral_key_info") else None
     peer = tls.get_peer_certificate()

@@ -10,21 +10,35 @@ else in the package imports ``OpenSSL._util``; a test enforces it (``tests/test_
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
+from OpenSSL._util import ffi as _ffi, lib as _lib
 
-__all__ = ["ffi", "lib", "has", "NULL"]
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    from _cffi_backend import FFI  # typeshed's types-cffi; the binding's ffi is one at run time
+
+    #: A C value or pointer as cffi hands it to Python (``SSL *``, ``X509_STORE_CTX *``...).
+    CData: TypeAlias = FFI.CData
+
+__all__ = ["ffi", "lib", "has", "NULL", "c_string"]
 
 #: cffi's FFI object of the binding: ``new``, ``buffer``, ``from_buffer``, ``callback``, ``NULL``.
-ffi: Any = _ffi
-#: The binding's library: OpenSSL's functions and constants, as cffi exports them.
+ffi: FFI = _ffi
+#: The binding's library: OpenSSL's functions and constants, as cffi exports them.  ``Any``: a
+#: compiled cffi library's attributes are made from C declarations and have no Python types.
 lib: Any = _lib
 #: The NULL pointer.
-NULL: Any = _ffi.NULL
+NULL: FFI.CData = _ffi.NULL
 
 
 def has(*names: str) -> bool:
     """True when the binding exports every one of ``names`` (functions or constants)."""
     return all(hasattr(_lib, name) for name in names)
+
+
+def c_string(pointer: CData) -> bytes:
+    """``ffi.string`` of a ``char *``: bytes (cffi returns ``str`` only for ``wchar_t *``, which
+    OpenSSL never hands out)."""
+    return cast("bytes", _ffi.string(pointer))

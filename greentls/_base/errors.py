@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 import ssl
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import Any
+
+from OpenSSL import SSL
 
 __all__ = [
     "TLSError",
@@ -28,9 +31,9 @@ class TLSError(ssl.SSLError):
     """A TLS failure: ``.code`` is Node's error code, ``.reason`` OpenSSL's reason (or ours)."""
 
     code: str
-    reason: Optional[str]
+    reason: str  # never None: the message stands in for a missing reason
 
-    def __init__(self, message: str, *, code: str = "ERR_SSL_UNKNOWN", reason: Optional[str] = None):
+    def __init__(self, message: str, *, code: str = "ERR_SSL_UNKNOWN", reason: str | None = None):
         # OSError(a, b) would take ``a`` as an errno (STYLE.md principle 5): pass the message only.
         super().__init__(message)
         self.code = code
@@ -40,11 +43,11 @@ class TLSError(ssl.SSLError):
     def __str__(self) -> str:
         return self.args[0] if self.args else ""
 
-    def __reduce__(self) -> Any:
+    def __reduce__(self) -> tuple[Callable[..., TLSError], tuple[type[TLSError], str, str, str]]:
         return (_rebuild, (type(self), str(self), self.code, self.reason))
 
 
-def _rebuild(cls: type, message: str, code: str, reason: Optional[str]) -> "TLSError":
+def _rebuild(cls: type[TLSError], message: str, code: str, reason: str | None) -> TLSError:
     return cls(message, code=code, reason=reason)
 
 
@@ -52,7 +55,7 @@ class HandshakeTimeoutError(TLSError, TimeoutError):
     """The handshake did not finish within ``handshake_timeout`` (``ERR_TLS_HANDSHAKE_TIMEOUT``)."""
 
     def __init__(self, message: str = "TLS handshake timeout", *, code: str = "ERR_TLS_HANDSHAKE_TIMEOUT",
-                 reason: Optional[str] = None):
+                 reason: str | None = None):
         super().__init__(message, code=code, reason=reason)
 
 
@@ -63,11 +66,11 @@ class CertificateError(TLSError, ssl.SSLCertVerificationError):
     ``"ERR_TLS_CERT_ALTNAME_INVALID"``; for the latter ``.host`` and ``.cert`` are set, as Node.
     """
 
-    host: Optional[str]
-    cert: Optional[dict]
+    host: str | None
+    cert: dict[str, Any] | None
 
-    def __init__(self, message: str, *, code: str, reason: Optional[str] = None,
-                 host: Optional[str] = None, cert: Optional[dict] = None):
+    def __init__(self, message: str, *, code: str, reason: str | None = None,
+                 host: str | None = None, cert: dict[str, Any] | None = None):
         super().__init__(message, code=code, reason=reason)
         self.host = host
         self.cert = cert
@@ -83,7 +86,7 @@ class RenegotiationError(TLSError):
 class UnsupportedError(TLSError):
     """A feature this installation's OpenSSL binding cannot provide; the message says why."""
 
-    def __init__(self, message: str, *, code: str = "ERR_TLS_UNSUPPORTED", reason: Optional[str] = None):
+    def __init__(self, message: str, *, code: str = "ERR_TLS_UNSUPPORTED", reason: str | None = None):
         super().__init__(message, code=code, reason=reason)
 
 
@@ -190,7 +193,7 @@ def from_openssl(exc: Exception, *, during: str = "") -> TLSError:
     if reason is None:
         text = str(exc) or type(exc).__name__
         # SysCallError carries (errno, message); an unexpected EOF is the usual case here.
-        if type(exc).__name__ == "SysCallError":
+        if isinstance(exc, SSL.SysCallError):
             reason = "unexpected eof while reading"
             return TLSError(f"{during + ': ' if during else ''}connection closed by peer ({text})",
                             code="ECONNRESET", reason=reason)

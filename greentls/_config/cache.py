@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from typing import Any, Hashable, Optional
+from collections.abc import Hashable
 
 from greentls._config.context import SecureContext
+from greentls._config.options import Options
 
 __all__ = ["CONTEXT_CACHE_SIZE", "ContextCache", "context_from_answer"]
 
@@ -22,7 +23,7 @@ class _Uncacheable(Exception):
     """An answer holds a value whose contents cannot be snapshotted (build it every time)."""
 
 
-def _snapshot(value: Any) -> Hashable:
+def _snapshot(value: object) -> Hashable:
     """A hashable, canonical picture of an option value's contents, equal exactly when two
     values would build the same context.  Each part names its type, so ``True`` and ``1`` (or
     ``"x"`` and ``b"x"``, which mean different things to some options) never collide."""
@@ -45,7 +46,7 @@ def _snapshot(value: Any) -> Hashable:
     return (type(value).__name__, value)
 
 
-def _file_identity(path: os.PathLike) -> Optional[tuple]:
+def _file_identity(path: os.PathLike[str] | os.PathLike[bytes]) -> tuple[int, int, int, int] | None:
     """What says a key-material file changed: a file rewritten in place changes its mtime or
     size, one replaced by a rename its inode.  None when it cannot be read (the build then
     raises, and failures are never cached)."""
@@ -56,7 +57,7 @@ def _file_identity(path: os.PathLike) -> Optional[tuple]:
     return (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
 
 
-def _detached(value: Any) -> Any:
+def _detached(value: object) -> object:
     """A copy of an answer's containers and byte buffers, so that mutating the caller's dict
     (or a list or buffer inside it) later cannot change what a cached context holds in
     ``.options`` (``server_context`` builds from them later, OCSP reads the chain there)."""
@@ -97,11 +98,11 @@ class ContextCache:
         with self._lock:
             self._entries.clear()
 
-    def get(self, options: dict) -> SecureContext:
+    def get(self, options: Options) -> SecureContext:
         """The context ``options`` describe: the cached one, or a new one (then cached)."""
         # Key and build from one private copy, so they agree even if the caller's dict
         # changes meanwhile (another thread may hold it).
-        own = _detached(options)
+        own = {key: _detached(item) for key, item in options.items()}
         try:
             key = _snapshot(own)
         except _Uncacheable:
@@ -126,7 +127,7 @@ class ContextCache:
 _contexts = ContextCache()
 
 
-def context_from_answer(answer: Any, cache: Optional[ContextCache] = None) -> Optional[SecureContext]:
+def context_from_answer(answer: object, cache: ContextCache | None = None) -> SecureContext | None:
     """A ``SecureContext`` from what an ``sni_callback`` or ``add_context`` was given:
     a ``SecureContext``, a dict of its options (built once per distinct contents, in ``cache``
     or the process's cache), or None (the default context)."""

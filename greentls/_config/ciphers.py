@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Optional
 
 from OpenSSL import SSL
 
@@ -111,7 +110,7 @@ def get_ciphers() -> list[str]:
     return list(_cipher_names())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cipher_names() -> tuple[str, ...]:
     """Compute :func:`get_ciphers` once; called on its first use."""
     # GetSSLCiphers: a fresh TLS_method context, no cipher string set -> OpenSSL's default list.
@@ -151,8 +150,8 @@ def standard_name(openssl_name: str) -> str:
         raise KeyError(f"no standard (IANA) name known for cipher {openssl_name!r}") from None
 
 
-def split_cipher_string(ciphers: Optional[str], *,
-                        default: Optional[str] = None) -> tuple[str, Optional[str]]:
+def split_cipher_string(ciphers: str | None, *,
+                        default: str | None = None) -> tuple[str, str | None]:
     """Split a ``ciphers`` option into ``(tls12_list, tls13_list_or_None)`` as Node does.
 
     Node (lib/internal/tls/secure-context.js ``processCiphers`` and ``configSecureContext``,

@@ -14,20 +14,32 @@ import os
 import ssl as _stdlib_ssl
 import sys
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import certifi
-from OpenSSL import SSL, crypto
-from greentls._base.binding import ffi as _ffi, lib as _lib
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from OpenSSL import SSL, crypto
 
+from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
+from greentls._base.errors import TLSError, UnsupportedError
 from greentls._config import ciphers as _ciphers
 from greentls._config.defaults import DEFAULTS, Defaults
-from greentls._base.errors import TLSError, UnsupportedError
 from greentls._config.keylog import install_if_logging_to_file
 from greentls._config.keys import load_cert_chain, load_key, load_pfx, passphrase_bytes, public_der
-from greentls._config.options import CONTEXT_OPTIONS, check_bool, read_material_list, reject_unknown
+from greentls._config.options import CONTEXT_OPTIONS, Options, check_bool, read_material_list, reject_unknown
+
+if TYPE_CHECKING:
+    import socket
+
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+    from OpenSSL.SSL import _NoOverlappingProtocols
+
+    from greentls._base.binding import CData
+    from greentls._engine.engine import TLSEngine
+    from greentls._tls.socket import TLSSocket
 
 __all__ = ["SecureContext", "create_secure_context"]
 
@@ -41,7 +53,7 @@ PROTOCOL_VERSIONS = {
 
 #: ``secure_protocol`` method names, as Node accepts them (src/crypto/crypto_context.cc,
 #: ``SecureContext::Init``): each maps to a (min, max) version pair; None means the default.
-SECURE_PROTOCOLS = {}
+SECURE_PROTOCOLS: dict[str, tuple[str | None, str | None]] = {}
 for _prefix, _versions in (("TLS", (None, None)), ("SSLv23", (None, None)),
                            ("TLSv1", ("TLSv1", "TLSv1")), ("TLSv1_1", ("TLSv1.1", "TLSv1.1")),
                            ("TLSv1_2", ("TLSv1.2", "TLSv1.2"))):
@@ -58,20 +70,20 @@ OP_ALLOW_CLIENT_RENEGOTIATION = 0x100
 DEFAULT_SESSION_ID_CONTEXT = hashlib.sha1(" ".join(sys.argv).encode()).hexdigest()[:32].encode()
 
 
-_SSL_TLSEXT_ERR_OK = _lib.SSL_TLSEXT_ERR_OK
+_SSL_TLSEXT_ERR_OK: int = _lib.SSL_TLSEXT_ERR_OK
 
 
-_SSL_TLSEXT_ERR_ALERT_FATAL = _lib.SSL_TLSEXT_ERR_ALERT_FATAL
+_SSL_TLSEXT_ERR_ALERT_FATAL: int = _lib.SSL_TLSEXT_ERR_ALERT_FATAL
 #: RFC 6066 section 3: the alert for a server name the server will not serve.
 _ALERT_UNRECOGNIZED_NAME = 112
 
 
-def _resumed_tls12(ssl: Any) -> bool:
+def _resumed_tls12(ssl: CData) -> bool:
     return bool(_lib.SSL_session_reused(ssl)) and _lib.SSL_version(ssl) != _lib.TLS1_3_VERSION
 
 
 @_ffi.callback("int (*)(SSL *, int *, void *)")
-def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
+def _accept_servername(ssl: CData, alert: CData, _arg: CData) -> int:
     """OpenSSL's servername callback (run for every ClientHello, with or without SNI): accept
     the name the server's decisions were made for, refuse any other.
 
@@ -83,12 +95,12 @@ def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
     ``SSL_get_servername`` finds it on a TLS 1.2 resumption.  Runs inside OpenSSL: it compares
     and records only (never blocks or switches)."""
     conn = SSL.Connection._reverse_mapping.get(ssl)
-    engine = conn.get_app_data() if conn is not None else None
-    decision = getattr(engine, "hello_decision", None)
-    if decision is None:
+    engine: TLSEngine | None = conn.get_app_data() if conn is not None else None
+    decision = engine.hello_decision if engine is not None else None
+    if engine is None or decision is None:
         return _SSL_TLSEXT_ERR_OK
     raw = _lib.SSL_get_servername(ssl, _lib.TLSEXT_NAMETYPE_host_name)
-    name = b"" if raw == _ffi.NULL else _ffi.string(raw)
+    name = b"" if raw == _ffi.NULL else c_string(raw)
     if decision == name or (isinstance(decision, bytes) and _resumed_tls12(ssl)):
         # On a TLS 1.2 resumption OpenSSL reports the name stored in the session, which the
         # client may have changed: the session was made under this very OpenSSL context (it
@@ -106,14 +118,14 @@ def _accept_servername(ssl: Any, alert: Any, _arg: Any) -> int:
     return _SSL_TLSEXT_ERR_ALERT_FATAL
 
 
-def _alpn_select(conn: SSL.Connection, offered: list) -> Any:
+def _alpn_select(conn: SSL.Connection, offered: list[bytes]) -> bytes | _NoOverlappingProtocols:
     """Server ALPN choice (RFC 7301 section 3.2): the server's own preference order.
 
     Runs inside OpenSSL: it only reads the list the connection's engine holds.  With no overlap
     it fails the handshake with ``no_application_protocol``, as Node does since v17.
     """
-    engine = conn.get_app_data()
-    mine = engine.alpn_protocols if engine is not None else None
+    engine: TLSEngine | None = conn.get_app_data()
+    mine: list[bytes] | None = engine.alpn_protocols if engine is not None else None
     if not mine:
         return SSL.NO_OVERLAPPING_PROTOCOLS
     for protocol in mine:
@@ -127,12 +139,30 @@ def _alpn_select(conn: SSL.Connection, offered: list) -> Any:
 #: sockets (layers import one way), so ``SecureContext.wrap_socket`` cannot import
 #: ``TLSSocket``; the socket layer registers here when it is imported (``_tls/wrap.py``, which
 #: the package imports).
-_SOCKET_LAYER: dict[str, Callable[..., Any]] = {}
+_SOCKET_LAYER: dict[str, Callable[..., TLSSocket]] = {}
 
 
-def register_socket_layer(**functions: Callable[..., Any]) -> None:
+def register_socket_layer(**functions: Callable[..., TLSSocket]) -> None:
     """Called once by ``greentls._tls.wrap``: ``wrap_with_context`` for ``wrap_socket``."""
     _SOCKET_LAYER.update(functions)
+
+
+#: ``ssl.SSLContext`` settings a ``SecureContext`` cannot take after it was built, and where
+#: their Node equivalent goes instead.
+_STDLIB_ONLY_SETTINGS = {
+    "minimum_version": "build the context with Node's option min_version, e.g. "
+                       "create_secure_context(min_version='TLSv1.2')",
+    "maximum_version": "build the context with Node's option max_version, e.g. "
+                       "create_secure_context(max_version='TLSv1.2')",
+    "verify_flags": "pass certificate revocation lists with Node's option crl",
+    "keylog_filename": "set SSLKEYLOGFILE in the environment, or connect to the keylog signal",
+    "sni_callback": "pass sni_callback to create_server (or TLSSocket)",
+    "post_handshake_auth": "TLS 1.3 post-handshake authentication is not available on a SecureContext",
+    "hostname_checks_common_name": "greentls checks names as Node's check_server_identity does "
+                                   "(subjectAltName; the common name only without one)",
+    "security_level": "put @SECLEVEL=N in Node's option ciphers",
+    "num_tickets": "TLS 1.3 session tickets are OpenSSL's default (two per handshake)",
+}
 
 
 class SecureContext:
@@ -145,7 +175,7 @@ class SecureContext:
 
     def __init__(self, **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
-        self.options: dict = dict(options)
+        self.options: Options = dict(options)
         session_id = _session_id_context(self.options)
         self.context: SSL.Context = _build(self.options, session_id=session_id)
         # Server connections use their own OpenSSL contexts, one per client-certificate policy
@@ -153,30 +183,54 @@ class SecureContext:
         # no two SecureContexts share one, whatever their options.  ``.context`` keeps the
         # process-wide id, so a client session resumes on any client context of the process.
         self._scope = hashlib.sha256(session_id + os.urandom(16)).digest()
-        self._server_contexts: dict = {}
+        self._server_contexts: dict[tuple[bool, bool], SSL.Context] = {}
         self._lock = threading.Lock()
         #: ``SSL_CTX_set_timeout`` for server contexts built later (``_sessions.py``).
-        self.session_timeout: Optional[int] = None
+        self.session_timeout: int | None = None
         # stdlib-ssl compatibility: per-connection policy, so writable (API.md, wsgi section).
         self.check_hostname: bool = True
-        self.verify_mode: _stdlib_ssl.VerifyMode = _stdlib_ssl.CERT_REQUIRED
+        self._verify_mode: _stdlib_ssl.VerifyMode = _stdlib_ssl.CERT_REQUIRED
+        #: Whether ``verify_mode`` was assigned: a server socket then follows it (wrap.py).
+        self.verify_mode_set = False
+
+    @property
+    def verify_mode(self) -> _stdlib_ssl.VerifyMode:
+        """``ssl.SSLContext.verify_mode``.  A client verifies the server unless ``CERT_NONE``.
+        A server socket from ``wrap_socket(server_side=True)`` follows it once assigned:
+        ``CERT_REQUIRED`` asks for a client certificate and refuses a client without a valid
+        one, ``CERT_OPTIONAL`` asks and lets ``authorized`` tell, ``CERT_NONE`` does not ask."""
+        return self._verify_mode
+
+    @verify_mode.setter
+    def verify_mode(self, value: _stdlib_ssl.VerifyMode) -> None:
+        self._verify_mode = _stdlib_ssl.VerifyMode(value)
+        self.verify_mode_set = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        hint = _STDLIB_ONLY_SETTINGS.get(name)
+        if hint is not None:
+            # Never silently ignore a setting, security settings above all: a stdlib attribute
+            # assigned here would change nothing on the wire.
+            raise AttributeError(f"SecureContext does not honour ssl.SSLContext's {name!r} "
+                                 f"(assigning it would change nothing): {hint}")
+        object.__setattr__(self, name, value)
 
     #: stdlib code (http.client) enables TLS 1.3 post-handshake auth only where this is not None;
     #: OpenSSL's post-handshake auth is not exposed by pyOpenSSL, so it reads None (API.md).
     post_handshake_auth = None
 
-    def set_alpn_protocols(self, protocols: Any) -> None:
+    def set_alpn_protocols(self, protocols: Iterable[str | bytes]) -> None:
         """``ssl.SSLContext.set_alpn_protocols``: the ALPN list ``wrap_socket`` offers (a client) or
         selects from (a server).  Per connection in OpenSSL (``SSL_set_alpn_protos``), so allowed
         on this otherwise immutable context."""
         from greentls._config.options import normalize_alpn
         self.stdlib_alpn = normalize_alpn("protocols", list(protocols))
 
-    stdlib_alpn: Optional[list] = None
+    stdlib_alpn: list[bytes] | None = None
 
-    def wrap_socket(self, sock: Any, server_side: bool = False, server_hostname: Optional[str] = None,
+    def wrap_socket(self, sock: socket.socket, server_side: bool = False, server_hostname: str | None = None,
                     do_handshake_on_connect: bool = True, suppress_ragged_eofs: bool = True,
-                    **options: Any) -> Any:
+                    **options: Any) -> TLSSocket:
         """``ssl.SSLContext.wrap_socket`` over this context: returns a ``TLSSocket`` (_stdlib.py)."""
         wrap_with_context = _SOCKET_LAYER.get("wrap_with_context")
         if wrap_with_context is None:  # only if greentls._tls.wrap was never imported
@@ -210,11 +264,11 @@ class SecureContext:
                     self._server_contexts[key] = context
         return context
 
-    def server_contexts(self) -> list:
+    def server_contexts(self) -> list[SSL.Context]:
         """Every OpenSSL server context built so far."""
         return list(self._server_contexts.values())
 
-    def _scoped_id(self, policy: tuple) -> bytes:
+    def _scoped_id(self, policy: tuple[bool, bool]) -> bytes:
         """32 bytes (SSL_MAX_SID_CTX_LENGTH): this context's scope and a client-cert policy."""
         return hashlib.sha256(self._scope + repr(policy).encode()).digest()
 
@@ -228,7 +282,7 @@ def create_secure_context(**options: Any) -> SecureContext:
     return SecureContext(**options)
 
 
-def _build(options: dict, *, session_id: bytes) -> SSL.Context:
+def _build(options: Options, *, session_id: bytes) -> SSL.Context:
     """Build and fully configure one ``SSL.Context`` from validated options."""
 
     ctx = SSL.Context(SSL.TLS_METHOD)
@@ -273,14 +327,14 @@ def _build(options: dict, *, session_id: bytes) -> SSL.Context:
     return ctx
 
 
-def _version_range(options: dict, defaults: Defaults) -> tuple[str, str]:
+def _version_range(options: Options, defaults: Defaults) -> tuple[str, str]:
     protocol = options.get("secure_protocol")
     low = options.get("min_version")
     high = options.get("max_version")
     if protocol is not None:
         if not isinstance(protocol, str):
             raise TypeError("option 'secure_protocol' must be a str such as 'TLS_method'")
-        if protocol.startswith("SSLv2") or protocol.startswith("SSLv3"):
+        if protocol.startswith(("SSLv2", "SSLv3")):
             raise ValueError(f"option 'secure_protocol': {protocol} is not supported (insecure)")
         if protocol not in SECURE_PROTOCOLS:
             raise ValueError(f"option 'secure_protocol': unknown method {protocol!r}")
@@ -306,13 +360,12 @@ def _apply_ciphers(ctx: SSL.Context, ciphers: str) -> None:
     except SSL.Error as exc:
         if tls12:
             raise ValueError(f"option 'ciphers': no cipher matches {tls12!r}") from exc
-    if tls13 is not None:
-        if not _lib.SSL_CTX_set_ciphersuites(ctx._context, tls13.encode("ascii")):
-            _lib.ERR_clear_error()
-            raise ValueError(f"option 'ciphers': no TLS 1.3 suite matches {tls13!r}")
+    if tls13 is not None and not _lib.SSL_CTX_set_ciphersuites(ctx._context, tls13.encode("ascii")):
+        _lib.ERR_clear_error()
+        raise ValueError(f"option 'ciphers': no TLS 1.3 suite matches {tls13!r}")
 
 
-def _apply_curves(ctx: SSL.Context, curves: Any) -> None:
+def _apply_curves(ctx: SSL.Context, curves: object) -> None:
     if curves in (None, "auto"):
         return  # OpenSSL's defaults: X25519MLKEM768, X25519, P-256... (FACTS.md item 5)
     if not isinstance(curves, str):
@@ -323,15 +376,15 @@ def _apply_curves(ctx: SSL.Context, curves: Any) -> None:
         raise ValueError(f"option 'ecdh_curve': unknown or unsupported group in {curves!r}")
 
 
-def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
+def _apply_certificates(ctx: SSL.Context, options: Options) -> None:
     """Install every key with its certificate, one per key type, as Node allows RSA and ECDSA
     side by side: OpenSSL keeps one certificate slot per key type (``SSL_CTX_use_certificate``
     selects the slot from the certificate's key) and picks the slot the client's signature
     algorithms allow.  Chains: the bindings lack ``SSL_CTX_add1_chain_cert`` (per-slot chains),
     so intermediates go through ``add_extra_chain_cert``, which is context-wide: OpenSSL sends
     the extra certificates with whichever leaf it chose."""
-    pairs: list = []
-    extras: list = []
+    pairs: list[tuple[PrivateKeyTypes, x509.Certificate]] = []
+    extras: list[x509.Certificate] = []
     if options.get("pfx") is not None:
         for key, leaf, extra in load_pfx(options):
             pairs.append((key, leaf))
@@ -347,20 +400,22 @@ def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
         key_items = keys if isinstance(keys, (list, tuple)) else [keys]
         loaded_keys = [load_key(item, passphrase) for item in key_items]
         chains = [load_cert_chain(data) for data in read_material_list("cert", certs)]
-        by_public = {}
+        by_public: dict[bytes, list[x509.Certificate]] = {}
         for chain in chains:
             if not chain:
                 raise ValueError("option 'cert': no certificate found")
             by_public.setdefault(public_der(chain[0].public_key()), chain)
         for key in loaded_keys:
-            chain = by_public.get(public_der(key.public_key()))
-            if chain is None:
+            matching = by_public.get(public_der(key.public_key()))
+            if matching is None:
                 raise ValueError("option 'key': the private key does not match the certificate "
                                  "(key values mismatch)")
-            pairs.append((key, chain[0]))
-            extras.extend(chain[1:])
+            pairs.append((key, matching[0]))
+            extras.extend(matching[1:])
     seen = set()
     for key, leaf in pairs:
+        if not isinstance(key, _SIGNING_KEYS):  # X25519, ML-KEM...: pyOpenSSL cannot install it
+            raise TypeError(f"option 'key': {type(key).__name__} is not a key type pyOpenSSL can serve with")
         ctx.use_certificate(leaf)
         ctx.use_privatekey(key)
         try:
@@ -368,19 +423,32 @@ def _apply_certificates(ctx: SSL.Context, options: dict) -> None:
         except SSL.Error as exc:
             raise ValueError("option 'key': the private key does not match the certificate "
                              "(key values mismatch)") from exc
-    for extra in extras:
-        der = extra.public_bytes(serialization.Encoding.DER)
+    for intermediate in extras:
+        der = intermediate.public_bytes(serialization.Encoding.DER)
         if der not in seen:
             seen.add(der)
-            ctx.add_extra_chain_cert(extra)
+            ctx.add_extra_chain_cert(intermediate)
 
 
-def _apply_pfx_trust(ctx: SSL.Context, options: dict) -> None:
+#: The private key types ``SSL.Context.use_privatekey`` accepts (pyOpenSSL's ``_PrivateKey``).
+_SIGNING_KEYS = (rsa.RSAPrivateKey, dsa.DSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey,
+                 ed448.Ed448PrivateKey)
+
+
+def _store(ctx: SSL.Context) -> crypto.X509Store:
+    """The context's trust store (never None for a context built here: SSL_CTX_new makes one)."""
+    store = ctx.get_cert_store()
+    if store is None:
+        raise RuntimeError("OpenSSL context without a certificate store")
+    return store
+
+
+def _apply_pfx_trust(ctx: SSL.Context, options: Options) -> None:
     """Node's LoadPKCS12 also trusts the PKCS#12's extra (CA) certificates and names them as
     acceptable client issuers."""
     if options.get("pfx") is None:
         return
-    store = ctx.get_cert_store()
+    store = _store(ctx)
     for _key, _leaf, extra in load_pfx(options):
         for cert in extra:
             try:
@@ -390,13 +458,13 @@ def _apply_pfx_trust(ctx: SSL.Context, options: dict) -> None:
             ctx.add_client_ca(cert)
 
 
-def _apply_crl(ctx: SSL.Context, options: dict) -> None:
+def _apply_crl(ctx: SSL.Context, options: Options) -> None:
     """``crl``: PEM CRLs added to the trust store with CRL_CHECK | CRL_CHECK_ALL, as Node's
     ``SecureContext::AddCRL`` sets them (src/crypto/crypto_context.cc)."""
     crl = options.get("crl")
     if crl is None:
         return
-    store = ctx.get_cert_store()
+    store = _store(ctx)
     for data in read_material_list("crl", crl):
         blocks = [b"-----BEGIN X509 CRL-----" + part for part in data.split(b"-----BEGIN X509 CRL-----")[1:]]
         if not blocks:
@@ -409,7 +477,7 @@ def _apply_crl(ctx: SSL.Context, options: dict) -> None:
     store.set_flags(crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL)
 
 
-def _apply_dhparam(ctx: SSL.Context, options: dict) -> None:
+def _apply_dhparam(ctx: SSL.Context, options: Options) -> None:
     """``dhparam``: finite-field DH parameters for DHE suites (TLS 1.2).  Node refuses groups
     under 1024 bits (``SecureContext::SetDHParam``: "DH parameter is less than 1024 bits") and
     warns under 2048; we refuse under 1024 too."""
@@ -462,7 +530,7 @@ def _dh_prime_bits(pem: bytes) -> int:
     return int.from_bytes(der[p_start:p_start + p_len], "big").bit_length()
 
 
-def _apply_sigalgs(ctx: SSL.Context, options: dict) -> None:
+def _apply_sigalgs(ctx: SSL.Context, options: Options) -> None:
     """``sigalgs``: OpenSSL's colon list (``"ECDSA+SHA256:rsa_pss_rsae_sha256"``), set with
     ``SSL_CTX_set1_sigalgs_list`` as Node's ``SecureContext::SetSigalgs``."""
     value = options.get("sigalgs")
@@ -475,7 +543,7 @@ def _apply_sigalgs(ctx: SSL.Context, options: dict) -> None:
         raise ValueError(f"option 'sigalgs': unknown signature algorithm in {value!r}")
 
 
-def _apply_secure_options(ctx: SSL.Context, options: dict) -> None:
+def _apply_secure_options(ctx: SSL.Context, options: Options) -> None:
     """``secure_options``: an ``SSL_OP_*`` bitmask passed to ``SSL_CTX_set_options``."""
     value = options.get("secure_options")
     if value is None:
@@ -485,7 +553,7 @@ def _apply_secure_options(ctx: SSL.Context, options: dict) -> None:
     ctx.set_options(value)
 
 
-def _check_engine(options: dict) -> None:
+def _check_engine(options: Options) -> None:
     if options.get("client_cert_engine") is not None:
         from greentls._base.capabilities import REASONS, capabilities
         if not capabilities["client_cert_engine"]:
@@ -493,13 +561,13 @@ def _check_engine(options: dict) -> None:
                                    reason="no OpenSSL engines")
 
 
-def _apply_trust(ctx: SSL.Context, options: dict) -> None:
+def _apply_trust(ctx: SSL.Context, options: Options) -> None:
     ca = options.get("ca")
     if ca is None:
         # Node trusts Mozilla's list by default; API.md names certifi's copy of it.
         ctx.load_verify_locations(certifi.where())
         return
-    store = ctx.get_cert_store()
+    store = _store(ctx)
     for data in read_material_list("ca", ca):
         try:
             certs = x509.load_pem_x509_certificates(data)
@@ -512,7 +580,7 @@ def _apply_trust(ctx: SSL.Context, options: dict) -> None:
             ctx.add_client_ca(cert)
 
 
-def _session_id_context(options: dict) -> bytes:
+def _session_id_context(options: Options) -> bytes:
     value = options.get("session_id_context")
     if value is None:
         return DEFAULT_SESSION_ID_CONTEXT

@@ -10,7 +10,6 @@ instead of importing the package that is still initialising.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 __all__ = ["Defaults", "DEFAULTS", "PACKAGE_ATTRIBUTES"]
 
@@ -20,7 +19,7 @@ class Defaults:
     """The defaults themselves; ``None`` for ``ciphers`` means "compute it now" (the package
     sets it at import from ``GREENTLS_CIPHER_LIST`` or Node's list, ``ciphers.default_ciphers``)."""
 
-    ciphers: Optional[str] = None
+    ciphers: str | None = None
     ecdh_curve: str = "auto"
     min_version: str = "TLSv1.2"
     max_version: str = "TLSv1.3"

@@ -18,33 +18,38 @@ from __future__ import annotations
 
 import os
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING
 
-from OpenSSL.SSL import Connection
-from greentls._base.binding import ffi as _ffi, lib as _lib
+from OpenSSL.SSL import Connection, Context
 
 from greentls import signals
+from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
+
+if TYPE_CHECKING:
+    from greentls._base.binding import CData
+    from greentls._engine.engine import TLSEngine
+    from greentls._tls.socket import TLSSocket
 
 __all__ = ["on_keylog", "enable_if_wanted", "install_if_logging_to_file"]
 
 #: pyOpenSSL contexts that have the callback (a context is never un-installed).
-_installed: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_installed: weakref.WeakSet[Context] = weakref.WeakSet()
 
 
-def enable_if_wanted(conn: Any) -> None:
+def enable_if_wanted(conn: Connection) -> None:
     """Install the key log callback on ``conn``'s context if a ``keylog`` receiver wants the
     lines; call before the handshake derives any secret."""
     if signals.keylog.receivers:
         _install(conn.get_context())
 
 
-def install_if_logging_to_file(context: Any) -> None:
+def install_if_logging_to_file(context: Context) -> None:
     """A context being built: install the callback now if ``SSLKEYLOGFILE`` names a file."""
     if os.environ.get("SSLKEYLOGFILE"):
         _install(context)
 
 
-def _install(context: Any) -> None:
+def _install(context: Context) -> None:
     if context not in _installed:
         # pyOpenSSL refuses to change a context that made a connection (its guard against
         # threads racing on SSL_CTX settings); here one thread owns every context, and
@@ -54,13 +59,13 @@ def _install(context: Any) -> None:
 
 
 @_ffi.callback("void (*)(const SSL *, const char *)")
-def _raw_keylog_callback(ssl: Any, line: Any) -> None:
+def _raw_keylog_callback(ssl: CData, line: CData) -> None:
     connection = Connection._reverse_mapping.get(ssl)
     if connection is not None:
-        on_keylog(connection, _ffi.string(line))
+        on_keylog(connection, c_string(line))
 
 
-def on_keylog(conn: Any, line: bytes) -> None:
+def on_keylog(conn: Connection, line: bytes) -> None:
     """pyOpenSSL keylog callback: append to SSLKEYLOGFILE and record for the signal."""
     path = os.environ.get("SSLKEYLOGFILE")
     if path:
@@ -69,8 +74,8 @@ def on_keylog(conn: Any, line: bytes) -> None:
                 log_file.write(line + b"\n")
         except OSError:
             pass  # like curl: an unwritable key log file is not the connection's failure
-    engine = conn.get_app_data()
-    tls = getattr(engine, "owner", None)
+    engine: TLSEngine | None = conn.get_app_data()
+    tls: TLSSocket | None = getattr(engine, "owner", None)
     if tls is not None and signals.has_receivers(signals.keylog, tls):
         tls._keylog_lines.append(line)
         tls._events = True

@@ -4,17 +4,23 @@ cryptography objects, with errors that name the option.  Used to build contexts
 (``context.py``) and to find the certificate an OCSP staple is for (``ocsp.py``)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING, TypeAlias
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from greentls._config.options import read_material_list
+from greentls._config.options import Options, read_material_list
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+    #: One ``pfx`` item: its key, its leaf and its extra (CA) certificates.
+    PfxItem: TypeAlias = tuple[PrivateKeyTypes, x509.Certificate, list[x509.Certificate]]
 
 __all__ = ["load_cert_chain", "load_key", "load_pfx", "passphrase_bytes", "public_der"]
 
 
-def passphrase_bytes(options: dict) -> Optional[bytes]:
+def passphrase_bytes(options: Options) -> bytes | None:
     value = options.get("passphrase")
     if value is None:
         return None
@@ -25,15 +31,16 @@ def passphrase_bytes(options: dict) -> Optional[bytes]:
     raise TypeError("option 'passphrase' must be str or bytes")
 
 
-def load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
+def load_key(item: object, default_passphrase: bytes | None) -> PrivateKeyTypes:
     """One ``key`` item (content, path, or ``{"pem", "passphrase"}``) as a cryptography key."""
     passphrase = default_passphrase
+    pem = item
     if isinstance(item, dict):
         passphrase = item.get("passphrase", passphrase)
         if isinstance(passphrase, str):
             passphrase = passphrase.encode("utf-8")
-        item = item.get("pem")
-    (data,) = read_material_list("key", item)
+        pem = item.get("pem")
+    (data,) = read_material_list("key", pem)
     try:
         return serialization.load_pem_private_key(data, password=passphrase)
     except TypeError as exc:  # encrypted without passphrase, or passphrase for a plain key
@@ -45,7 +52,7 @@ def load_key(item: Any, default_passphrase: Optional[bytes]) -> Any:
         raise ValueError(f"option 'key': not a PEM private key ({text})") from exc
 
 
-def load_cert_chain(data: bytes) -> list:
+def load_cert_chain(data: bytes) -> list[x509.Certificate]:
     try:
         chain = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
@@ -53,28 +60,28 @@ def load_cert_chain(data: bytes) -> list:
     return chain
 
 
-def public_der(key: Any) -> bytes:
+def public_der(key: PublicKeyTypes) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def load_pfx(options: dict) -> list:
+def load_pfx(options: Options) -> list[PfxItem]:
     """Every ``pfx`` item as (key, leaf, extra certificates); items may be ``{"buf", "passphrase"}``.
 
     PKCS#12 is parsed by cryptography (``pkcs12.load_key_and_certificates``), as Node's
     ``SecureContext::LoadPKCS12`` does with ``PKCS12_parse``."""
     from cryptography.hazmat.primitives.serialization import pkcs12
-    items = options["pfx"]
-    items = list(items) if isinstance(items, (list, tuple)) else [items]
+    value = options["pfx"]
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
     default = passphrase_bytes(options)
-    loaded = []
+    loaded: list[PfxItem] = []
     for item in items:
-        passphrase = default
+        passphrase, buf = default, item
         if isinstance(item, dict):
             passphrase = item.get("passphrase", passphrase)
             if isinstance(passphrase, str):
                 passphrase = passphrase.encode("utf-8")
-            item = item.get("buf")
-        (data,) = read_material_list("pfx", item)
+            buf = item.get("buf")
+        (data,) = read_material_list("pfx", buf)
         try:
             key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)
         except (ValueError, TypeError) as exc:

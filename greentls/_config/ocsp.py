@@ -23,13 +23,20 @@ import logging
 import threading
 import warnings
 import weakref
-from typing import Any, Optional
+from typing import TYPE_CHECKING
 
 import certifi
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from OpenSSL import SSL
+
 from greentls._base.binding import ffi as _ffi, lib as _lib
+from greentls._config.options import Options
+
+if TYPE_CHECKING:
+    from greentls._base.binding import CData
+    from greentls._engine.engine import TLSEngine
+    from greentls._tls.socket import TLSSocket
 
 __all__ = ["install_status_callback", "certificate_and_issuer", "warn_if_undecodable"]
 
@@ -40,15 +47,16 @@ _SSL_TLSEXT_ERR_OK = 0
 _SSL_TLSEXT_ERR_NOACK = 3
 
 
-def _engine_of(ssl: Any) -> Any:
+def _engine_of(ssl: CData) -> TLSEngine | None:
     """The TLSEngine behind an ``SSL *`` (pyOpenSSL's own map; the engine is the app data; its
     ``owner`` is the TLSSocket)."""
     conn = SSL.Connection._reverse_mapping.get(ssl)
-    return conn.get_app_data() if conn is not None else None
+    engine: TLSEngine | None = conn.get_app_data() if conn is not None else None
+    return engine
 
 
-def _serve_staple(ssl: Any, owner: Any) -> int:
-    staple: Optional[bytes] = getattr(owner, "_ocsp_staple", None)
+def _serve_staple(ssl: CData, owner: TLSSocket | None) -> int:
+    staple: bytes | None = getattr(owner, "_ocsp_staple", None)
     if not staple:
         return _SSL_TLSEXT_ERR_NOACK
     # OpenSSL takes ownership of the buffer and frees it with OPENSSL_free.
@@ -60,9 +68,9 @@ def _serve_staple(ssl: Any, owner: Any) -> int:
     return _SSL_TLSEXT_ERR_OK
 
 
-def _read_staple(ssl: Any, owner: Any) -> int:
+def _read_staple(ssl: CData, owner: TLSSocket | None) -> int:
     pointer = _ffi.new("unsigned char **")
-    length = _lib.SSL_get_tlsext_status_ocsp_resp(ssl, pointer)
+    length: int = _lib.SSL_get_tlsext_status_ocsp_resp(ssl, pointer)
     response = None
     if length > 0 and pointer[0] != _ffi.NULL:
         response = bytes(_ffi.buffer(pointer[0], length))
@@ -73,12 +81,12 @@ def _read_staple(ssl: Any, owner: Any) -> int:
 
 
 @_ffi.callback("int (*)(SSL *, void *)")
-def _status_callback(ssl: Any, _arg: Any) -> int:
+def _status_callback(ssl: CData, _arg: CData) -> int:
     """Runs inside OpenSSL: reads or records bytes only (FACTS.md item 7)."""
     try:
         engine = _engine_of(ssl)
         server_side = engine.server_side if engine is not None else False
-        owner = engine.owner if engine is not None else None
+        owner: TLSSocket | None = engine.owner if engine is not None else None
         if server_side:
             return _serve_staple(ssl, owner)
         return _read_staple(ssl, owner)
@@ -100,19 +108,19 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 @functools.lru_cache(maxsize=1)
-def _default_roots() -> tuple:
+def _default_roots() -> tuple[x509.Certificate, ...]:
     with open(certifi.where(), "rb") as handle, warnings.catch_warnings():
         # A few of Mozilla's roots have serial numbers cryptography warns about.
         warnings.simplefilter("ignore")
         return tuple(x509.load_pem_x509_certificates(handle.read()))
 
 
-def _candidates(options: dict) -> list:
+def _candidates(options: Options) -> list[x509.Certificate]:
     """Certificates that may issue the leaf: the chain given with ``cert``/``pfx``, then the
     trust store (``ca``, or Mozilla's list when ``ca`` is not given)."""
     from greentls._config.keys import load_pfx
     from greentls._config.options import read_material_list
-    found: list = []
+    found: list[x509.Certificate] = []
     if options.get("cert") is not None:
         for data in read_material_list("cert", options["cert"]):
             found.extend(x509.load_pem_x509_certificates(data)[1:])
@@ -127,7 +135,7 @@ def _candidates(options: dict) -> list:
     return found
 
 
-def _find_issuer(leaf: x509.Certificate, options: dict) -> Optional[bytes]:
+def _find_issuer(leaf: x509.Certificate, options: Options) -> bytes | None:
     for candidate in _candidates(options):
         if candidate.subject != leaf.issuer:
             continue
@@ -139,7 +147,7 @@ def _find_issuer(leaf: x509.Certificate, options: dict) -> Optional[bytes]:
     return None
 
 
-def certificate_and_issuer(conn: SSL.Connection, options: dict) -> tuple[Optional[bytes], Optional[bytes]]:
+def certificate_and_issuer(conn: SSL.Connection, options: Options) -> tuple[bytes | None, bytes | None]:
     """The DER of the certificate this server connection will present and of its issuer (found
     in the context's chain or trust store; None when not found), for ``ocsp_request``."""
     cert = conn.get_certificate()
@@ -154,11 +162,11 @@ def certificate_and_issuer(conn: SSL.Connection, options: dict) -> tuple[Optiona
 _UNDECODABLE_DIGESTS_KEPT = 64
 
 _warned_lock = threading.Lock()
-_warned_contexts: "weakref.WeakSet[Any]" = weakref.WeakSet()
+_warned_contexts: weakref.WeakSet[object] = weakref.WeakSet()
 _warned_digests: set[bytes] = set()
 
 
-def warn_if_undecodable(staple: bytes, *, context: Any = None) -> None:
+def warn_if_undecodable(staple: bytes, *, context: object = None) -> None:
     """OpenSSL 4.0 decodes the stapled bytes and silently sends nothing when they are not a DER
     ``OCSPResponse`` (OpenSSL 3.0 sent any bytes, as Node does): say so where it can be seen.
 
@@ -181,7 +189,7 @@ def warn_if_undecodable(staple: bytes, *, context: Any = None) -> None:
                 "staple it (reported once, not per handshake)")
 
 
-def _first_report(staple: bytes, context: Any) -> Optional[int]:
+def _first_report(staple: bytes, context: object) -> int | None:
     """The level to report this undecodable answer at, or None when it was reported already.
     Checked again under the lock: two threads may have passed the unlocked check together."""
     with _warned_lock:

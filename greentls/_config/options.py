@@ -8,7 +8,14 @@ type or value raises ``TypeError``/``ValueError`` whose message names the option
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Optional
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeAlias, TypeVar
+
+_T = TypeVar("_T")
+
+#: Node's options as keyword arguments: values of many types, each checked where it is used
+#: (the functions below), so ``Any`` is the honest value type.
+Options: TypeAlias = dict[str, Any]
 
 #: Options of ``create_secure_context`` (Node's ``tls.createSecureContext``).
 CONTEXT_OPTIONS = frozenset(
@@ -35,24 +42,24 @@ def reject_unknown(options: Mapping[str, Any], allowed: Iterable[str], where: st
             raise TypeError(f"{where}() got an unexpected option {name!r}")
 
 
-def split_options(options: Mapping[str, Any], names: Iterable[str]) -> dict:
+def split_options(options: Mapping[str, Any], names: Iterable[str]) -> Options:
     """Return the items of ``options`` whose key is in ``names`` (and drop ``None`` values)."""
     return {k: v for k, v in options.items() if k in names and v is not None}
 
 
-def check_type(name: str, value: Any, types: Any, what: str) -> Any:
+def check_type(name: str, value: object, types: type[_T] | tuple[type[_T], ...], what: str) -> _T:
     """Raise ``TypeError`` naming the option when ``value`` is not an instance of ``types``."""
     if not isinstance(value, types):
         raise TypeError(f"option {name!r} must be {what}, not {type(value).__name__}")
     return value
 
 
-def check_bool(name: str, value: Any) -> bool:
+def check_bool(name: str, value: object) -> bool:
     """A boolean option (Node accepts only booleans for these)."""
     return check_type(name, value, bool, "a bool")
 
 
-def check_seconds(name: str, value: Any, *, allow_none: bool = False) -> Optional[float]:
+def check_seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
     """A time in seconds (API.md: times are seconds as float, never milliseconds)."""
     if value is None and allow_none:
         return None
@@ -63,11 +70,11 @@ def check_seconds(name: str, value: Any, *, allow_none: bool = False) -> Optiona
     return float(value)
 
 
-def _as_list(value: Any) -> list:
+def _as_list(value: object) -> list[object]:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def read_material(name: str, value: Any) -> bytes:
+def read_material(name: str, value: object) -> bytes:
     """One item of key material as bytes: ``str``/``bytes`` is the content, a path-like is read."""
     if isinstance(value, bytes):
         return value
@@ -85,12 +92,12 @@ def read_material(name: str, value: Any) -> bytes:
         f"option {name!r} must be str, bytes, os.PathLike or a list of them, not {type(value).__name__}")
 
 
-def read_material_list(name: str, value: Any) -> list[bytes]:
+def read_material_list(name: str, value: object) -> list[bytes]:
     """Every item of a key-material option (a single item or a list) as bytes."""
     return [read_material(name, item) for item in _as_list(value)]
 
 
-def normalize_alpn(name: str, value: Any) -> Optional[list[bytes]]:
+def normalize_alpn(name: str, value: object) -> list[bytes] | None:
     """ALPN protocols from a list of ``str``/``bytes`` or Node's wire format (length-prefixed bytes)."""
     if value is None:
         return None
@@ -108,9 +115,8 @@ def normalize_alpn(name: str, value: Any) -> Optional[list[bytes]]:
         raise TypeError(f"option {name!r} must be a list of str/bytes or wire-format bytes")
     protocols = []
     for item in value:
-        if isinstance(item, str):
-            item = item.encode("ascii")
-        if not isinstance(item, (bytes, bytearray)) or not 0 < len(item) < 256:
-            raise ValueError(f"option {name!r}: each protocol must be 1 to 255 bytes, got {item!r}")
-        protocols.append(bytes(item))
+        protocol = item.encode("ascii") if isinstance(item, str) else item
+        if not isinstance(protocol, (bytes, bytearray)) or not 0 < len(protocol) < 256:
+            raise ValueError(f"option {name!r}: each protocol must be 1 to 255 bytes, got {protocol!r}")
+        protocols.append(bytes(protocol))
     return protocols

@@ -7,16 +7,21 @@ session decoded afresh belongs to no context's cache, so any client ``SSL`` may 
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
+
 from greentls._base.binding import ffi as _ffi, lib as _lib
 
+if TYPE_CHECKING:
+    from greentls._base.binding import CData
+    from greentls._config.context import SecureContext
 
 __all__ = ["apply_client_session", "current_session_bytes", "session_id_from_der", "ticket_from_der"]
 
 
-def apply_client_session(conn: SSL.Connection, session: Any) -> None:
+def apply_client_session(conn: SSL.Connection, session: object) -> None:
     """Offer the DER session ``session`` (from ``get_session()``) on a client connection."""
     if not isinstance(session, (bytes, bytearray, memoryview)):
         raise TypeError("option 'session' must be bytes from get_session() or the 'session' signal")
@@ -35,12 +40,12 @@ def apply_client_session(conn: SSL.Connection, session: Any) -> None:
         _lib.SSL_SESSION_free(ssl_session)  # SSL_set_session took its own reference
 
 
-def current_session_bytes(conn: SSL.Connection) -> Optional[bytes]:
+def current_session_bytes(conn: SSL.Connection) -> bytes | None:
     """DER bytes of the connection's current session, or None."""
     return session_to_bytes(_lib.SSL_get_session(conn._ssl))
 
 
-def _der_items(data: bytes, start: int, end: int):
+def _der_items(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """Yield (tag, value_start, value_end) of the DER items in ``data[start:end]``."""
     pos = start
     while pos < end:
@@ -55,7 +60,7 @@ def _der_items(data: bytes, start: int, end: int):
         pos += length
 
 
-def _session_fields(der: bytes) -> list:
+def _session_fields(der: bytes) -> list[tuple[int, int, int]]:
     """The items of OpenSSL's ``SSL_SESSION_ASN1`` SEQUENCE (ssl/ssl_asn1.c)."""
     tag, start, end = next(_der_items(der, 0, len(der)))
     if tag != 0x30:
@@ -70,7 +75,7 @@ def session_id_from_der(der: bytes) -> bytes:
     return der[start:end]
 
 
-def ticket_from_der(der: bytes) -> Optional[bytes]:
+def ticket_from_der(der: bytes) -> bytes | None:
     """The session ticket a client holds (``tlsext_tick``, ``[10] EXPLICIT OCTET STRING`` in
     ssl/ssl_asn1.c; SSL_SESSION_get0_ticket is not bound), or None."""
     for tag, start, end in _session_fields(der):
@@ -84,7 +89,7 @@ def ticket_from_der(der: bytes) -> Optional[bytes]:
 DEFAULT_SESSION_TIMEOUT = 300
 
 
-def apply_session_timeout(context: Any, seconds: Optional[float], *, explicit: bool) -> None:
+def apply_session_timeout(context: SecureContext, seconds: float | None, *, explicit: bool) -> None:
     """Set how long the server's sessions stay resumable (``SSL_CTX_set_timeout``).
 
     A context cannot change once a connection was made from it (FACTS.md item 1) and
@@ -103,14 +108,14 @@ def apply_session_timeout(context: Any, seconds: Optional[float], *, explicit: b
                              "for a connection and cannot change (FACTS.md item 1)") from exc
 
 
-def session_to_bytes(ssl_session: Any) -> Optional[bytes]:
+def session_to_bytes(ssl_session: CData) -> bytes | None:
     """DER bytes of an ``SSL_SESSION*`` (FACTS.md item 8), or None."""
     if ssl_session == _ffi.NULL:
         return None
-    length = _lib.i2d_SSL_SESSION(ssl_session, _ffi.NULL)
+    length: int = _lib.i2d_SSL_SESSION(ssl_session, _ffi.NULL)
     if length <= 0:
         return None
     buf = _ffi.new("unsigned char[]", length)
     pointer = _ffi.new("unsigned char **", buf)
     _lib.i2d_SSL_SESSION(ssl_session, pointer)
-    return _ffi.buffer(buf, length)[:]
+    return bytes(_ffi.buffer(buf, length))

@@ -18,18 +18,22 @@ proves only that the peer holds the session, not that it was ever authorized).
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
-from greentls._base.binding import ffi as _ffi, lib as _lib
 
+from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
 from greentls._base.errors import CertificateError, TLSError, verify_code_name
+
+if TYPE_CHECKING:
+    from greentls._base.binding import CData
+    from greentls._engine.engine import TLSEngine
 
 __all__ = ["configure_verify", "verify_result", "certificate_error_for"]
 
 
 @_ffi.callback("int (*)(int, X509_STORE_CTX *)")
-def _accept_keeping_error(ok: int, store: Any) -> int:
+def _accept_keeping_error(ok: int, store: CData) -> int:
     """Raw verify callback that lets the handshake finish; the result is judged afterwards.
 
     It leaves the store's error as OpenSSL set it, so ``SSL_get_verify_result`` and the session
@@ -39,7 +43,7 @@ def _accept_keeping_error(ok: int, store: Any) -> int:
     if not ok:
         ssl = _lib.X509_STORE_CTX_get_ex_data(store, _lib.SSL_get_ex_data_X509_STORE_CTX_idx())
         conn = SSL.Connection._reverse_mapping.get(ssl)
-        engine = conn.get_app_data() if conn is not None else None
+        engine: TLSEngine | None = conn.get_app_data() if conn is not None else None
         if engine is not None:
             engine.verify_error = (_lib.X509_STORE_CTX_get_error(store),
                                    _lib.X509_STORE_CTX_get_error_depth(store))
@@ -73,7 +77,7 @@ def configure_verify(conn: SSL.Connection, *, server_side: bool, request_cert: b
         _lib.SSL_set_verify(conn._ssl, mode, _accept_keeping_error)
 
 
-def verify_result(conn: SSL.Connection) -> Optional[str]:
+def verify_result(conn: SSL.Connection) -> str | None:
     """Node's ``authorizationError`` for a finished handshake, or None when authorized.
 
     Without a peer certificate Node reports ``UNABLE_TO_GET_ISSUER_CERT`` (the default that
@@ -85,11 +89,11 @@ def verify_result(conn: SSL.Connection) -> Optional[str]:
     """
     if conn.get_peer_certificate() is None:
         return "UNABLE_TO_GET_ISSUER_CERT"
-    engine = conn.get_app_data()
+    engine: TLSEngine | None = conn.get_app_data()
     recorded = getattr(engine, "verify_error", None)
     if recorded is not None:
         return node_verify_code(*recorded)
-    code = _lib.SSL_get_verify_result(conn._ssl)
+    code: int = _lib.SSL_get_verify_result(conn._ssl)
     return None if code == 0 else node_verify_code(code, _failed_depth(conn))
 
 
@@ -103,10 +107,10 @@ def certificate_error_for(conn: SSL.Connection, exc: TLSError) -> TLSError:
     """Turn OpenSSL's "certificate verify failed" into a ``CertificateError`` with the verify
     code's name (``CERT_HAS_EXPIRED``...), which is what Node reports as the error code."""
     if exc.reason and "certificate verify failed" in exc.reason:
-        code = _lib.SSL_get_verify_result(conn._ssl)
+        code: int = _lib.SSL_get_verify_result(conn._ssl)
         if code:
             name = node_verify_code(code, _failed_depth(conn))
             text = _lib.X509_verify_cert_error_string(code)
-            message = _ffi.string(text).decode("ascii", "replace") if text != _ffi.NULL else name
+            message = c_string(text).decode("ascii", "replace") if text != _ffi.NULL else name
             return CertificateError(message, code=name, reason=message)
     return exc

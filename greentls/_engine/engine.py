@@ -42,14 +42,22 @@ State is explicit (``State``); ``BROKEN`` is final, as in trio.
 from __future__ import annotations
 
 from threading import get_native_id as _get_native_id
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
-from greentls._base.binding import ffi as _ffi, lib as _lib
 
-from greentls._parse.clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
-from greentls._engine.state import State, advance, refusal
+from greentls._base.binding import ffi as _ffi, lib as _lib
 from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
+from greentls._engine.state import State, advance, refusal
+from greentls._parse.clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
+
+if TYPE_CHECKING:
+    import socket
+
+    from _typeshed import WriteableBuffer
+
+    from greentls._base.binding import CData
+    from greentls._tls.socket import TLSSocket
 
 __all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady", "is_tls13"]
 
@@ -65,11 +73,11 @@ _BIO_CHUNK = 65536
 #: between the C call and the copy switches.  Keyed by the native thread id, which gevent's
 #: monkey-patching leaves alone (it makes ``get_ident`` per greenlet); bounded, since ids of
 #: ended threads are not reclaimed (a thread holds its pair in a local during a call).
-_THREAD_BUFFERS: dict = {}
+_THREAD_BUFFERS: dict[int, tuple[CData, CData]] = {}
 _MAX_THREAD_BUFFERS = 64
 
 
-def _scratch() -> tuple:
+def _scratch() -> tuple[CData, CData]:
     """(outgoing, read) buffers of ``_BIO_CHUNK`` bytes for the calling OS thread."""
     key = _get_native_id()
     pair = _THREAD_BUFFERS.get(key)
@@ -80,8 +88,8 @@ def _scratch() -> tuple:
     return pair
 
 
-_SSL_ERROR_WANT_READ = _lib.SSL_ERROR_WANT_READ
-_TLS1_3_VERSION = _lib.TLS1_3_VERSION
+_SSL_ERROR_WANT_READ: int = _lib.SSL_ERROR_WANT_READ
+_TLS1_3_VERSION: int = _lib.TLS1_3_VERSION
 #: SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_OP_BIT(7) in OpenSSL 3+ include/openssl/ssl.h.in; not
 #: exported by the bindings.
 _OP_IGNORE_UNEXPECTED_EOF = 0x80
@@ -107,31 +115,31 @@ class TLSEngine:
         self.server_side = server_side
         self.state = State.NEW  # every later change goes through _move (state.py's table)
         #: The parsed ClientHello (servers that parse it), or None.
-        self.client_hello: Optional[ClientHello] = None
+        self.client_hello: ClientHello | None = None
         #: This side's ALPN list: what a server selects from (read by the context's callback).
-        self.alpn_protocols: Optional[list] = None
+        self.alpn_protocols: list[bytes] | None = None
         #: The object a callback may need (the TLSSocket); never read by the engine itself.
-        self.owner: Any = None
+        self.owner: TLSSocket | None = None
         #: True once the peer's close_notify arrived (a session stays resumable, FACTS.md item 2).
         self.clean_close = False
         #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_config/verify.py``).
-        self.verify_error: Optional[tuple] = None
+        self.verify_error: tuple[int, int] | None = None
         #: The first OpenSSL error with a reason (``translate``).
-        self.first_error: Optional[TLSError] = None
+        self.first_error: TLSError | None = None
         #: Servers whose decisions need the ClientHello: ``HELLO_UNDECIDED`` until they were
         #: made, then the server name they were made for (``b""``: none).  The servername
         #: callback (``_config/context.py``) refuses a hello whose name OpenSSL sees differently,
         #: or on which no decision ran.  None: nothing to decide.
-        self.hello_decision: Any = None
+        self.hello_decision: object = None
         #: Why that callback refused the hello (a ``ClientHelloError``), for ``translate``.
-        self.hello_refusal: Optional[TLSError] = None
-        self._parser: Optional[ClientHelloParser] = ClientHelloParser() if parse_hello and server_side else None
+        self.hello_refusal: TLSError | None = None
+        self._parser: ClientHelloParser | None = ClientHelloParser() if parse_hello and server_side else None
         self._hello_held = self._parser is not None
         self._attached = False
         self._eof_fed = False
         #: The attached descriptor and the socket object that owns it (``attach_fd``).
         self._fd = -1
-        self._fd_owner: Any = None
+        self._fd_owner: socket.socket | None = None
         if server_side:
             self.conn.set_accept_state()
         else:
@@ -168,6 +176,7 @@ class TLSEngine:
     def release_hello(self) -> None:
         """Hand the withheld ClientHello bytes to OpenSSL (after ``HelloReady``)."""
         if self._hello_held:
+            assert self._parser is not None  # held only while a parser reads the hello
             self._hello_held = False
             data = self._parser.buffered
             self._parser = None
@@ -201,9 +210,11 @@ class TLSEngine:
         count = _lib.BIO_read(self.conn._from_ssl, buffer, _BIO_CHUNK)
         if count <= 0:
             return b""
-        return _ffi.buffer(buffer, count)[:]
+        data: bytes = _ffi.buffer(buffer, count)[:]
+        return data
 
     def _feed_parser(self, data: bytes) -> None:
+        assert self._parser is not None  # called only while the hello is held
         try:
             hello = self._parser.feed(data)
         except ClientHelloTooLargeError:
@@ -235,7 +246,7 @@ class TLSEngine:
         return not self._attached and not self._hello_held and not self._eof_fed \
             and self.state is State.OPEN
 
-    def begin_on_fd(self, fd: int, hello: Optional[ClientHello], owner: Any) -> None:
+    def begin_on_fd(self, fd: int, hello: ClientHello | None, owner: socket.socket) -> None:
         """Server: the ClientHello is still unread in the socket ``fd``, so OpenSSL can read it
         (and everything after) from the descriptor itself.
 
@@ -251,7 +262,7 @@ class TLSEngine:
         self._hello_held = False
         self.attach_fd(fd, owner)
 
-    def attach_fd(self, fd: int, owner: Any) -> None:
+    def attach_fd(self, fd: int, owner: socket.socket) -> None:
         """Let OpenSSL use the non-blocking descriptor ``fd`` directly from now on.
 
         ``SSL_set_fd`` frees the memory BIOs; OpenSSL 3.2+ hands the new BIO to its record
@@ -280,7 +291,11 @@ class TLSEngine:
     def _descriptor_lost(self) -> bool:
         """True when attached to a descriptor its socket no longer owns (``attach_fd``); the
         connection is then broken, and nothing may touch the descriptor again."""
-        if self._attached and self._fd_owner.fileno() != self._fd:
+        if not self._attached:
+            return False
+        owner = self._fd_owner
+        assert owner is not None  # attach_fd set it with _attached
+        if owner.fileno() != self._fd:
             self._move(State.BROKEN)
             return True
         return False
@@ -339,13 +354,14 @@ class TLSEngine:
             raise self._lost_error()
         ssl = self.conn._ssl
         buffer = _scratch()[1] if size <= _BIO_CHUNK else _ffi.new("char[]", size)
-        count = _lib.SSL_read(ssl, buffer, size)
+        count: int = _lib.SSL_read(ssl, buffer, size)
         if count > 0:
-            return _ffi.buffer(buffer, count)[:]
+            data: bytes = _ffi.buffer(buffer, count)[:]
+            return data
         self._read_ended(ssl, count)
         return b""
 
-    def read_into(self, buffer: Any, size: int) -> int:
+    def read_into(self, buffer: WriteableBuffer, size: int) -> int:
         """Like ``read`` into a writable buffer; returns the count (0 at the end)."""
         state = self.state
         if state is not _OPEN and state is not _CLOSING:
@@ -353,13 +369,13 @@ class TLSEngine:
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
         ssl = self.conn._ssl
-        count = _lib.SSL_read(ssl, _ffi.from_buffer(buffer, require_writable=True), size)
+        count: int = _lib.SSL_read(ssl, _ffi.from_buffer(buffer, require_writable=True), size)
         if count > 0:
             return count
         self._read_ended(ssl, count)
         return 0
 
-    def _read_ended(self, ssl: Any, count: int) -> None:
+    def _read_ended(self, ssl: CData, count: int) -> None:
         """After a failed SSL_read: raise WantRead/WantWrite or the error; return at the end of
         the stream (the peer's close_notify, or an EOF without it)."""
         if _lib.SSL_get_error(ssl, count) == _SSL_ERROR_WANT_READ:
@@ -385,7 +401,7 @@ class TLSEngine:
         raise TLSError(f"read failed: {exc.args[1] if len(exc.args) > 1 else exc}",
                        code="ECONNRESET", reason="connection reset") from exc
 
-    def write(self, data: Any) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         """Encrypt some of ``data``; returns how many bytes OpenSSL took (never call with b"":
         a zero-length SSL_write is meaningless and pyOpenSSL treats it as an error)."""
         if self.state is not _OPEN:
@@ -393,7 +409,7 @@ class TLSEngine:
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
         ssl = self.conn._ssl
-        count = _lib.SSL_write(ssl, _ffi.from_buffer(data), len(data))
+        count: int = _lib.SSL_write(ssl, _ffi.from_buffer(data), len(data))
         if count > 0:
             return count
         try:
@@ -433,7 +449,7 @@ class TLSEngine:
         if not started:
             raise TLSError("Attempt to renegotiate TLS session failed", code="ERR_TLS_RENEGOTIATE")
 
-    def renegotiation_step(self) -> Optional[bytes]:
+    def renegotiation_step(self) -> bytes | None:
         """Advance a renegotiation: None once it is complete, else the application data that
         arrived meanwhile (possibly ``b""``); raises ``WantRead``/``WantWrite`` like any call."""
         if self.state is not _OPEN:
@@ -467,7 +483,7 @@ class TLSEngine:
             raise refusal("established", self.state)
         _lib.SSL_set_options(self.conn._ssl, _OP_IGNORE_UNEXPECTED_EOF)
 
-    def export_keying_material(self, label: bytes, length: int, context: Optional[bytes]) -> bytes:
+    def export_keying_material(self, label: bytes, length: int, context: bytes | None) -> bytes:
         """RFC 5705 / RFC 8446 section 7.5 keying material; only once the handshake is done."""
         if self.state is not _OPEN and self.state is not _CLOSING:
             raise refusal("established", self.state)
@@ -538,5 +554,6 @@ _CLOSING = State.CLOSING
 def is_tls13(conn: SSL.Connection) -> bool:
     """The connection's version is TLS 1.3 (``SSL_version``: one C call, where pyOpenSSL's
     ``get_protocol_version_name`` builds and decodes a string)."""
-    return _lib.SSL_version(conn._ssl) == _TLS1_3_VERSION
+    version: int = _lib.SSL_version(conn._ssl)
+    return version == _TLS1_3_VERSION
 

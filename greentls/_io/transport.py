@@ -15,8 +15,10 @@ The engine says what it needs (``WantRead``/``WantWrite``); this module does it:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Protocol, TypeVar, Union
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
+from gevent import socket as gsocket
 from gevent.lock import Semaphore
 from gevent.socket import wait_read, wait_write
 
@@ -51,7 +53,7 @@ class Pump(Protocol):
 
 
 def retry(pump: Pump, role: str, operation: Callable[..., _T], *args: Any,
-          before_read_wait: Optional[Callable[[], None]] = None) -> _T:
+          before_read_wait: Callable[[], None] | None = None) -> _T:
     """Call ``operation(*args)`` until it completes: the one loop every TLS operation runs in,
     as trio's ``SSLStream._retry`` is.
 
@@ -153,7 +155,7 @@ class DescriptorPump:
     attached = True
     eof = False
 
-    def __init__(self, engine: TLSEngine, sock: Any) -> None:
+    def __init__(self, engine: TLSEngine, sock: gsocket.socket) -> None:
         self.engine = engine
         self._sock = sock
         self._fd = sock.fileno()
@@ -164,12 +166,13 @@ class DescriptorPump:
     def wait_readable(self) -> None:
         """Block this greenlet until the socket is readable (honours the socket's timeout)."""
         sock = self._sock
-        sock._wait(sock._read_event)
+        # types-gevent models gevent's socket as the stdlib's, without its watchers.
+        sock._wait(sock._read_event)  # type: ignore[attr-defined]
 
     def wait_writable(self) -> None:
         """Block this greenlet until the socket is writable (honours the socket's timeout)."""
         sock = self._sock
-        sock._wait(sock._write_event)
+        sock._wait(sock._write_event)  # type: ignore[attr-defined]  # as in wait_readable
 
     def wait_readable_fresh(self) -> None:
         """Wait for readability on a watcher of our own: used by a writer whose SSL_write needs

@@ -10,16 +10,25 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket as _stdlib_socket
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 from gevent import socket as gsocket
 
 from greentls import signals
 from greentls._config.ciphers import current_default as current_default_ciphers
-from greentls._config.defaults import DEFAULTS
 from greentls._config.context import SecureContext
+from greentls._config.defaults import DEFAULTS
+from greentls._config.options import (
+    CONNECT_OPTIONS,
+    CONTEXT_OPTIONS,
+    Options,
+    check_bool,
+    check_seconds,
+    reject_unknown,
+    split_options,
+)
 from greentls._parse.identity import check_server_identity as _default_check_server_identity
-from greentls._config.options import CONNECT_OPTIONS, CONTEXT_OPTIONS, check_bool, check_seconds, reject_unknown, split_options
 from greentls._tls.socket import TLSSocket
 
 __all__ = ["connect"]
@@ -33,8 +42,8 @@ def _is_ip(host: str) -> bool:
         return False
 
 
-def _open_transport(port: Any, host: str, path: Optional[str], lookup: Optional[Callable],
-                    timeout: Optional[float]) -> Any:
+def _open_transport(port: object, host: str, path: str | None, lookup: Callable[[str], str] | None,
+                    timeout: float | None) -> gsocket.socket:
     if path is not None:
         sock = gsocket.socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
         sock.settimeout(timeout)
@@ -54,7 +63,7 @@ def _open_transport(port: Any, host: str, path: Optional[str], lookup: Optional[
     return sock
 
 
-def connect(port: Optional[int] = None, host: Optional[str] = None, *, path: Optional[str] = None,
+def connect(port: int | None = None, host: str | None = None, *, path: str | None = None,
             **options: Any) -> TLSSocket:
     """Connect, handshake and verify; returns the ``TLSSocket`` (see API.md for the options)."""
     reject_unknown(options, CONNECT_OPTIONS | CONTEXT_OPTIONS, "connect")
@@ -104,30 +113,32 @@ def connect(port: Optional[int] = None, host: Optional[str] = None, *, path: Opt
 # Client contexts built from the same options are the same configuration: build each once.
 # (Loading the default trust store alone costs milliseconds per context.)  Only options whose
 # values are hashable content are cached; path-likes are re-read each time, as files may change.
-_CONTEXT_CACHE: dict = {}
+#: Options key -> (the context, ``_build_settings()`` when it was built).
+_CONTEXT_CACHE: dict[tuple[tuple[str, Any], ...], tuple[SecureContext, tuple[object, ...]]] = {}
 _CONTEXT_CACHE_SIZE = 64
 
 
-def _client_context(options: dict) -> SecureContext:
+def _client_context(options: Options) -> SecureContext:
     try:
         key = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
         hash(key)
     except TypeError:
         return SecureContext(**options)
-    context = _CONTEXT_CACHE.get(key)
-    if context is None:
+    cached = _CONTEXT_CACHE.get(key)
+    if cached is None:
         context = SecureContext(**options)
         if len(_CONTEXT_CACHE) >= _CONTEXT_CACHE_SIZE:
             _CONTEXT_CACHE.pop(next(iter(_CONTEXT_CACHE)))
-        _CONTEXT_CACHE[key] = context
-        context._defaults_key = _build_settings()
-    elif context._defaults_key != _build_settings():
+        _CONTEXT_CACHE[key] = (context, _build_settings())
+        return context
+    context, settings = cached
+    if settings != _build_settings():
         del _CONTEXT_CACHE[key]
         return _client_context(options)
     return context
 
 
-def _build_settings() -> tuple:
+def _build_settings() -> tuple[object, ...]:
     """What a context reads besides its options, when it is built: the DEFAULT_* module
     settings and SSLKEYLOGFILE (_config/keylog.py).  A change invalidates the cached contexts."""
     return (DEFAULTS.min_version, DEFAULTS.max_version, current_default_ciphers(),

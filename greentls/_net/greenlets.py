@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
 
 import gevent.local
 from gevent.hub import get_hub
-from greenlet import GreenletExit, getcurrent
-from greenlet import greenlet as RawGreenlet
+from greenlet import GreenletExit, getcurrent, greenlet as RawGreenlet
 
 __all__ = ["GreenletRecycler", "REUSE_WORKS"]
 
@@ -69,7 +68,7 @@ class GreenletRecycler:
         """Greenlets waiting for a connection."""
         return len(self._idle)
 
-    def __call__(self, function: Callable[..., Any], *args: Any) -> Any:
+    def __call__(self, function: Callable[..., object], *args: object) -> RawGreenlet:
         """Called by ``StreamServer`` (in the hub) for each accepted connection."""
         hub = get_hub()
         idle = self._idle
@@ -84,7 +83,7 @@ class GreenletRecycler:
         hub.loop.run_callback(worker.switch, function, args)
         return worker
 
-    def _serve(self, function: Callable[..., Any], args: tuple) -> None:
+    def _serve(self, function: Callable[..., object], args: tuple[object, ...]) -> None:
         """The greenlet's whole life: serve a call, park, serve the next, until it must end."""
         current = getcurrent()
         idle = self._idle
@@ -95,7 +94,7 @@ class GreenletRecycler:
                 return
             except BaseException:  # as gevent reports a greenlet's unhandled error
                 get_hub().handle_error(current, *sys.exc_info())
-            function = args = None  # type: ignore[assignment]
+            del function, args  # the finished call's objects must not live on while parked
             if current.__dict__ or len(idle) >= self._max_idle:
                 return  # it has gevent.local values (or attributes): they end with it
             idle.append(current)

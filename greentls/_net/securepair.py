@@ -21,16 +21,20 @@ from __future__ import annotations
 
 import socket as _socket
 import warnings
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import gevent
 from gevent.event import Event
 
 from greentls import signals
-from greentls._config.context import SecureContext
-from greentls._engine.state import State
 from greentls._base.errors import TLSError
+from greentls._config.context import SecureContext
+from greentls._config.options import Options
+from greentls._engine.state import State
 from greentls._tls.socket import TLSSocket
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 __all__ = ["SecurePair", "CryptoStream", "CleartextStream", "EncryptedStream", "create_secure_pair"]
 
@@ -52,7 +56,7 @@ class _Pipe:
         self._eof = False
         self._ready = Event()
 
-    def write(self, data: Any) -> None:
+    def write(self, data: bytes) -> None:
         if self._eof:
             return  # the reading side has ended (closed or aborted): bytes are dropped, as a
             # closed socket drops what arrives (copiers need not race the close)
@@ -65,11 +69,11 @@ class _Pipe:
         self._eof = True
         self._ready.set()
 
-    def read(self, size: int, timeout: Optional[float] = None) -> bytes:
+    def read(self, size: int, timeout: float | None = None) -> bytes:
         while not self._buffer and not self._eof:
             self._ready.clear()
             if not self._ready.wait(timeout):
-                raise _socket.timeout("timed out")
+                raise TimeoutError("timed out")
         chunk = bytes(self._buffer[:size])
         del self._buffer[:size]
         return chunk
@@ -84,12 +88,12 @@ class _PairTransport:
         self.inbound = _Pipe()    # from the peer, fed through pair.encrypted.sendall
         self.outbound = _Pipe()   # for the peer, read through pair.encrypted.recv
         self.bytes_written = 0
-        self._timeout: Optional[float] = None
+        self._timeout: float | None = None
 
     def recv(self, size: int) -> bytes:
         return self.inbound.read(size, self._timeout)
 
-    def sendall(self, data: Any) -> None:
+    def sendall(self, data: ReadableBuffer) -> None:
         data = bytes(data)
         self.bytes_written += len(data)
         self.outbound.write(data)
@@ -104,20 +108,20 @@ class _PairTransport:
         self.outbound.end()
         self.inbound.end()
 
-    def settimeout(self, value: Optional[float]) -> None:
+    def settimeout(self, value: float | None) -> None:
         self._timeout = value
 
-    def gettimeout(self) -> Optional[float]:
+    def gettimeout(self) -> float | None:
         return self._timeout
 
 
 class CryptoStream:
     """A stream of a ``SecurePair`` (Node's ``CryptoStream``); see the two subclasses."""
 
-    _pair: "SecurePair"
+    _pair: SecurePair
 
     @property
-    def pair(self) -> "SecurePair":
+    def pair(self) -> SecurePair:
         """The pair this stream belongs to."""
         return self._pair
 
@@ -130,7 +134,7 @@ class CryptoStream:
 class CleartextStream(CryptoStream, TLSSocket):
     """``pair.cleartext``: a ``TLSSocket`` over the pair's encrypted side."""
 
-    def __init__(self, pair: "SecurePair", transport: _PairTransport, **tls_options: Any) -> None:
+    def __init__(self, pair: SecurePair, transport: _PairTransport, **tls_options: Any) -> None:
         self._pair = pair
         TLSSocket.__init__(self, transport, **tls_options)
 
@@ -159,11 +163,11 @@ class EncryptedStream(CryptoStream):
     """``pair.encrypted``: TLS bytes.  ``sendall``/``write`` feed bytes from the peer;
     ``recv``/``read`` return TLS bytes for the peer (``b""`` once the pair has ended)."""
 
-    def __init__(self, pair: "SecurePair", transport: _PairTransport) -> None:
+    def __init__(self, pair: SecurePair, transport: _PairTransport) -> None:
         self._pair = pair
         self._transport = transport
 
-    def sendall(self, data: Any) -> None:
+    def sendall(self, data: ReadableBuffer) -> None:
         """TLS bytes received from the peer; ``b""`` is the peer's end of stream."""
         if not data:
             self._transport.inbound.end()
@@ -193,8 +197,8 @@ class SecurePair:
     pair) when the handshake completes; ``error`` holds the handshake's failure, if any.
     """
 
-    def __init__(self, context: Any = None, is_server: bool = False, request_cert: bool = False,
-                 reject_unauthorized: bool = False, options: Optional[dict] = None,
+    def __init__(self, context: SecureContext | Options | None = None, is_server: bool = False,
+                 request_cert: bool = False, reject_unauthorized: bool = False, options: Options | None = None,
                  *, _warn: bool = True) -> None:
         if _warn:
             warnings.warn(DEPRECATION, DeprecationWarning, stacklevel=2)
@@ -203,10 +207,10 @@ class SecurePair:
             if name not in _PAIR_OPTIONS:
                 raise TypeError(f"create_secure_pair() got an unexpected option {name!r}")
         self.server = bool(is_server)
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
         self._transport = _PairTransport()
         self._done = Event()
-        self._handshaker: Any = None
+        self._handshaker: gevent.Greenlet[[], None] | None = None
         self.cleartext = CleartextStream(
             self, self._transport, is_server=self.server, secure_context=_context(context),
             request_cert=bool(request_cert), reject_unauthorized=bool(reject_unauthorized), **options)
@@ -230,7 +234,7 @@ class SecurePair:
         """True once the handshake completed."""
         return self._done.is_set() and self.error is None
 
-    def wait(self, timeout: Optional[float] = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Block this greenlet until the handshake ended; True when it succeeded."""
         self._done.wait(timeout)
         return self.secured
@@ -248,7 +252,7 @@ class SecurePair:
         return f"<greentls.SecurePair {side} {self.cleartext._engine.state.value}>"
 
 
-def _context(context: Any) -> SecureContext:
+def _context(context: SecureContext | Options | None) -> SecureContext:
     if context is None:
         return SecureContext()
     if isinstance(context, SecureContext):
@@ -258,8 +262,9 @@ def _context(context: Any) -> SecureContext:
     raise TypeError("create_secure_pair: 'context' must be a SecureContext, a dict of its options, or None")
 
 
-def create_secure_pair(context: Any = None, is_server: bool = False, request_cert: bool = False,
-                       reject_unauthorized: bool = False, options: Optional[dict] = None) -> SecurePair:
+def create_secure_pair(context: SecureContext | Options | None = None, is_server: bool = False,
+                       request_cert: bool = False, reject_unauthorized: bool = False,
+                       options: Options | None = None) -> SecurePair:
     """Deprecated (Node's DEP0064): warns ``DeprecationWarning``; use ``TLSSocket`` over any
     duplex object instead.  Returns a working ``SecurePair``."""
     warnings.warn(DEPRECATION, DeprecationWarning, stacklevel=2)

@@ -14,26 +14,42 @@ import errno
 import logging
 import os
 import socket as _stdlib_socket
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 import gevent
+from gevent import socket as gsocket
 from gevent.event import Event
 from gevent.pool import Pool
 from gevent.server import StreamServer
-from gevent import socket as gsocket
 
 from greentls import signals
 from greentls._base.capabilities import REASONS, capabilities
-from greentls._config.context import SecureContext
 from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, HandshakeTimeoutError, TLSError, UnsupportedError
-from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
-from greentls._config.options import (CONTEXT_OPTIONS, SERVER_OPTIONS, check_bool, check_seconds, normalize_alpn,
-                       reject_unknown, split_options)
+from greentls._config.context import SecureContext
+from greentls._config.options import (
+    CONTEXT_OPTIONS,
+    SERVER_OPTIONS,
+    Options,
+    check_bool,
+    check_seconds,
+    normalize_alpn,
+    reject_unknown,
+    split_options,
+)
 from greentls._config.sessions import apply_session_timeout
+from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
 from greentls._net.sni import ContextCache, SNITable, context_from_answer
 from greentls._tls.inspect import address_dict
 from greentls._tls.policy import HelloPolicy
 from greentls._tls.socket import TLSSocket
+
+if TYPE_CHECKING:
+    from gevent._types import _TimerWatcher
+    from greenlet import greenlet
+
+    from greentls._net.workers import Counts, Supervisor
+    from greentls._parse.clienthello import ClientHello
 
 __all__ = ["Server", "create_server"]
 
@@ -68,7 +84,7 @@ class Server:
     #: Greenlets parked for reuse at most (0: a new greenlet for every connection).
     max_idle_greenlets: int = MAX_IDLE
 
-    def __init__(self, secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
+    def __init__(self, secure_connection_listener: Callable[[TLSSocket], Any] | None = None,
                  **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS | SERVER_OPTIONS, "create_server")
         if secure_connection_listener is not None and not callable(secure_connection_listener):
@@ -104,11 +120,11 @@ class Server:
         #: The decisions this server makes on each ClientHello (SNI, OCSP), which its
         #: connections' sockets ask for (``ServerHelloPolicy``).
         self.hello_policy: HelloPolicy = ServerHelloPolicy(self)
-        self._connections: dict[TLSSocket, Any] = {}
-        self._stream_server: Optional[StreamServer] = None
-        self._recycler: Optional[GreenletRecycler] = None
-        self._listen_socket: Any = None
-        self._unix_path: Optional[str] = None
+        self._connections: dict[TLSSocket, greenlet] = {}
+        self._stream_server: StreamServer | None = None
+        self._recycler: GreenletRecycler | None = None
+        self._listen_socket: gsocket.socket | None = None
+        self._unix_path: str | None = None
         self._closed = False
         #: Set while the server is closed (``close``), cleared by ``listen``.
         self._closed_event = Event()
@@ -117,14 +133,14 @@ class Server:
         self._close_callbacks: list[Callable[[], Any]] = []
         # serve_forever(workers=N) (_net/workers.py): the parent's Supervisor; in a worker, the
         # shared-memory counter array and this worker's slot in it.
-        self._workers: Any = None
-        self._count_slot: Any = None
-        self._reload_hook: Optional[Callable[[], Any]] = None
+        self._workers: Supervisor | None = None
+        self._count_slot: tuple[Counts, int] | None = None
+        self._reload_hook: Callable[[], Any] | None = None
 
     # -- listening --------------------------------------------------------------------------
 
-    def listen(self, port: Optional[int] = 0, host: Optional[str] = None, backlog: Optional[int] = None,
-               *, path: Optional[str] = None) -> "Server":
+    def listen(self, port: int | None = 0, host: str | None = None, backlog: int | None = None,
+               *, path: str | None = None) -> Server:
         """Bind (TCP, or a Unix socket at ``path``) and accept in the background; returns self."""
         if self._stream_server is not None:
             raise TLSError("the server is already listening", code="ERR_SERVER_ALREADY_LISTEN")
@@ -151,9 +167,10 @@ class Server:
                                    + REASONS["external_session_cache"])
 
     @staticmethod
-    def _bind_tcp(port: int, host: Optional[str]) -> Any:
+    def _bind_tcp(port: int, host: str | None) -> gsocket.socket:
         if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
             raise ValueError(f"option 'port' must be an int in 0..65535, got {port!r}")
+        address: tuple[Any, ...]
         if host is None:
             family, address = (_stdlib_socket.AF_INET6, ("::", port)) if _stdlib_socket.has_ipv6 \
                 else (_stdlib_socket.AF_INET, ("0.0.0.0", port))
@@ -173,7 +190,7 @@ class Server:
             raise
         return sock
 
-    def _bind_unix(self, path: str) -> Any:
+    def _bind_unix(self, path: str) -> gsocket.socket:
         path = os.fspath(path)
         sock = gsocket.socket(_stdlib_socket.AF_UNIX, _stdlib_socket.SOCK_STREAM)
         try:
@@ -199,7 +216,7 @@ class Server:
 
     # -- one connection ---------------------------------------------------------------------
 
-    def _serve_connection(self, sock: Any, _address: Any) -> None:
+    def _serve_connection(self, sock: gsocket.socket, _address: object) -> None:
         """Runs in the connection's greenlet: handshake, receivers, listener, clean close."""
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
@@ -217,7 +234,7 @@ class Server:
         if error is not None:
             self._client_error(tls, error)
 
-    def _handshake(self, tls: TLSSocket, sock: Any) -> Optional[BaseException]:
+    def _handshake(self, tls: TLSSocket, sock: gsocket.socket) -> BaseException | None:
         """Run the handshake under ``handshake_timeout``; returns the client's error, or None.
 
         The timer raises ``_HandshakeExpired``, a ``BaseException``, and shuts the socket down:
@@ -227,7 +244,7 @@ class Server:
         deadline = _Deadline(self.handshake_timeout, sock)
         try:
             tls.do_handshake()
-            error: Optional[BaseException] = None
+            error: BaseException | None = None
         except _HandshakeExpired:
             error = None
         except Exception as exc:
@@ -293,7 +310,7 @@ class Server:
 
     # -- closing ----------------------------------------------------------------------------
 
-    def close(self, callback: Optional[Callable[[], Any]] = None) -> "Server":
+    def close(self, callback: Callable[[], Any] | None = None) -> Server:
         """Stop accepting now; ``callback()`` runs when the last connection has ended."""
         if callback is not None:
             self._close_callbacks.append(callback)
@@ -322,7 +339,7 @@ class Server:
             except Exception:
                 log.exception("a close callback raised")
 
-    def stop(self, timeout: Optional[float] = None) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """Close, wait up to ``timeout`` seconds for connections to end, then close the rest
         (close_notify where the handshake finished) and end their greenlets."""
         self.close()
@@ -366,7 +383,7 @@ class Server:
                       stacklevel=2)
         return len(self._connections)
 
-    def add_context(self, hostname: str, context: Any) -> None:
+    def add_context(self, hostname: str, context: SecureContext | Options) -> None:
         """Serve ``hostname`` (``"*.example.com"`` allowed) with ``context`` (a SecureContext or a
         dict of its options); the newest matching entry wins."""
         built = context_from_answer(context, self._answer_contexts)
@@ -396,7 +413,7 @@ class Server:
             raise TypeError("ticket keys must be 48 bytes")
         raise UnsupportedError("set_ticket_keys: " + REASONS["ticket_keys"])
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -411,7 +428,7 @@ class ServerHelloPolicy(HelloPolicy):
 
     __slots__ = ("_server",)
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: Server) -> None:
         self._server = server
 
     def decides(self) -> bool:
@@ -419,7 +436,7 @@ class ServerHelloPolicy(HelloPolicy):
         return (server.sni_callback is not None or len(server._sni) > 0
                 or signals.has_receivers(signals.ocsp_request, server))
 
-    def context_for(self, tls: TLSSocket, hello: Any) -> Optional[SecureContext]:
+    def context_for(self, tls: TLSSocket, hello: ClientHello) -> SecureContext | None:
         server, name = self._server, hello.server_name
         if not name:
             return None
@@ -434,8 +451,10 @@ class ServerHelloPolicy(HelloPolicy):
     def wants_staple(self, tls: TLSSocket) -> bool:
         return signals.has_receivers(signals.ocsp_request, self._server)
 
-    def staple_for(self, tls: TLSSocket, certificate: Any, issuer: Any) -> Optional[bytes]:
-        return signals.ask(signals.ocsp_request, self._server, certificate=certificate, issuer=issuer)
+    def staple_for(self, tls: TLSSocket, certificate: bytes, issuer: bytes | None) -> bytes | None:
+        # What the receivers must answer; TLSSocket._ask_staple checks it.
+        return cast("bytes | None", signals.ask(signals.ocsp_request, self._server,
+                                                certificate=certificate, issuer=issuer))
 
 
 class _HandshakeExpired(BaseException):
@@ -451,15 +470,15 @@ class _Deadline:
 
     __slots__ = ("expired", "_sock", "_timer")
 
-    def __init__(self, seconds: Optional[float], sock: Any) -> None:
+    def __init__(self, seconds: float | None, sock: gsocket.socket) -> None:
         self.expired = False
         self._sock = sock
-        self._timer: Any = None
+        self._timer: _TimerWatcher | None = None
         if seconds:
             self._timer = gevent.get_hub().loop.timer(seconds)
             self._timer.start(self._expire, gevent.getcurrent())
 
-    def _expire(self, greenlet: Any) -> None:
+    def _expire(self, greenlet: greenlet) -> None:
         """Runs in the hub when the time is up: mark, cut the transport, interrupt."""
         self.expired = True
         try:
@@ -478,7 +497,7 @@ class _Deadline:
 
 def _remote_error(exc: BaseException) -> TLSError:
     """A non-TLS failure of a client (reset, timeout) as a ``TLSError`` with Node's code."""
-    if isinstance(exc, gevent.Timeout) or isinstance(exc, TimeoutError):
+    if isinstance(exc, (gevent.Timeout, TimeoutError)):
         return HandshakeTimeoutError("TLS handshake timeout")
     if isinstance(exc, OSError) and exc.errno is not None:
         code = errno.errorcode.get(exc.errno, "ECONNRESET")
@@ -487,7 +506,7 @@ def _remote_error(exc: BaseException) -> TLSError:
     return TLSError(f"TLS handshake failed: {exc!r}", code="ERR_TLS_HANDSHAKE", reason=str(exc))
 
 
-def create_server(secure_connection_listener: Optional[Callable[[TLSSocket], Any]] = None,
+def create_server(secure_connection_listener: Callable[[TLSSocket], Any] | None = None,
                   **options: Any) -> Server:
     """Create a ``Server`` (Node's ``tls.createServer``); call ``listen()`` to start it."""
     return Server(secure_connection_listener, **options)

@@ -18,7 +18,6 @@ under it resume, since a session resumes only under the context that made it.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
 
 from greentls._config.cache import CONTEXT_CACHE_SIZE, ContextCache, context_from_answer
 from greentls._config.context import SecureContext
@@ -34,7 +33,7 @@ class SNITable:
     def __init__(self) -> None:
         self._exact: dict[str, tuple[int, SecureContext]] = {}
         self._wildcard: dict[str, tuple[int, SecureContext]] = {}
-        self._patterns: list[tuple[int, re.Pattern, SecureContext]] = []
+        self._patterns: list[tuple[int, re.Pattern[str], SecureContext]] = []
         self._sequence = 0
 
     def __len__(self) -> int:
@@ -54,7 +53,7 @@ class SNITable:
             escaped = re.escape(name).replace(r"\*", "[^.]*")
             self._patterns.append((self._sequence, re.compile(escaped), context))
 
-    def lookup(self, servername: Optional[str]) -> Optional[SecureContext]:
+    def lookup(self, servername: str | None) -> SecureContext | None:
         """The newest context whose pattern matches ``servername``, or None."""
         if not servername or not len(self):
             return None

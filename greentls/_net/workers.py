@@ -32,17 +32,27 @@ first fork; the parent's ``get_connections()`` returns the sum.
 """
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from multiprocessing.sharedctypes import RawArray
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, TypeAlias
 
 import gevent
 from gevent.event import Event
 from gevent.os import fork_gevent
+
+if TYPE_CHECKING:
+    from gevent.server import StreamServer
+
+    from greentls._net.server import Server
+
+#: The shared open-connection counts, one slot per worker ("q": a C long long).
+Counts: TypeAlias = "ctypes.Array[ctypes.c_longlong]"
 
 __all__ = ["serve_with_workers", "Supervisor", "DRAIN_TIMEOUT"]
 
@@ -59,7 +69,7 @@ MAX_BACKOFF = 10.0
 POLL = 0.05
 
 
-def serve_with_workers(server: Any, workers: int) -> None:
+def serve_with_workers(server: Server, workers: int) -> None:
     """Fork ``workers`` processes that accept on ``server``'s socket; supervise them until the
     server is closed or the parent gets SIGTERM/SIGINT; then drain them and return."""
     Supervisor(server, workers).run()
@@ -79,15 +89,15 @@ class _Worker:
 class Supervisor:
     """Forks, watches, replaces and stops the workers of one ``Server`` (runs in the parent)."""
 
-    def __init__(self, server: Any, workers: int,
-                 drain_timeout: Optional[float] = None) -> None:
+    def __init__(self, server: Server, workers: int,
+                 drain_timeout: float | None = None) -> None:
         self.server = server
         self.size = workers
         self.drain_timeout = DRAIN_TIMEOUT if drain_timeout is None else drain_timeout
         self.drain_timeout = getattr(server, "_drain_timeout", None) or self.drain_timeout
         self.parent_pid = os.getpid()
         # Twice the workers plus spare: during a rolling restart old and new sets coexist.
-        self.counts: Any = RawArray("q", max(4 * workers, 8))
+        self.counts: Counts = RawArray("q", max(4 * workers, 8))
         self.children: dict[int, _Worker] = {}
         self.generation = 0
         self.backoff = 0.0
@@ -95,14 +105,14 @@ class Supervisor:
         self.stopping = False
         self.roll_requested = False
         self.wake = Event()
-        self._watchers: list[Any] = []
+        self._watchers: list[gevent.signal_handler[...]] = []
 
     # -- the parent's loop ------------------------------------------------------------------
 
     def run(self) -> None:
         """Supervise until stopped; returns in the parent only."""
         server = self.server
-        server._stream_server.stop_accepting()     # keep the socket open for the workers
+        _stream_server_of(server).stop_accepting()     # keep the socket open for the workers
         server._workers = self
         self._install_signals()
         try:
@@ -134,7 +144,7 @@ class Supervisor:
         self.wake.set()
 
     def _on_hup(self) -> None:
-        hook: Optional[Callable[[], Any]] = getattr(self.server, "_reload_hook", None)
+        hook: Callable[[], object] | None = getattr(self.server, "_reload_hook", None)
         if hook is None:
             log.warning("greentls: SIGHUP: this server has no reload hook; restarting its "
                         "workers with the contexts it has")
@@ -256,7 +266,7 @@ class Supervisor:
 
     def total_connections(self) -> int:
         """Open connections summed over every worker (for the parent's ``get_connections()``)."""
-        return sum(self.counts[w.slot] for w in list(self.children.values()))
+        return sum(int(self.counts[w.slot]) for w in list(self.children.values()))
 
     def in_parent(self) -> bool:
         """True in the process that forked the workers."""
@@ -266,7 +276,7 @@ class Supervisor:
 class _WorkerProcess:
     """One worker: accept on the inherited socket, count connections, drain on SIGTERM."""
 
-    def __init__(self, server: Any, parent_pid: int, counts: Any, slot: int,
+    def __init__(self, server: Server, parent_pid: int, counts: Counts, slot: int,
                  drain_timeout: float) -> None:
         self.server = server
         self.parent_pid = parent_pid
@@ -285,7 +295,7 @@ class _WorkerProcess:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)     # rotation is the parent's business
         gevent.signal_handler(signal.SIGTERM, self._drain_soon)
         gevent.spawn(self._watch_parent)
-        server._stream_server.start_accepting()
+        _stream_server_of(server).start_accepting()
         self.done.wait()
 
     def _drain_soon(self) -> None:
@@ -307,6 +317,14 @@ class _WorkerProcess:
                 self._drain_soon()
                 return
             gevent.sleep(1.0)
+
+
+def _stream_server_of(server: Server) -> StreamServer:
+    """The server's accept loop; ``serve_forever`` made it (``listen``) before forking."""
+    stream_server = server._stream_server
+    if stream_server is None:
+        raise RuntimeError("serve_forever(workers=N) on a server that is not listening")
+    return stream_server
 
 
 def _kill(pid: int, sig: int) -> None:

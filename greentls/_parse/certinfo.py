@@ -14,17 +14,39 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict, TypeVar, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from OpenSSL import crypto
 
 __all__ = ["certificate_dict", "certificate_chain_dict", "getpeercert_dict", "load_certificate", "CertLike"]
 
 #: What the functions here take: a ``cryptography`` certificate, DER or PEM bytes (or a
 #: pyOpenSSL ``X509``, through its ``to_cryptography``).
-CertLike = Union[x509.Certificate, bytes, bytearray, memoryview]
+CertLike: TypeAlias = x509.Certificate | bytes | bytearray | memoryview
+#: Node's certificate object (and the stdlib's getpeercert() dict): values of many types, as
+#: the two APIs define them.
+CertDict: TypeAlias = dict[str, Any]
+#: An RDN sequence as the stdlib gives it: per RDN, the (long name, value) pairs.
+NameTuple: TypeAlias = tuple[tuple[tuple[str, str], ...], ...]
+
+_Extension = TypeVar("_Extension", bound=x509.ExtensionType)
+
+
+class _TBSFields(TypedDict):
+    """The DER pieces of a TBSCertificate that ``_tbs_fields`` returns."""
+
+    issuer: bytes
+    not_before: tuple[int, bytes]   # (ASN.1 time type, content)
+    not_after: tuple[int, bytes]
+    subject: bytes
+    spki: bytes
 
 # --- OpenSSL's object names (crypto/objects/objects.txt): dotted OID -> (short, long) -------
 _NAMES = {
@@ -75,7 +97,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # --- a minimal DER reader -------------------------------------------------------------------
 
 
-def _tlv(data: bytes, pos: int) -> Tuple[int, int, int]:
+def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
     """(tag, start, end of the content) of the element at ``pos`` (one-octet tags only)."""
     tag, length = data[pos], data[pos + 1]
     pos += 2
@@ -86,7 +108,7 @@ def _tlv(data: bytes, pos: int) -> Tuple[int, int, int]:
     return tag, pos, pos + length
 
 
-def _children(data: bytes, start: int, end: int) -> Iterator[Tuple[int, int, int, int]]:
+def _children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(tag, content start, content end, element start) of each element in ``data[start:end]``."""
     while start < end:
         tag, content_start, content_end = _tlv(data, start)
@@ -103,10 +125,10 @@ def _oid(content: bytes) -> str:
             arcs.append(value)
             value = 0
     first = min(arcs[0] // 40, 2)
-    return ".".join(map(str, [first, arcs[0] - 40 * first] + arcs[1:]))
+    return ".".join(map(str, [first, arcs[0] - 40 * first, *arcs[1:]]))
 
 
-def _tbs_fields(cert: x509.Certificate) -> dict:
+def _tbs_fields(cert: x509.Certificate) -> _TBSFields:
     """The TBSCertificate fields whose exact DER matters: names, times, key (RFC 5280 4.1)."""
     tbs = cert.tbs_certificate_bytes
     _, start, end = _tlv(tbs, 0)
@@ -119,7 +141,7 @@ def _tbs_fields(cert: x509.Certificate) -> dict:
             "subject": elements[4][1], "spki": elements[5][1]}
 
 
-def _name_entries(name_der: bytes) -> List[Tuple[int, str, int, bytes, bytes]]:
+def _name_entries(name_der: bytes) -> list[tuple[int, str, int, bytes, bytes]]:
     """(RDN index, OID, string tag, content, AttributeValue DER) for each entry, in DER order."""
     entries = []
     _, start, end = _tlv(name_der, 0)
@@ -130,7 +152,7 @@ def _name_entries(name_der: bytes) -> List[Tuple[int, str, int, bytes, bytes]]:
     return entries
 
 
-def _to_utf8_text(tag: int, content: bytes) -> Optional[str]:
+def _to_utf8_text(tag: int, content: bytes) -> str | None:
     """ASN1_STRING_to_UTF8: the string types OpenSSL converts, ``None`` for the rest."""
     try:
         if tag == 0x0C:  # UTF8String
@@ -151,26 +173,27 @@ def _to_utf8_text(tag: int, content: bytes) -> Optional[str]:
 # --- Node's strings -------------------------------------------------------------------------
 
 
-def _name_object(name_der: bytes) -> Optional[dict]:
+def _name_object(name_der: bytes) -> dict[str, str | list[str]] | None:
     """GetX509NameObject: short name -> value, a list when a type repeats; multi-valued RDNs
     are flattened (Node ignores X509_NAME_ENTRY_set).  ``None`` (key omitted) if a value
     cannot be converted, as Node returns undefined for the whole name."""
-    result: dict = {}
+    result: dict[str, str | list[str]] = {}
     for _, oid, tag, content, _ in _name_entries(name_der):
         key = _NAMES[oid][0] if oid in _NAMES else oid
         value = _to_utf8_text(tag, content)
         if value is None:
             return None
-        if key not in result:
+        previous = result.get(key)
+        if previous is None:
             result[key] = value
-        elif isinstance(result[key], list):
-            result[key].append(value)
+        elif isinstance(previous, list):
+            previous.append(value)
         else:
-            result[key] = [result[key], value]
+            result[key] = [previous, value]
     return result
 
 
-def _print_alt_name(raw: bytes, utf8: bool, prefix: Optional[str] = None) -> str:
+def _print_alt_name(raw: bytes, utf8: bool, prefix: str | None = None) -> str:
     """PrintAltName: a "safe" name as is, anything else as a JSON string (crypto_common.cc)."""
     def unsafe(b: int) -> bool:
         return b in b'"\\,\'' or b < 0x20 or b == 0x7F or (not utf8 and b > 0x7E)
@@ -214,7 +237,7 @@ def _ia5(value: str) -> bytes:
     return value.encode("utf-8", "surrogateescape")
 
 
-def _general_name(name: x509.GeneralName) -> Optional[str]:
+def _general_name(name: x509.GeneralName) -> str | None:
     """PrintGeneralName (crypto_common.cc): Node's text for one GeneralName."""
     if isinstance(name, x509.DNSName):
         return "DNS:" + _print_alt_name(_ia5(name.value), False)
@@ -245,7 +268,7 @@ def _general_name(name: x509.GeneralName) -> Optional[str]:
     return None
 
 
-def _extension(cert: x509.Certificate, kind: type) -> Any:
+def _extension(cert: x509.Certificate, kind: type[_Extension]) -> _Extension | None:
     """The parsed value of the first extension of ``kind``, or ``None``."""
     try:
         return cert.extensions.get_extension_for_class(kind).value
@@ -253,14 +276,14 @@ def _extension(cert: x509.Certificate, kind: type) -> Any:
         return None  # (a duplicated or malformed extension: Node would read the first one)
 
 
-def _subjectaltname(cert: x509.Certificate) -> Optional[str]:
+def _subjectaltname(cert: x509.Certificate) -> str | None:
     san = _extension(cert, x509.SubjectAlternativeName)
     if san is None:
         return None
     return ", ".join(filter(None, (_general_name(name) for name in san)))
 
 
-def _info_access(cert: x509.Certificate) -> Optional[dict]:
+def _info_access(cert: x509.Certificate) -> dict[str, list[Any]] | None:
     """SafeX509InfoAccessPrint, then translatePeerCertificate's parse of it (lib/_tls_common.js)."""
     aia = _extension(cert, x509.AuthorityInformationAccess)
     if aia is None:
@@ -270,14 +293,14 @@ def _info_access(cert: x509.Certificate) -> Optional[dict]:
         method = desc.access_method.dotted_string
         lines.append(f"{_NAMES[method][1] if method in _NAMES else method} - "
                      f"{_general_name(desc.access_location)}")
-    result: dict = {}
+    result: dict[str, list[Any]] = {}  # Node's values: strings, or what JSON.parse made
     for match in re.finditer(r"([^\n:]*):([^\n]*)(?:\n|\Z)", "\n".join(lines)):
         key, value = match.group(1), match.group(2)
         result.setdefault(key, []).append(json.loads(value) if value.startswith('"') else value)
     return result
 
 
-def _asn1_time_print(time: Tuple[int, bytes]) -> str:
+def _asn1_time_print(time: tuple[int, bytes]) -> str:
     """ASN1_TIME_print (OpenSSL 3.0): "Nov 26 19:00:00 2026 GMT", day padded with a space."""
     tag, raw = time[0], time[1].decode("ascii")
     if tag == 0x17:  # UTCTime: two-digit year, 50..99 -> 19xx (RFC 5280 4.1.2.5.1)
@@ -285,7 +308,8 @@ def _asn1_time_print(time: Tuple[int, bytes]) -> str:
         year += 1900 if year >= 50 else 2000
     else:
         year, rest = int(raw[:4]), raw[4:]
-    fraction = re.match(r"\.[0-9]*", rest[10:]).group(0) if rest[10:11] == "." else ""
+    found = re.match(r"\.[0-9]*", rest[10:]) if rest[10:11] == "." else None
+    fraction = found.group(0) if found is not None else ""
     return "%s %2d %s:%s:%s%s %d%s" % (_MONTHS[int(rest[:2]) - 1], int(rest[2:4]), rest[4:6],
                                        rest[6:8], rest[8:10], fraction, year,
                                        " GMT" if raw.endswith("Z") else "")
@@ -295,15 +319,16 @@ def _fingerprint(der: bytes, algorithm: str) -> str:
     return ":".join("%02X" % b for b in hashlib.new(algorithm, der).digest())
 
 
-def _key_fields(cert: x509.Certificate, spki: bytes) -> dict:
+def _key_fields(cert: x509.Certificate, spki: bytes) -> CertDict:
     """RSA: modulus, bits, exponent, pubkey (i2d_RSA_PUBKEY: the SubjectPublicKeyInfo DER);
     EC: bits, pubkey (the point as encoded), asn1Curve, nistCurve.  Nothing for other keys."""
     algorithm = cert.public_key_algorithm_oid.dotted_string
     if algorithm == _RSA:
-        numbers = cert.public_key().public_numbers()
+        rsa_key = cast("rsa.RSAPublicKey", cert.public_key())  # what the RSA algorithm OID means
+        numbers = rsa_key.public_numbers()
         return {"modulus": "%X" % numbers.n, "bits": numbers.n.bit_length(),
                 "exponent": "0x%x" % min(numbers.e, 2 ** 64 - 1),  # BN_get_word saturates
-                "pubkey": cert.public_key().public_bytes(
+                "pubkey": rsa_key.public_bytes(
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)}
     if algorithm != _EC:
         return {}
@@ -311,14 +336,14 @@ def _key_fields(cert: x509.Certificate, spki: bytes) -> dict:
     (_, a_start, a_end, _), (_, k_start, k_end, _) = list(_children(spki, start, end))
     params = list(_children(spki, a_start, a_end))[1]
     curve = _oid(spki[params[1]:params[2]]) if params[0] == 0x06 else None
-    fields: dict = {"bits": None, "pubkey": spki[k_start + 1:k_end]}  # skip the unused-bits octet
+    fields: CertDict = {"bits": None, "pubkey": spki[k_start + 1:k_end]}  # skip the unused-bits octet
     if curve in _CURVES:
         short, nist, fields["bits"] = _CURVES[curve]
         fields["asn1Curve"] = short
         if nist:
             fields["nistCurve"] = nist
     else:  # a curve outside our table: ask cryptography (OpenSSL names P-192/P-256 primeXv1)
-        key_curve = cert.public_key().curve
+        key_curve = cast("ec.EllipticCurvePublicKey", cert.public_key()).curve  # the EC OID says so
         fields["bits"] = key_curve.key_size
         fields["asn1Curve"] = {"secp192r1": "prime192v1", "secp256r1": "prime256v1"}.get(
             key_curve.name, key_curve.name)
@@ -339,19 +364,20 @@ def _is_ca(cert: x509.Certificate) -> bool:
     return bool(constraints and constraints.ca and (usage is None or usage.key_cert_sign))
 
 
-def load_certificate(cert: Any) -> x509.Certificate:
+def load_certificate(cert: CertLike | crypto.X509) -> x509.Certificate:
     """A ``cryptography`` certificate from one, from DER or PEM bytes, or from a pyOpenSSL X509."""
     if isinstance(cert, x509.Certificate):
         return cert
     if hasattr(cert, "to_cryptography"):
-        return cert.to_cryptography()
+        converted: x509.Certificate = cert.to_cryptography()
+        return converted
     data = bytes(cert)
     if data.lstrip().startswith(b"-----BEGIN"):
         return x509.load_pem_x509_certificate(data)
     return x509.load_der_x509_certificate(data)
 
 
-def certificate_dict(cert: CertLike) -> dict:
+def certificate_dict(cert: CertLike | crypto.X509) -> CertDict:
     """Node's ``getPeerCertificate()`` dict for one certificate, keys in Node's order.
 
     Keys Node leaves out are left out: ``subjectaltname``/``infoAccess``/``ext_key_usage`` when
@@ -361,7 +387,7 @@ def certificate_dict(cert: CertLike) -> dict:
     cert = load_certificate(cert)
     fields = _tbs_fields(cert)
     der = cert.public_bytes(serialization.Encoding.DER)
-    info: dict = {}
+    info: CertDict = {}
     for key, value in (("subject", _name_object(fields["subject"])),
                        ("issuer", _name_object(fields["issuer"])),
                        ("subjectaltname", _subjectaltname(cert)), ("infoAccess", _info_access(cert))):
@@ -387,7 +413,7 @@ def certificate_dict(cert: CertLike) -> dict:
 _DSA, _RSA_PSS = "1.2.840.10040.4.1", "1.2.840.113549.1.1.10"
 
 
-def _signer_key_types(signature: str) -> Tuple[str, ...]:
+def _signer_key_types(signature: str) -> tuple[str, ...]:
     """The key types that may have made a signature (OBJ_find_sigid_algs, then OpenSSL 3.0's
     check_sig_alg_match in crypto/x509/v3_purp.c; RSA keys may make RSA-PSS signatures)."""
     if signature == _RSA_PSS:
@@ -409,10 +435,10 @@ _CANON_TAGS = frozenset((0x0C, 0x1E, 0x1C, 0x13, 0x14, 0x16, 0x1A))
 _LOWER_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def _canonical_name(name_der: bytes) -> tuple:
+def _canonical_name(name_der: bytes) -> tuple[tuple[tuple[str, object], ...], ...]:
     """x509_name_canon: per RDN, a sorted set of (type, value); string values stripped, inner
     whitespace runs collapsed to one space, ASCII lower-cased."""
-    sets: dict = {}
+    sets: dict[int, list[tuple[str, object]]] = {}
     for rdn, oid, tag, content, _ in _name_entries(name_der):
         text = _to_utf8_text(tag, content) if tag in _CANON_TAGS else None
         if text is not None:
@@ -447,7 +473,7 @@ def _issued(issuer: x509.Certificate, subject: x509.Certificate) -> bool:
     return _likely_issued(issuer, subject) and (usage is None or usage.key_cert_sign)
 
 
-def _store_issuer(store: Sequence[x509.Certificate], cert: x509.Certificate) -> Optional[x509.Certificate]:
+def _store_issuer(store: Sequence[x509.Certificate], cert: x509.Certificate) -> x509.Certificate | None:
     """X509_STORE_CTX_get1_issuer: the first likely issuer valid now, else the one that expires
     last (OpenSSL 3.0 crypto/x509/x509_lu.c)."""
     now, best = datetime.now(timezone.utc), None
@@ -461,7 +487,8 @@ def _store_issuer(store: Sequence[x509.Certificate], cert: x509.Certificate) -> 
     return best
 
 
-def certificate_chain_dict(chain: Sequence[CertLike], trust_store_certs: Iterable[CertLike] = ()) -> dict:
+def certificate_chain_dict(chain: Sequence[CertLike | crypto.X509],
+                           trust_store_certs: Iterable[CertLike | crypto.X509] = ()) -> CertDict:
     """Node's ``getPeerCertificate(true)``: the leaf's dict with ``issuerCertificate`` links.
 
     ``chain`` is the peer's chain as sent, leaf first.  As ``GetPeerCert`` does: link each
@@ -488,7 +515,7 @@ def certificate_chain_dict(chain: Sequence[CertLike], trust_store_certs: Iterabl
             break
     # Store certificates are compared by identity, as Node compares X509 pointers: a chain
     # certificate is a copy, never the same pointer as a store entry.
-    visited: List[x509.Certificate] = []
+    visited: list[x509.Certificate] = []
     while not _issued(cert, cert):  # GetLastIssuedCert
         ca = _store_issuer(store, cert)
         if ca is None or (visited and ca is not visited[-1] and any(ca is seen for seen in visited)):
@@ -507,9 +534,9 @@ def certificate_chain_dict(chain: Sequence[CertLike], trust_store_certs: Iterabl
 # --- the stdlib's getpeercert() -------------------------------------------------------------
 
 
-def _name_tuple(name_der: bytes) -> tuple:
+def _name_tuple(name_der: bytes) -> NameTuple:
     """_create_tuple_for_X509_NAME (Modules/_ssl.c): RDNs of (long name, value) pairs."""
-    rdns: dict = {}
+    rdns: dict[int, list[tuple[str, str]]] = {}
     for rdn, oid, tag, content, _ in _name_entries(name_der):
         text = _to_utf8_text(tag, content)
         rdns.setdefault(rdn, []).append((_NAMES[oid][1] if oid in _NAMES else oid,
@@ -517,7 +544,7 @@ def _name_tuple(name_der: bytes) -> tuple:
     return tuple(tuple(pairs) for pairs in rdns.values())
 
 
-def _stdlib_general_name(name: x509.GeneralName) -> Optional[Tuple[str, Any]]:
+def _stdlib_general_name(name: x509.GeneralName) -> tuple[str, str | NameTuple] | None:
     """_get_peer_alt_names (Modules/_ssl.c, Python 3.11) for one GeneralName."""
     kinds = {x509.DNSName: "DNS", x509.RFC822Name: "email", x509.UniformResourceIdentifier: "URI"}
     if type(name) in kinds:
@@ -525,7 +552,7 @@ def _stdlib_general_name(name: x509.GeneralName) -> Optional[Tuple[str, Any]]:
     if isinstance(name, x509.DirectoryName):
         return "DirName", _name_tuple(name.value.public_bytes())
     if isinstance(name, x509.IPAddress):
-        text = _general_name(name)[len("IP Address:"):]
+        text = (_general_name(name) or "")[len("IP Address:"):]  # never None for an IPAddress
         return "IP Address", "<invalid>" if text.startswith("<") else text
     if isinstance(name, x509.RegisteredID):  # i2t_ASN1_OBJECT: the long name when known
         oid = name.value.dotted_string
@@ -539,14 +566,14 @@ def _stdlib_general_name(name: x509.GeneralName) -> Optional[Tuple[str, Any]]:
     return None
 
 
-def getpeercert_dict(cert: CertLike) -> dict:
+def getpeercert_dict(cert: CertLike | crypto.X509) -> CertDict:
     """The stdlib's ``ssl.SSLSocket.getpeercert()`` dict for a certificate (``_decode_certificate``
     in Modules/_ssl.c): ``subject``, ``issuer``, ``version``, ``serialNumber``, ``notBefore``,
     ``notAfter``, then ``subjectAltName``, ``OCSP``, ``caIssuers``, ``crlDistributionPoints``
     when the certificate has them."""
     cert = load_certificate(cert)
     fields = _tbs_fields(cert)
-    result: dict = {"subject": _name_tuple(fields["subject"]), "issuer": _name_tuple(fields["issuer"]),
+    result: CertDict = {"subject": _name_tuple(fields["subject"]), "issuer": _name_tuple(fields["issuer"]),
                     "version": cert.version.value + 1,
                     "serialNumber": _serial_hex(cert.serial_number, "00"),
                     "notBefore": _asn1_time_print(fields["not_before"]),

@@ -50,8 +50,9 @@ parser is broken for good and re-raises it; after a hello it keeps returning it.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 from greentls._base.errors import TLSError
 
@@ -132,7 +133,7 @@ class ClientHelloError(TLSError):
     """The first bytes from a client cannot be a TLS ClientHello; the message says why."""
 
     def __init__(self, message: str, *, code: str = "ERR_TLS_INVALID_CLIENT_HELLO",
-                 reason: Optional[str] = None):
+                 reason: str | None = None):
         super().__init__(message, code=code, reason=reason)
 
 
@@ -140,7 +141,7 @@ class ClientHelloTooLargeError(ClientHelloError):
     """The ClientHello would take more than the parser's ``max_size`` bytes of records."""
 
     def __init__(self, message: str, *, code: str = "ERR_TLS_CLIENT_HELLO_TOO_LARGE",
-                 reason: Optional[str] = None):
+                 reason: str | None = None):
         super().__init__(message, code=code, reason=reason)
 
 
@@ -164,10 +165,10 @@ class ClientHello:
     session_id: bytes
     cipher_suites: tuple[int, ...]
     compression_methods: bytes
-    server_name: Optional[str]
-    alpn_protocols: Optional[tuple[bytes, ...]]
+    server_name: str | None
+    alpn_protocols: tuple[bytes, ...] | None
     status_request: bool
-    session_ticket: Optional[bytes]
+    session_ticket: bytes | None
     has_pre_shared_key: bool
     psk_identities: tuple[bytes, ...]
     supported_versions: tuple[int, ...]
@@ -552,15 +553,15 @@ class ClientHelloParser:
         self._record_version = 0  # of the first record with hello bytes, once consumed
         self._handshake = bytearray()  # fragments of the records consumed so far
         self._empty_records = 0  # zero-length records consumed since the last non-empty one
-        self._hello: Optional[ClientHello] = None
-        self._error: Optional[ClientHelloError] = None
+        self._hello: ClientHello | None = None
+        self._error: ClientHelloError | None = None
 
     @property
     def buffered(self) -> bytes:
         """Every byte fed so far, the hello and whatever followed it, for OpenSSL to read next."""
         return bytes(self._buf)
 
-    def feed(self, data: bytes) -> Optional[ClientHello]:
+    def feed(self, data: bytes) -> ClientHello | None:
         """Append bytes; return the ClientHello when complete, None if more bytes are needed;
         raise ClientHelloError when the bytes cannot be a ClientHello."""
         if self._error is not None:
@@ -577,7 +578,7 @@ class ClientHelloParser:
             raise
         return self._hello
 
-    def _hello_in_first_record(self, data: bytes) -> Optional[ClientHello]:
+    def _hello_in_first_record(self, data: bytes) -> ClientHello | None:
         """Called by ``feed`` with its first bytes: the common case of a whole hello in one
         record, in one piece.  Parse it in place, without the copies ``_consume_records`` makes
         to join records; return None, having changed nothing, whenever the bytes are anything
@@ -599,7 +600,7 @@ class ClientHelloParser:
         return _parse_body(data, _RECORD_HEADER_LEN + _HANDSHAKE_HEADER_LEN, hello_end,
                            data[1] << 8 | data[2], record_end)
 
-    def _consume_records(self) -> Optional[ClientHello]:
+    def _consume_records(self) -> ClientHello | None:
         """Called by ``feed`` with new bytes: consume each complete record once, check early."""
         buf = self._buf
         while True:
@@ -671,7 +672,7 @@ class ClientHelloParser:
             raise ClientHelloTooLargeError(
                 f"ClientHello takes more than {self._max_size} bytes of records")
 
-    def _sslv2_hello(self) -> Optional[ClientHello]:
+    def _sslv2_hello(self) -> ClientHello | None:
         """Called by ``_consume_records`` when the stream's first byte has its top bit set: an
         SSLv2 record header (RFC 5246 appendix E.2).  OpenSSL reads it as a hello only as the
         first record of the stream, holding msg_type 1 (ssl3_record.c ssl3_get_record; 4.0's
@@ -699,7 +700,7 @@ class ClientHelloParser:
         self._record_start = end
         return _parse_sslv2_hello(bytes(buf[:end]), end)
 
-    def _try_hello(self) -> Optional[ClientHello]:
+    def _try_hello(self) -> ClientHello | None:
         """Called after each consumed record: parse the hello if its last byte is in."""
         handshake = self._handshake
         if len(handshake) < _HANDSHAKE_HEADER_LEN:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, List, Optional
+from typing import Any
 
 from greentls._base.errors import CertificateError
 
@@ -39,7 +39,7 @@ _LOWER_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrst
 _HEX = "0123456789abcdefABCDEF"
 
 
-def _js_string(value: Any) -> str:
+def _js_string(value: object) -> str:
     """JavaScript's ``'' + value`` for the values a Python caller may pass."""
     if value is None:
         return "undefined"
@@ -50,14 +50,14 @@ def _js_string(value: Any) -> str:
     return str(value)
 
 
-def _js_truthy(value: Any) -> bool:
+def _js_truthy(value: object) -> bool:
     """JavaScript truthiness: arrays and objects are truthy even when empty."""
     return isinstance(value, (list, dict)) or bool(value)
 
 
-def _pton4(text: str) -> Optional[bytes]:
+def _pton4(text: str) -> bytes | None:
     """libuv's inet_pton4: exactly four decimal octets, no leading zeros."""
-    octets: List[int] = []
+    octets: list[int] = []
     saw_digit = False
     for ch in text:
         if "0" <= ch <= "9":
@@ -78,7 +78,7 @@ def _pton4(text: str) -> Optional[bytes]:
     return bytes(octets) if len(octets) == 4 and saw_digit else None
 
 
-def _pton6(text: str) -> Optional[bytes]:
+def _pton6(text: str) -> bytes | None:
     """libuv's inet_pton6 (BIND's): a zone index is dropped; one "::"; a dotted tail."""
     if "%" in text:
         text = text[:text.index("%")]
@@ -88,8 +88,8 @@ def _pton6(text: str) -> Optional[bytes]:
         if not text.startswith("::"):
             return None
         text = text[1:]
-    head: List[int] = []
-    tail: Optional[List[int]] = None  # the groups after "::"
+    head: list[int] = []
+    tail: list[int] | None = None  # the groups after "::"
     groups = head
     token, digits, i = "", 0, 0
     while i < len(text):
@@ -134,7 +134,7 @@ def _ntop6(packed: bytes) -> str:
     and IPv4-compatible and IPv4-mapped addresses end in dotted decimal."""
     words = [int.from_bytes(packed[i:i + 2], "big") for i in range(0, 16, 2)]
     best_base, best_len, cur_base, cur_len = -1, 0, -1, 0
-    for i, word in enumerate(words + [1]):  # the sentinel closes a trailing run
+    for i, word in enumerate([*words, 1]):  # the sentinel closes a trailing run
         if word == 0 and i < 8:
             cur_base, cur_len = (i, 1) if cur_base == -1 else (cur_base, cur_len + 1)
         elif cur_base != -1:
@@ -156,7 +156,7 @@ def _ntop6(packed: bytes) -> str:
     return out + (":" if best_base != -1 and best_base + best_len == 8 else "")
 
 
-def _canonicalize_ip(text: str) -> Optional[str]:
+def _canonicalize_ip(text: str) -> str | None:
     """cares_wrap's canonicalizeIP: ``None`` (Node's undefined) when not an address."""
     v4 = _pton4(text)
     if v4 is not None:
@@ -174,12 +174,12 @@ def _unfqdn(host: str) -> str:
     return host[:-1] if host.endswith(".") else host
 
 
-def _split_host(host: str) -> List[str]:
+def _split_host(host: str) -> list[str]:
     # Node lower-cases A-Z only: String#toLowerCase() is locale-sensitive.
     return _unfqdn(host).translate(_LOWER_ASCII).split(".")
 
 
-def _check(host_parts: List[str], pattern: Any, wildcards: bool) -> bool:
+def _check(host_parts: list[str], pattern: object, wildcards: bool) -> bool:
     """lib/tls.js ``check()``: one pattern against the host's labels."""
     if not _js_truthy(pattern):
         return False
@@ -203,7 +203,7 @@ def _check(host_parts: List[str], pattern: Any, wildcards: bool) -> bool:
             and host_sub.endswith(suffix))
 
 
-def _split_escaped_alt_names(alt_names: str) -> List[str]:
+def _split_escaped_alt_names(alt_names: str) -> list[str]:
     """lib/tls.js ``splitEscapedAltNames``: split at ", " outside the JSON-quoted parts."""
     result, token, offset = [], "", 0
     while offset != len(alt_names):
@@ -214,7 +214,7 @@ def _split_escaped_alt_names(alt_names: str) -> List[str]:
             match = _JSON_STRING_RE.match(alt_names, next_quote)
             if not match:
                 error = ValueError("Invalid subject alternative name string")
-                error.code = "ERR_TLS_CERT_ALTNAME_FORMAT"  # type: ignore[attr-defined]
+                error.code = "ERR_TLS_CERT_ALTNAME_FORMAT"  # type: ignore[attr-defined]  # Node sets .code on a plain error
                 raise error
             token += json.loads(match.group(0))
             offset = match.end()
@@ -227,7 +227,7 @@ def _split_escaped_alt_names(alt_names: str) -> List[str]:
     return result
 
 
-def check_server_identity(hostname: str, cert: dict) -> Optional[CertificateError]:
+def check_server_identity(hostname: str, cert: dict[str, Any]) -> CertificateError | None:
     """Check ``hostname`` against a certificate dict (``certificate_dict``'s shape) as Node does.
 
     Returns ``None`` when it matches, else a ``CertificateError`` with
@@ -237,8 +237,8 @@ def check_server_identity(hostname: str, cert: dict) -> Optional[CertificateErro
     """
     subject = cert.get("subject")
     alt_names = cert.get("subjectaltname")
-    dns_names: List[str] = []
-    ips: List[Optional[str]] = []
+    dns_names: list[str] = []
+    ips: list[str | None] = []
     hostname = _js_string(hostname)
     if alt_names:
         names = _split_escaped_alt_names(alt_names) if '"' in alt_names else alt_names.split(", ")

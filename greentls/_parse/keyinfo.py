@@ -11,11 +11,26 @@ memory BIOs, so the sniffer sees only handshake bytes and costs nothing after it
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypedDict
 
 from greentls._base.errors import TLSError
 
-__all__ = ["ephemeral_key_info", "check_min_dh_size", "ServerKeyExchangeSniffer"]
+if TYPE_CHECKING:
+    from OpenSSL import SSL
+
+    from greentls._tls.socket import TLSSocket
+
+__all__ = ["ephemeral_key_info", "check_min_dh_size", "ServerKeyExchangeSniffer", "EphemeralKeyInfo"]
+
+
+class EphemeralKeyInfo(TypedDict, total=False):
+    """Node's ``getEphemeralKeyInfo()`` object: ``type`` ("ECDH" or "DH"), ``name`` (ECDH
+    only) and ``size`` in bits; empty without an ephemeral key."""
+
+    type: str
+    name: str
+    size: int
 
 _HANDSHAKE = 22
 _SERVER_KEY_EXCHANGE = 12
@@ -32,10 +47,10 @@ class ServerKeyExchangeSniffer:
         self._messages = b""
         self.done = False
         #: The ServerKeyExchange body, when the server sent one.
-        self.server_key_exchange: Optional[bytes] = None
-        self.unwrapped: Any = None
+        self.server_key_exchange: bytes | None = None
+        self.unwrapped: Callable[[int], bytes] | None = None
 
-    def wrap(self, recv: Any) -> Any:
+    def wrap(self, recv: Callable[[int], bytes]) -> Callable[[int], bytes]:
         """A transport ``recv`` that shows what it returns to the sniffer first."""
         self.unwrapped = recv
         def sniffing_recv(size: int) -> bytes:
@@ -75,7 +90,7 @@ class ServerKeyExchangeSniffer:
             elif kind == _SERVER_HELLO_DONE:
                 self.done = True
 
-    def dh_bits(self) -> Optional[int]:
+    def dh_bits(self) -> int | None:
         """Bit length of ``dh_p`` (ServerDHParams: ``opaque dh_p<1..2^16-1>`` first)."""
         body = self.server_key_exchange
         if not body or len(body) < 2:
@@ -100,15 +115,15 @@ _EC_GROUPS = {
 _HYBRID_CLASSICAL = {"x25519": 253, "secp256r1": 256, "secp384r1": 384, "x448": 448}
 
 
-def ephemeral_key_info(conn: Any, server_side: bool) -> Optional[dict]:
+def ephemeral_key_info(conn: SSL.Connection, server_side: bool) -> EphemeralKeyInfo | None:
     """Node's ``getEphemeralKeyInfo()``: None on a server, ``{}`` without an ephemeral key."""
     if server_side:
         return None
     name = conn.get_group_name()
     if not name:
         # Not ECDHE nor a named group: a server's own DH parameters, or no ephemeral key.
-        sniffer = getattr(conn.get_app_data(), "owner", None)
-        sniffer = getattr(sniffer, "_ske_sniffer", None)
+        owner = getattr(conn.get_app_data(), "owner", None)
+        sniffer: ServerKeyExchangeSniffer | None = getattr(owner, "_ske_sniffer", None)
         dh_bits = sniffer.dh_bits() if sniffer is not None else None
         return {"type": "DH", "size": dh_bits} if dh_bits else {}
     key = name.lower()
@@ -124,7 +139,7 @@ def ephemeral_key_info(conn: Any, server_side: bool) -> Optional[dict]:
     return {"type": "ECDH", "name": name, "size": 0}
 
 
-def check_min_dh_size(tls: Any, min_dh_size: int) -> None:
+def check_min_dh_size(tls: TLSSocket, min_dh_size: int) -> None:
     """Fail a client whose server used a DH group under ``min_dh_size`` bits, as Node does
     (lib/_tls_wrap.js ``onConnectSecure``: ``ERR_TLS_DH_PARAM_SIZE``)."""
     info = ephemeral_key_info(tls._engine.conn, False)

@@ -6,14 +6,20 @@ only the engine (``self._engine``) and never does I/O.
 from __future__ import annotations
 
 import socket
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from greentls._base.binding import lib as _lib
-
-from greentls._parse import certinfo as _certinfo
-
 from greentls._config import ciphers as _ciphers
 from greentls._engine.state import State
+from greentls._parse import certinfo as _certinfo
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from OpenSSL import SSL
+
+    from greentls._engine.engine import TLSEngine
+    from greentls._parse.certinfo import CertDict
+    from greentls._parse.keyinfo import EphemeralKeyInfo
 
 __all__ = ["ConnectionInfo"]
 
@@ -21,9 +27,9 @@ __all__ = ["ConnectionInfo"]
 class ConnectionInfo:
     """Read-only views of the negotiated connection, with Node's names and shapes."""
 
-    _engine: Any
+    _engine: TLSEngine
 
-    def get_cipher(self) -> Optional[dict]:
+    def get_cipher(self) -> dict[str, str | None] | None:
         """``{"name", "standardName", "version"}`` of the negotiated suite, or None before it."""
         conn = self._engine.conn
         name = conn.get_cipher_name()
@@ -32,7 +38,7 @@ class ConnectionInfo:
         return {"name": name, "standardName": _ciphers.standard_name(name),
                 "version": conn.get_cipher_version()}
 
-    def get_protocol(self) -> Optional[str]:
+    def get_protocol(self) -> str | None:
         """``"TLSv1.3"``, ``"TLSv1.2"``...; ``"unknown"`` before the handshake; None when closed."""
         state = self._engine.state
         if state is State.CLOSED:
@@ -42,12 +48,12 @@ class ConnectionInfo:
         return self._engine.conn.get_protocol_version_name()
 
     @property
-    def alpn_protocol(self) -> Optional[str]:
+    def alpn_protocol(self) -> str | None:
         """The protocol ALPN selected (RFC 7301), or None."""
         selected = self._engine.conn.get_alpn_proto_negotiated()
         return selected.decode("ascii", "replace") if selected else None
 
-    def get_peer_certificate(self, detailed: bool = False) -> dict:
+    def get_peer_certificate(self, detailed: bool = False) -> CertDict:
         """The peer's certificate in Node's shape; ``{}`` when there is none."""
         conn = self._engine.conn
         cert = conn.get_peer_certificate(as_cryptography=True)
@@ -74,42 +80,42 @@ class ConnectionInfo:
             return {}
         return _certinfo.getpeercert_dict(cert)
 
-    def get_certificate(self) -> dict:
+    def get_certificate(self) -> CertDict:
         """This side's own certificate in Node's shape; ``{}`` when there is none."""
         cert = self._engine.conn.get_certificate(as_cryptography=True)
         return _certinfo.certificate_dict(cert) if cert is not None else {}
 
-    def get_session(self) -> Optional[bytes]:
+    def get_session(self) -> bytes | None:
         """The current session as DER bytes (usable as ``connect(session=...)``), or None."""
         from greentls._config.sessions import current_session_bytes
         return current_session_bytes(self._engine.conn)
 
-    def get_tls_ticket(self) -> Optional[bytes]:
+    def get_tls_ticket(self) -> bytes | None:
         """Client: the session ticket the server sent (RFC 5077 / RFC 8446 4.6.1), or None."""
         from greentls._config.sessions import ticket_from_der
         der = self.get_session()
         return ticket_from_der(der) if der and not self._engine.server_side else None
 
-    def get_finished(self) -> Optional[bytes]:
+    def get_finished(self) -> bytes | None:
         """The Finished message this side sent in the last handshake, or None."""
         return self._engine.conn.get_finished()
 
-    def get_peer_finished(self) -> Optional[bytes]:
+    def get_peer_finished(self) -> bytes | None:
         """The Finished message the peer sent in the last handshake, or None."""
         return self._engine.conn.get_peer_finished()
 
-    def get_ephemeral_key_info(self) -> Optional[dict]:
+    def get_ephemeral_key_info(self) -> EphemeralKeyInfo | None:
         """Client: the key exchange (``{"type", "name", "size"}``), ``{}``; server: None."""
         from greentls._parse.keyinfo import ephemeral_key_info
         return ephemeral_key_info(self._engine.conn, self._engine.server_side)
 
-    def export_keying_material(self, length: int, label: str, context: Optional[bytes] = None) -> bytes:
+    def export_keying_material(self, length: int, label: str | bytes, context: bytes | None = None) -> bytes:
         """RFC 5705 keying material (Node's ``exportKeyingMaterial``)."""
         if isinstance(label, str):
             label = label.encode("ascii")
         return self._engine.export_keying_material(label, length, context)
 
-    def cipher(self) -> Optional[tuple]:
+    def cipher(self) -> tuple[str, str, int | None] | None:
         """``ssl.SSLSocket.cipher()``: (name, protocol version, secret bits), or None."""
         conn = self._engine.conn
         name = conn.get_cipher_name()
@@ -117,17 +123,17 @@ class ConnectionInfo:
             return None
         return (name, conn.get_protocol_version_name(), conn.get_cipher_bits())
 
-    def version(self) -> Optional[str]:
+    def version(self) -> str | None:
         """``ssl.SSLSocket.version()``: "TLSv1.3" etc., None before the handshake."""
         protocol = self.get_protocol()
         return None if protocol in (None, "unknown") else protocol
 
-    def selected_alpn_protocol(self) -> Optional[str]:
+    def selected_alpn_protocol(self) -> str | None:
         """``ssl.SSLSocket.selected_alpn_protocol()``."""
         return self.alpn_protocol
 
     @property
-    def server_hostname(self) -> Optional[str]:
+    def server_hostname(self) -> str | None:
         """``ssl.SSLSocket.server_hostname``: the name a client asked for; None on servers."""
         return None if self._engine.server_side else getattr(self, "servername", None)
 
@@ -136,7 +142,7 @@ class ConnectionInfo:
         return bool(_lib.SSL_session_reused(self._engine.conn._ssl))
 
 
-def _trust_store_certs(conn: Any) -> list:
+def _trust_store_certs(conn: SSL.Connection) -> list[x509.Certificate]:
     """Certificates of the verified chain past the presented one (Node completes the detailed
     chain from the trust store: the root a client sends rarely)."""
     try:
@@ -146,7 +152,7 @@ def _trust_store_certs(conn: Any) -> list:
     return list(verified or [])
 
 
-def address_dict(name: Any, sock: Any) -> Any:
+def address_dict(name: Any, sock: socket.socket) -> Any:
     """Node's ``address()`` shape for a socket name: a dict for TCP, the path for Unix."""
     if isinstance(name, (str, bytes)):
         return name.decode() if isinstance(name, bytes) else name

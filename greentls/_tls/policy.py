@@ -11,7 +11,8 @@ gets ``CallbackPolicy``.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from greentls._config.cache import context_from_answer
 from greentls._config.context import SecureContext
@@ -30,15 +31,15 @@ class HelloPolicy:
         """True when something must see the ClientHello before OpenSSL does."""
         return False
 
-    def context_for(self, tls: "TLSSocket", hello: "ClientHello") -> Optional[SecureContext]:
+    def context_for(self, tls: TLSSocket, hello: ClientHello) -> SecureContext | None:
         """The context to serve this hello with (may block), or None for the socket's own."""
         return None
 
-    def wants_staple(self, tls: "TLSSocket") -> bool:
+    def wants_staple(self, tls: TLSSocket) -> bool:
         """True when ``staple_for`` should be asked (the hello carried status_request)."""
         return False
 
-    def staple_for(self, tls: "TLSSocket", certificate: Any, issuer: Any) -> Optional[bytes]:
+    def staple_for(self, tls: TLSSocket, certificate: bytes, issuer: bytes | None) -> bytes | None:
         """The OCSP response to staple for ``certificate`` (may block), or None."""
         return None
 
@@ -54,7 +55,7 @@ class CallbackPolicy(HelloPolicy):
     def decides(self) -> bool:
         return True
 
-    def context_for(self, tls: "TLSSocket", hello: "ClientHello") -> Optional[SecureContext]:
+    def context_for(self, tls: TLSSocket, hello: ClientHello) -> SecureContext | None:
         if not hello.server_name:
             return None
         return context_from_answer(self._callback(hello.server_name))

@@ -21,17 +21,22 @@ only lets a client renegotiate because the context sets SSL_OP_ALLOW_CLIENT_RENE
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import TYPE_CHECKING
 
 import gevent
 from OpenSSL import SSL
 
 from greentls import signals
-from greentls._io.transport import HANDSHAKE, retry
-from greentls._config.defaults import DEFAULTS
-from greentls._engine.engine import is_tls13
 from greentls._base.errors import RenegotiationError, TLSError
+from greentls._config.defaults import DEFAULTS
 from greentls._config.sessions import current_session_bytes, session_id_from_der
+from greentls._engine.engine import is_tls13
+from greentls._io.transport import HANDSHAKE, MemoryPump, retry
+
+if TYPE_CHECKING:
+    from gevent._types import _TimerWatcher
+
+    from greentls._tls.socket import TLSSocket
 
 __all__ = ["Watch", "watch_handshake", "watch_established", "after_handshake", "handle_events", "renegotiate"]
 
@@ -50,31 +55,32 @@ class Watch:
     """The info-callback record of one connection; read only in its greenlet."""
 
     __slots__ = ("tls", "handshakes", "renegotiations", "window_timer", "limit", "window", "disabled",
-                 "error", "tickets_read", "client_sessions", "ticket_pending", "last_session", "hold_session", "server_sessions", "last_state", "in_handshake", "started",
+                 "error", "tickets_read", "client_sessions", "ticket_pending", "last_session",
+                 "hold_session", "server_sessions", "last_state", "in_handshake", "started",
                  "__weakref__")
 
-    def __init__(self, tls: Any) -> None:
+    def __init__(self, tls: TLSSocket) -> None:
         self.tls = tls
         #: Handshakes started, the initial one included.
         self.handshakes = 0
         #: Client renegotiations in the current window (Node's ``handshakes``).
         self.renegotiations = 0
-        self.window_timer: Any = None
+        self.window_timer: _TimerWatcher | None = None
         # Read when the connection starts (API.md): users may change them at any time.
         self.limit = DEFAULTS.reneg_limit
         self.window = DEFAULTS.reneg_window
         self.disabled = False
-        self.error: Optional[TLSError] = None
+        self.error: TLSError | None = None
         self.tickets_read = 0
         #: Client, TLS 1.3: the session of each ticket, as it was processed.
-        self.client_sessions: list = []
+        self.client_sessions: list[bytes | None] = []
         #: Client, TLS 1.3: a ticket is being read; its session is not taken yet.
         self.ticket_pending = False
         #: Client: the last session sent (a session is announced once).
-        self.last_session: Optional[bytes] = None
+        self.last_session: bytes | None = None
         self.hold_session = False
         #: Server, TLS 1.3: DER snapshots of the session after each ticket was written.
-        self.server_sessions: list = []
+        self.server_sessions: list[bytes | None] = []
         self.last_state = b""
         #: True while a renegotiation we asked for runs (it is not the peer's doing).
         self.in_handshake = False
@@ -126,18 +132,19 @@ class Watch:
                                           code="ERR_TLS_SESSION_ATTACK"))
 
     def _end_window(self) -> None:
+        assert self.window_timer is not None  # the timer that fired (close() stops it first)
         self.window_timer.close()
         self.window_timer = None
         self.renegotiations = 0
 
     def _on_state(self, conn: SSL.Connection) -> None:
         state = conn.get_state_string()
-        if self.last_state == _SERVER_WROTE_TICKET and is_tls13(conn):
-            # The ticket's session (with its fresh id) was built while writing it; OpenSSL's
-            # ssl_update_cache calls Node's newSession once per TLS 1.3 ticket.
-            if signals.has_receivers(signals.new_session, self.tls._server):
-                self.server_sessions.append(current_session_bytes(conn))
-                self.tls._events = True
+        # The ticket's session (with its fresh id) was built while writing it; OpenSSL's
+        # ssl_update_cache calls Node's newSession once per TLS 1.3 ticket.
+        if self.last_state == _SERVER_WROTE_TICKET and is_tls13(conn) \
+                and signals.has_receivers(signals.new_session, self.tls._server):
+            self.server_sessions.append(current_session_bytes(conn))
+            self.tls._events = True
         if self.last_state == _CLIENT_READ_TICKET and is_tls13(conn):
             # Leaving the state: the ticket was processed and its session replaced s->session
             # (tls_process_new_session_ticket); the next ticket would replace it in turn, so keep
@@ -166,7 +173,7 @@ class Watch:
             self.window_timer = None
 
 
-def watch_handshake(tls: Any) -> None:
+def watch_handshake(tls: TLSSocket) -> None:
     """The handshake starts: install the info callback if anything must be seen during it.
 
     A client always watches (tickets, the server's renegotiation requests).  A server needs it
@@ -176,7 +183,7 @@ def watch_handshake(tls: Any) -> None:
         tls._watch.start(tls._engine.conn)
 
 
-def watch_established(tls: Any) -> None:
+def watch_established(tls: TLSSocket) -> None:
     """The initial handshake is done; called before any application data is read.
 
     TLS 1.3 has no renegotiation (RFC 8446 section 4.1.2: a ClientHello after the handshake is
@@ -191,14 +198,18 @@ def watch_established(tls: Any) -> None:
         watch.start(conn)
 
 
-def after_handshake(tls: Any) -> None:
+def after_handshake(tls: TLSSocket) -> None:
     """The initial handshake finished: announce the TLS 1.2 session (TLS 1.3 tickets come in
     their own messages and are announced as they are written or read)."""
     conn = tls._engine.conn
     if tls._ske_sniffer is not None:
         tls._ske_sniffer.done = True
-        if not tls._pump.attached:  # a memory pump stays: give it back its plain recv
-            tls._pump._recv = tls._ske_sniffer.unwrapped
+        pump = tls._pump
+        assert pump is not None  # the handshake's
+        if not pump.attached:  # a memory pump stays: give it back its plain recv
+            assert isinstance(pump, MemoryPump)  # the one pump that is not attached
+            assert tls._ske_sniffer.unwrapped is not None  # _setup_client wrapped its recv
+            pump._recv = tls._ske_sniffer.unwrapped
     if not is_tls13(conn) and not tls.is_session_reused():
         if tls._is_server:
             if signals.has_receivers(signals.new_session, tls._server):
@@ -215,7 +226,7 @@ def after_handshake(tls: Any) -> None:
         handle_events(tls)
 
 
-def handle_events(tls: Any) -> None:
+def handle_events(tls: TLSSocket) -> None:
     """Act, in the connection's greenlet, on what the callbacks recorded (module docstring)."""
     tls._events = False
     watch = tls._watch
@@ -236,7 +247,7 @@ def handle_events(tls: Any) -> None:
         raise error
 
 
-def _deliver_client_sessions(tls: Any, watch: Watch) -> None:
+def _deliver_client_sessions(tls: TLSSocket, watch: Watch) -> None:
     """Send the ``session`` signal once per session that arrived (Node: once per ticket)."""
     held, watch.tickets_read = watch.tickets_read, 0
     arrived, watch.client_sessions = watch.client_sessions, []
@@ -264,7 +275,7 @@ def _deliver_client_sessions(tls: Any, watch: Watch) -> None:
             signals.session.send(tls, session=der)
 
 
-def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None:
+def renegotiate(tls: TLSSocket, reject_unauthorized: bool, request_cert: bool) -> None:
     """Run a TLS 1.2 renegotiation to completion from either side (RFC 5246 section 7.4.1.1,
     RFC 5746), blocking this greenlet; application data that arrives meanwhile is kept."""
     from greentls._config.verify import configure_verify
@@ -296,10 +307,11 @@ def renegotiate(tls: Any, reject_unauthorized: bool, request_cert: bool) -> None
         tls._judge_peer()  # as after the first handshake (Node's onhandshakedone)
 
 
-def _drive_renegotiation(tls: Any) -> None:
+def _drive_renegotiation(tls: TLSSocket) -> None:
     """Run the engine's renegotiation until OpenSSL no longer has one pending, keeping the
     application data that arrives meanwhile for the next read."""
     engine, pump = tls._engine, tls._pump
+    assert pump is not None  # open (_ensure_open): the handshake chose it
     chunks = [tls._plain] if tls._plain else []
     while True:
         data = retry(pump, HANDSHAKE, engine.renegotiation_step)

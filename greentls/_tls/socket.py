@@ -11,24 +11,56 @@ from __future__ import annotations
 
 import logging
 import socket as _socket
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from greentls import signals
-from greentls._parse.clienthello import (ClientHelloError, ClientHelloParser, ClientHelloTooLargeError,
-                           check_announced_size)
+from greentls._base.errors import CertificateError, TLSError
 from greentls._config.context import SecureContext
+from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
+from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
+from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
+from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, TLSEngine, WantRead, WantWrite
 from greentls._engine.state import State
-from greentls._base.errors import CertificateError, TLSError
-from greentls._tls.inspect import address_dict, ConnectionInfo
-from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
-from greentls._tls.renegotiation import (Watch, after_handshake, handle_events, renegotiate as _renegotiate,
-                             watch_established, watch_handshake)
-from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
-from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
+from greentls._io.transport import (
+    HANDSHAKE,
+    READER,
+    WRITER,
+    DescriptorPump,
+    MemoryPump,
+    Pump,
+    is_gevent_socket,
+    retry,
+)
+from greentls._parse.clienthello import (
+    ClientHello,
+    ClientHelloError,
+    ClientHelloParser,
+    ClientHelloTooLargeError,
+    check_announced_size,
+)
+from greentls._tls.inspect import ConnectionInfo, address_dict
 from greentls._tls.policy import CallbackPolicy, HelloPolicy
-from greentls._io.transport import HANDSHAKE, READER, WRITER, retry, DescriptorPump, MemoryPump, is_gevent_socket
-from greentls._config.verify import certificate_error_for, configure_verify, verify_result
+from greentls._tls.renegotiation import (
+    Watch,
+    after_handshake,
+    handle_events,
+    renegotiate as _renegotiate,
+    watch_established,
+    watch_handshake,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer, WriteableBuffer
+    from OpenSSL import SSL
+
+    from greentls._net.server import Server
+    from greentls._parse.certinfo import CertDict
+    from greentls._parse.keyinfo import ServerKeyExchangeSniffer
+
+    #: ``connect()``'s ``check_server_identity(host, peer certificate)``: an error, or None.
+    IdentityCheck = Callable[[str, CertDict], TLSError | None]
 
 __all__ = ["TLSSocket"]
 
@@ -64,16 +96,18 @@ class TLSSocket(ConnectionInfo):
     #: True when the peer's certificate verified (and, on a client, matched the host name).
     authorized: bool = False
     #: Why the peer is not authorized: OpenSSL's verify code name, or a CertificateError code.
-    authorization_error: Optional[str] = None
+    authorization_error: str | None = None
     #: The SNI name: requested by the client, or as the server received it.
-    servername: Optional[str] = None
+    servername: str | None = None
+    #: ``do_handshake_on_connect`` of ``wrap_socket`` (``_tls/wrap.py``), for ``connect()``.
+    _handshake_on_connect: bool
 
-    def __init__(self, sock: Any, *, is_server: bool = False, server: Any = None,
-                 request_cert: bool = False, reject_unauthorized: Optional[bool] = None,
-                 alpn_protocols: Any = None, sni_callback: Optional[Callable] = None,
-                 session: Optional[bytes] = None, request_ocsp: bool = False,
-                 secure_context: Optional[SecureContext] = None, servername: Optional[str] = None,
-                 hello_policy: Optional[HelloPolicy] = None, **context_options: Any) -> None:
+    def __init__(self, sock: Any, *, is_server: bool = False, server: Server | None = None,
+                 request_cert: bool = False, reject_unauthorized: bool | None = None,
+                 alpn_protocols: Any = None, sni_callback: Callable[[str], Any] | None = None,
+                 session: bytes | None = None, request_ocsp: bool = False,
+                 secure_context: SecureContext | None = None, servername: str | None = None,
+                 hello_policy: HelloPolicy | None = None, **context_options: Any) -> None:
         reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
         if secure_context is None:
             secure_context = server._default_context if server is not None and not context_options \
@@ -93,17 +127,17 @@ class TLSSocket(ConnectionInfo):
         self._request_ocsp = bool(request_ocsp)
         #: OCSP (_config/ocsp.py): the server's staple, computed before OpenSSL reads the hello; the
         #: response the client's status callback recorded.
-        self._ocsp_staple: Optional[bytes] = None
-        self._ocsp_response: Optional[bytes] = None
+        self._ocsp_staple: bytes | None = None
+        self._ocsp_response: bytes | None = None
         self.authorized = False
-        self.authorization_error: Optional[str] = None
-        self.servername: Optional[str] = None
+        self.authorization_error: str | None = None
+        self.servername: str | None = None
         self._closed = False
         self._io_refs = 0
         self._plain = b""
-        self._handshake_error: Optional[BaseException] = None
+        self._handshake_error: BaseException | None = None
         #: Set by connect(): (check_server_identity, host) run after the chain check.
-        self._identity_check: Optional[tuple] = None
+        self._identity_check: tuple[IdentityCheck, str] | None = None
         self._min_dh_size = 0
         # A server over a gevent socket first peeks at the ClientHello (_peek_hello): its
         # engine parses no hello and its pump is chosen when the peek has answered.
@@ -114,12 +148,12 @@ class TLSSocket(ConnectionInfo):
         self._engine = engine
         #: Set by OpenSSL callbacks (_tls/renegotiation.py, _config/keylog.py); checked after reads.
         self._events = False
-        self._keylog_lines: list = []
+        self._keylog_lines: list[bytes] = []
         self._write_chunk = _WRITE_CHUNK
-        self._ske_sniffer: Any = None
+        self._ske_sniffer: ServerKeyExchangeSniffer | None = None
         self._watch = Watch(self)
         #: How bytes move (_io/transport.py): None until the handshake of a server that peeks.
-        self._pump: Any = None if peeks else MemoryPump(engine, sock)
+        self._pump: Pump | None = None if peeks else MemoryPump(engine, sock)
         alpn = normalize_alpn("alpn_protocols", alpn_protocols)
         configure_verify(engine.conn, server_side=self._is_server, request_cert=self._request_cert,
                          reject_unauthorized=self._reject)
@@ -128,7 +162,7 @@ class TLSSocket(ConnectionInfo):
         else:
             self._setup_client(alpn, servername, session)
 
-    def _openssl_context(self, context: SecureContext) -> Any:
+    def _openssl_context(self, context: SecureContext) -> SSL.Context:
         """The OpenSSL context this connection uses: on a server, the one bound to its
         client-certificate policy, so its sessions resume nowhere else (``server_context``)."""
         if self._is_server:
@@ -140,7 +174,7 @@ class TLSSocket(ConnectionInfo):
         self._engine.set_context(self._openssl_context(context))
         self.secure_context = context
 
-    def _setup_client(self, alpn: Optional[list], servername: Optional[str], session: Optional[bytes]) -> None:
+    def _setup_client(self, alpn: list[bytes] | None, servername: str | None, session: bytes | None) -> None:
         conn = self._engine.conn
         if alpn:
             conn.set_alpn_protos(alpn)
@@ -158,6 +192,7 @@ class TLSSocket(ConnectionInfo):
         # from the server's plaintext handshake records (_parse/keyinfo.py); unhooked after it.
         from greentls._parse.keyinfo import ServerKeyExchangeSniffer
         self._ske_sniffer = ServerKeyExchangeSniffer()
+        assert isinstance(self._pump, MemoryPump)  # a client never peeks: its pump is made at once
         self._pump._recv = self._ske_sniffer.wrap(self._pump._recv)
 
     # -- the handshake ----------------------------------------------------------------------
@@ -169,7 +204,7 @@ class TLSSocket(ConnectionInfo):
             return
         if self._handshake_error is not None:
             raise self._handshake_error
-        if self._closed or engine.state is not State.NEW and engine.state is not State.HANDSHAKING:
+        if self._closed or (engine.state is not State.NEW and engine.state is not State.HANDSHAKING):
             raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
         try:
             self._run_handshake()
@@ -198,11 +233,13 @@ class TLSSocket(ConnectionInfo):
     def _handshake_loop(self) -> None:
         engine = self._engine
         pump = self._pump
+        assert pump is not None  # chosen by _run_handshake
         while True:
             try:
                 retry(pump, HANDSHAKE, engine.do_handshake)
                 break
             except HelloReady:  # a server's decisions on the ClientHello, in this greenlet
+                assert engine.client_hello is not None  # HelloReady: the hello was parsed
                 self._on_client_hello(engine.client_hello)
                 engine.release_hello()
             except TLSError as exc:
@@ -254,7 +291,7 @@ class TLSSocket(ConnectionInfo):
         self._on_client_hello(hello)
         return True
 
-    def _begin_on_descriptor(self, hello: Any) -> None:
+    def _begin_on_descriptor(self, hello: ClientHello | None) -> None:
         """The ClientHello stays in the socket: OpenSSL reads it, and all after, itself."""
         self._engine.begin_on_fd(self._transport.fileno(), hello, self._transport)
         self._pump = DescriptorPump(self._engine, self._transport)
@@ -263,7 +300,7 @@ class TLSSocket(ConnectionInfo):
         """Server: True when something must see the ClientHello before OpenSSL does."""
         return self._hello_policy.decides()
 
-    def _on_client_hello(self, hello: Any) -> None:
+    def _on_client_hello(self, hello: ClientHello) -> None:
         """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
         (FACTS.md item 7): the context for the requested name, and the OCSP staple; then the key
         log callback on that context, before any secret is derived."""
@@ -321,7 +358,7 @@ class TLSSocket(ConnectionInfo):
         """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` does; a
         client that must reject raises (the handshake then fails and the socket is aborted)."""
         conn = self._engine.conn
-        error: Optional[TLSError] = None
+        error: TLSError | None = None
         code = verify_result(conn)
         if code is not None:
             error = CertificateError(f"certificate verification failed: {code}", code=code)
@@ -342,7 +379,8 @@ class TLSSocket(ConnectionInfo):
         engine = self._engine
         if engine.attached or not is_gevent_socket(self._transport):
             return
-        chunks = []
+        assert self._pump is not None  # the handshake's
+        chunks: list[bytes] = []
         while True:
             try:
                 data = engine.read(_RECV_DEFAULT)
@@ -379,8 +417,11 @@ class TLSSocket(ConnectionInfo):
         if state is not State.OPEN and state is not State.CLOSING:
             # CLOSING: our close_notify went out (shutdown(SHUT_WR)); the peer may still send.
             self._ensure_open()
-            if self._plain:
+            # The handshake may have left decrypted bytes (_maybe_attach): the cast keeps mypy
+            # from assuming self._plain is still the b"" of the test above.
+            if cast("bytes", self._plain):
                 return self.recv(bufsize)
+        assert self._pump is not None  # open: the handshake chose it
         data = retry(self._pump, READER, self._engine.read, bufsize, before_read_wait=self._before_read_wait)
         if self._events:  # a ticket, a renegotiation: recorded by callbacks (_tls/renegotiation.py)
             handle_events(self)
@@ -392,7 +433,7 @@ class TLSSocket(ConnectionInfo):
 
     read = recv
 
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+    def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
         """Read into ``buffer``; returns the count (0 at the peer's end)."""
         view = memoryview(buffer).cast("B")
         nbytes = nbytes or len(view)
@@ -402,6 +443,7 @@ class TLSSocket(ConnectionInfo):
                 return 0
             view[:len(data)] = data
             return len(data)
+        assert self._pump is not None  # open: the handshake chose it
         count = retry(self._pump, READER, self._engine.read_into, view, nbytes,
                       before_read_wait=self._before_read_wait)
         if self._events:
@@ -410,7 +452,7 @@ class TLSSocket(ConnectionInfo):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def send(self, data: Any, flags: int = 0) -> int:
+    def send(self, data: ReadableBuffer, flags: int = 0) -> int:
         """Encrypt and send some of ``data``; returns how many bytes were taken."""
         view = memoryview(data).cast("B")
         if not len(view):
@@ -418,7 +460,7 @@ class TLSSocket(ConnectionInfo):
         self._ensure_writable()
         return self._write_some(view[:self._write_chunk])
 
-    def sendall(self, data: Any, flags: int = 0) -> None:
+    def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
         """Encrypt and send all of ``data``."""
         offset = 0
         if type(data) is bytes and len(data) <= self._write_chunk and self._engine.state is State.OPEN \
@@ -431,6 +473,7 @@ class TLSSocket(ConnectionInfo):
             except (WantRead, WantWrite):
                 pass  # nothing taken yet: the loop below retries with the same bytes
             else:
+                assert self._pump is not None  # open: the handshake chose it
                 self._pump.flush()
                 if offset == len(data):
                     return
@@ -454,6 +497,7 @@ class TLSSocket(ConnectionInfo):
             self._ensure_open()
 
     def _write_some(self, chunk: memoryview) -> int:
+        assert self._pump is not None  # open (_ensure_writable): the handshake chose it
         return retry(self._pump, WRITER, self._engine.write, chunk)
 
     # -- renegotiation and record size ------------------------------------------------------
@@ -500,6 +544,7 @@ class TLSSocket(ConnectionInfo):
         the transport for plain use; this ``TLSSocket`` is closed afterwards."""
         engine = self._engine
         if engine.state in (State.OPEN, State.CLOSING):
+            assert self._pump is not None  # the handshake chose it
             while not retry(self._pump, HANDSHAKE, engine.shutdown):
                 pass  # ours went out; the next call waits for the peer's close_notify
         transport = self._transport
@@ -525,6 +570,7 @@ class TLSSocket(ConnectionInfo):
         engine = self._engine
         if engine.state is not State.OPEN:
             return
+        assert self._pump is not None  # open: the handshake chose it
         try:
             engine.shutdown()
             self._pump.flush()
@@ -566,6 +612,7 @@ class TLSSocket(ConnectionInfo):
 
     def _flush_quietly(self) -> None:
         try:
+            assert self._pump is not None  # only _handshake_loop calls this
             self._pump.flush()
         except Exception:  # the peer is gone; nothing to tell it
             pass
@@ -619,13 +666,15 @@ class TLSSocket(ConnectionInfo):
         if self._closed and self._io_refs <= 0:
             self._real_close()
 
-    def makefile(self, mode: str = "r", buffering: Optional[int] = None, *, encoding: Optional[str] = None,
-                 errors: Optional[str] = None, newline: Optional[str] = None) -> Any:
+    def makefile(self, mode: str = "r", buffering: int | None = None, *, encoding: str | None = None,
+                 errors: str | None = None, newline: str | None = None) -> Any:
         """A file object over the decrypted stream, as ``socket.makefile``."""
-        return _socket.socket.makefile(self, mode, buffering, encoding=encoding, errors=errors,  # type: ignore[arg-type]
-                                       newline=newline)
+        # The stdlib's own, which needs only what TLSSocket has (recv_into, send, _io_refs,
+        # _decref_socketios); typeshed types its self as a socket.
+        makefile: Callable[..., Any] = _socket.socket.makefile
+        return makefile(self, mode, buffering, encoding=encoding, errors=errors, newline=newline)
 
-    def __enter__(self) -> "TLSSocket":
+    def __enter__(self) -> TLSSocket:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -638,11 +687,11 @@ class TLSSocket(ConnectionInfo):
         fileno = getattr(self._transport, "fileno", None)
         return fileno() if fileno is not None else -1
 
-    def settimeout(self, value: Optional[float]) -> None:
+    def settimeout(self, value: float | None) -> None:
         """Per-operation timeout of the transport (``socket.timeout`` when it passes)."""
         self._transport.settimeout(value)
 
-    def gettimeout(self) -> Optional[float]:
+    def gettimeout(self) -> float | None:
         """The transport's per-operation timeout."""
         gettimeout = getattr(self._transport, "gettimeout", None)
         return gettimeout() if gettimeout is not None else None
@@ -665,36 +714,37 @@ class TLSSocket(ConnectionInfo):
         return address_dict(self._transport.getsockname(), self._transport)
 
     @property
-    def local_address(self) -> Optional[str]:
+    def local_address(self) -> str | None:
         """Local IP address (Node's ``localAddress``)."""
         return self._name(self._transport.getsockname)[0]
 
     @property
-    def local_port(self) -> Optional[int]:
+    def local_port(self) -> int | None:
         """Local port (Node's ``localPort``)."""
         return self._name(self._transport.getsockname)[1]
 
     @property
-    def remote_address(self) -> Optional[str]:
+    def remote_address(self) -> str | None:
         """Peer IP address (Node's ``remoteAddress``)."""
         return self._name(self._peername)[0]
 
     @property
-    def remote_port(self) -> Optional[int]:
+    def remote_port(self) -> int | None:
         """Peer port (Node's ``remotePort``)."""
         return self._name(self._peername)[1]
 
     @property
-    def remote_family(self) -> Optional[str]:
+    def remote_family(self) -> str | None:
         """``"IPv4"`` or ``"IPv6"`` (Node's ``remoteFamily``)."""
         family = getattr(self._transport, "family", None)
-        return {_socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}.get(family)
+        names: dict[object, str] = {_socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}
+        return names.get(family)
 
     def _peername(self) -> Any:
         return self._transport.getpeername()
 
     @staticmethod
-    def _name(getter: Callable[[], Any]) -> tuple:
+    def _name(getter: Callable[[], Any]) -> tuple[str | None, int | None]:
         try:
             name = getter()
         except (OSError, AttributeError):

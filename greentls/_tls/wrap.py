@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import ipaddress
 import ssl as _ssl
-from typing import Any, Optional
+from typing import Any
 
 from greentls._config.context import SecureContext, register_socket_layer
+from greentls._config.options import CONTEXT_OPTIONS, Options, reject_unknown, split_options
 from greentls._parse.identity import check_server_identity
-from greentls._config.options import CONTEXT_OPTIONS, reject_unknown, split_options
 from greentls._tls.socket import TLSSocket
 
 __all__ = ["wrap_socket", "wrap_with_context"]
@@ -56,7 +56,7 @@ def wrap_socket(sock: Any, **options: Any) -> TLSSocket:
 
 
 def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = False,
-                      server_hostname: Optional[str] = None, do_handshake_on_connect: bool = True,
+                      server_hostname: str | None = None, do_handshake_on_connect: bool = True,
                       suppress_ragged_eofs: bool = True, **node_options: Any) -> TLSSocket:
     """``SecureContext.wrap_socket``: the stdlib signature over a greentls context."""
     if not suppress_ragged_eofs:
@@ -75,15 +75,15 @@ def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = Fal
     return tls
 
 
-def _server_socket(context: SecureContext, sock: Any, node_options: dict) -> TLSSocket:
+def _server_socket(context: SecureContext, sock: Any, node_options: Options) -> TLSSocket:
     return TLSSocket(sock, is_server=True, secure_context=context,
                      request_cert=bool(node_options.get("request_cert", False)),
                      reject_unauthorized=node_options.get("reject_unauthorized"),
                      alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
 
 
-def _client_socket(context: SecureContext, sock: Any, server_hostname: Optional[str],
-                   node_options: dict) -> TLSSocket:
+def _client_socket(context: SecureContext, sock: Any, server_hostname: str | None,
+                   node_options: Options) -> TLSSocket:
     verify = context.verify_mode != _ssl.CERT_NONE
     check_hostname = verify and bool(context.check_hostname)
     if check_hostname and not server_hostname:
@@ -94,6 +94,7 @@ def _client_socket(context: SecureContext, sock: Any, server_hostname: Optional[
                     servername=servername,
                     alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
     if check_hostname:
+        assert server_hostname is not None  # checked above
         tls._identity_check = (check_server_identity, server_hostname)
     return tls
 
