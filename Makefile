@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench sslyze tlsfuzzer clean
+.PHONY: serve test lint types docs bench sslyze tlsfuzzer clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,23 @@ $(STAMP): setup.cfg setup.py
 serve: $(STAMP)
 	$(PY) -m greentls serve --self-signed --port $${PORT:-8443}
 
-test: $(STAMP)
+# Lint, types, the documentation (built warning-free, its examples run), then the tests: CI
+# runs `make test`, so all four are enforced (pyproject.toml configures the first two).
+test: $(STAMP) lint types docs
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check greentls tests benchmarks examples
+
+types: $(STAMP)
+	$(PY) -m mypy greentls
+
+# The documentation in docs/: the HTML site with warnings as errors (-E: every page is read
+# again, so a warning is never hidden by an earlier build), then every example on its pages
+# run by sphinx.ext.doctest.
+docs: $(STAMP)
+	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
+	$(PY) -m sphinx -E -W --keep-going -b doctest docs docs/_build/doctest
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
@@ -32,4 +47,4 @@ tlsfuzzer: $(STAMP)
 	$(PY) benchmarks/tlsfuzzer.py $(TLSFUZZER_ARGS)
 
 clean:
-	rm -rf $(VENV) .venv-sslyze build dist *.egg-info .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-sslyze build dist *.egg-info .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -9,9 +9,9 @@ import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
+from helpers import echo, node, openssl, port_of, serving
 
 import greentls
-from helpers import echo, node, openssl, port_of, serving
 
 pytestmark = pytest.mark.usefixtures("need_node")
 
@@ -72,7 +72,7 @@ def test_tls13_cipher_suite_restricted(server_options, ca):
     assert out["cipher"]["name"] == "TLS_CHACHA20_POLY1305_SHA256"
 
 
-@pytest.mark.parametrize("honor,expected", [(True, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+@pytest.mark.parametrize(("honor", "expected"), [(True, "ECDHE-ECDSA-AES128-GCM-SHA256"),
                                              (False, "ECDHE-ECDSA-AES256-GCM-SHA384")])
 def test_honor_cipher_order(server_options, ca, honor, expected):
     """honor_cipher_order makes the server's order win over the Node client's."""
@@ -108,7 +108,7 @@ def test_dhparam_small_or_bad(tmp_path):
     """A DH group under 1024 bits, malformed parameters and 'auto' are refused naming dhparam."""
     small = tmp_path / "dh512.pem"
     openssl(["dhparam", "-out", str(small), "512"], timeout=60)
-    with pytest.raises(ValueError, match="dhparam.*less than 1024"):
+    with pytest.raises(ValueError, match=r"dhparam.*less than 1024"):
         greentls.create_secure_context(dhparam=small)
     with pytest.raises(ValueError, match="dhparam"):
         greentls.create_secure_context(dhparam="-----BEGIN DH PARAMETERS-----\nxx\n-----END DH PARAMETERS-----\n")
@@ -116,7 +116,7 @@ def test_dhparam_small_or_bad(tmp_path):
         greentls.create_secure_context(dhparam="auto")
 
 
-@pytest.mark.parametrize("version,curve,node_name", [("TLSv1.2", "P-384", "secp384r1"),
+@pytest.mark.parametrize(("version", "curve", "node_name"), [("TLSv1.2", "P-384", "secp384r1"),
                                                       ("TLSv1.3", "P-521", "secp521r1")])
 def test_ecdh_curve(server_options, ca, version, curve, node_name):
     """ecdh_curve limits the groups: Node's client reports the one the server allowed."""
@@ -133,7 +133,7 @@ def test_ecdh_curve_bad():
         greentls.create_secure_context(ecdh_curve=False)
 
 
-@pytest.mark.parametrize("sigalgs,digest", [("RSA-PSS+SHA384", "SHA384"), ("RSA-PSS+SHA512", "SHA512")])
+@pytest.mark.parametrize(("sigalgs", "digest"), [("RSA-PSS+SHA384", "SHA384"), ("RSA-PSS+SHA512", "SHA512")])
 def test_sigalgs_restrict_server_signature(rsa_cert, sigalgs, digest, need_openssl):
     """Server sigalgs decide the signature openssl s_client sees."""
     with serving(echo, sigalgs=sigalgs, **_server_options(rsa_cert)) as server:
@@ -153,7 +153,7 @@ def _s_client(port: int, *flags: str) -> str:
     return result.stderr.decode() + result.stdout.decode()
 
 
-@pytest.mark.parametrize("options,ok,refused", [
+@pytest.mark.parametrize(("options", "ok", "refused"), [
     ({"max_version": "TLSv1.2"}, "-tls1_2", "-tls1_3"),
     ({"min_version": "TLSv1.3"}, "-tls1_3", "-tls1_2"),
     ({"secure_protocol": "TLSv1_2_method"}, "-tls1_2", "-tls1_3"),
@@ -199,7 +199,7 @@ def test_wrong_or_missing_passphrase(server_cert):
     """A wrong or missing passphrase is a clear error naming the key/passphrase."""
     cert = b"".join(b.bytes() for b in server_cert.cert_chain_pems)
     encrypted = _encrypted_key(server_cert, b"s3cret")
-    with pytest.raises(ValueError, match="'key'.*passphrase"):
+    with pytest.raises(ValueError, match=r"'key'.*passphrase"):
         greentls.create_secure_context(key=encrypted, cert=cert, passphrase="wrong")
     with pytest.raises(ValueError, match="'key'"):
         greentls.create_secure_context(key=encrypted, cert=cert)
@@ -213,7 +213,7 @@ def test_bad_pem_and_mismatch(server_cert, client_cert):
     with pytest.raises(ValueError, match="'key'"):
         greentls.create_secure_context(key="-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----\n",
                                        cert=cert)
-    with pytest.raises(ValueError, match="'key'.*mismatch"):
+    with pytest.raises(ValueError, match=r"'key'.*mismatch"):
         greentls.create_secure_context(key=client_cert.private_key_pem.bytes(), cert=cert)
     with pytest.raises(ValueError, match="'ca'"):
         greentls.create_secure_context(ca="garbage")
@@ -241,7 +241,7 @@ def test_pfx_from_path_and_wrong_passphrase(server_cert, ca, tmp_path):
     path = tmp_path / "server.p12"
     path.write_bytes(_pfx(server_cert, ca, b"pfxpass"))
     greentls.create_secure_context(pfx=path, passphrase="pfxpass")
-    with pytest.raises(ValueError, match="'pfx'.*passphrase"):
+    with pytest.raises(ValueError, match=r"'pfx'.*passphrase"):
         greentls.create_secure_context(pfx=path, passphrase="nope")
 
 
@@ -297,3 +297,29 @@ def test_session_id_context_bad():
     with pytest.raises(ValueError, match="session_id_context"):
         greentls.create_secure_context(session_id_context="x" * 33)
     greentls.create_secure_context(session_id_context="app")
+
+
+@pytest.mark.parametrize(("name", "node_option"), [("minimum_version", "min_version"),
+                                                    ("maximum_version", "max_version"),
+                                                    ("verify_flags", "crl"),
+                                                    ("keylog_filename", "SSLKEYLOGFILE")])
+def test_stdlib_settings_it_cannot_honour_raise(name, node_option):
+    """A stdlib setting a built SecureContext would ignore raises AttributeError naming where
+    the setting goes instead, never a silent no-op (a TLS 1.3 connection under a context
+    whose maximum_version was set to TLS 1.2, say)."""
+    import ssl
+    context = greentls.create_secure_context()
+    with pytest.raises(AttributeError, match=f"{name}.*{node_option}"):
+        setattr(context, name, ssl.TLSVersion.TLSv1_2 if "version" in name else 1)
+
+
+def test_stdlib_per_connection_settings_are_writable():
+    """verify_mode and check_hostname are per-connection policy, so they stay assignable."""
+    import ssl
+    context = greentls.create_secure_context()
+    assert not context.verify_mode_set
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.check_hostname = False
+    assert context.verify_mode == ssl.CERT_OPTIONAL and context.verify_mode_set
+    with pytest.raises(ValueError):
+        context.verify_mode = 7

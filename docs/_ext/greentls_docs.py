@@ -1,0 +1,422 @@
+"""Sphinx extension of the greentls docs: option tables, the module layout, and three checks.
+
+* ``.. greentls-options:: TABLE`` renders one option table.  The option names come from the
+  package (the sets named in ``option_docs.SOURCES``), the descriptions from
+  ``option_docs.TABLES``.  When the build starts, the two must agree exactly: an option in the
+  code without a description, or a description of an option the code lacks, stops the build.
+* ``:opt:`name``` (or ``:opt:`table.name```) links to an option's row; an unknown option is a
+  warning, so ``-W`` fails on it.
+* ``.. greentls-module-layout::`` lists the package's modules with the first line of each
+  module's docstring, read from the source files (nothing is imported), so the table shows the
+  layout of the checkout being built.
+* ``.. greentls-benchmarks::`` shows the capacity tables of the newest full benchmark run
+  committed under ``benchmarks/results/``.
+* After reading, every public name (``greentls.__all__``, ``greentls.signals.__all__``,
+  ``greentls.wsgi.__all__``) and every public member of the public classes must have an entry
+  in the API reference, or the build stops with the list of what is missing.
+* Docstrings that autodoc pulls in must not send readers to documents outside the repository:
+  parenthetical or sentence-long references to them are dropped (the code owners are moving
+  those facts into these docs), and any reference left over stops the build.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import re
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import option_docs
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.errors import ExtensionError
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+logger = logging.getLogger(__name__)
+
+#: Objects the public classes inherit from outside greentls (exceptions from ``ssl``,
+#: ``pywsgi``'s handler, ``gevent.Timeout``) are documented there, not here.
+_OWN_MODULE = re.compile(r"^greentls(\.|$)")
+
+
+# -- the option sets in the code -----------------------------------------------------------------
+
+def _load_public_modules() -> None:
+    """Import the public modules and the lazily loaded names, so every option set is loaded."""
+    import greentls
+    importlib.import_module("greentls.wsgi")
+    importlib.import_module("greentls.signals")
+    for name in getattr(greentls, "_LAZY", {}):
+        getattr(greentls, name)
+
+
+def find_option_set(attribute: str) -> frozenset:
+    """The set named ``attribute`` in the loaded greentls modules; exactly one value allowed."""
+    _load_public_modules()
+    found: dict[str, frozenset] = {}
+    for module_name, module in list(sys.modules.items()):
+        if module is None or not _OWN_MODULE.match(module_name):
+            continue
+        value = vars(module).get(attribute)
+        if isinstance(value, (set, frozenset)) and all(isinstance(v, str) for v in value):
+            found[module_name] = frozenset(value)
+    values = set(found.values())
+    if not values:
+        raise ExtensionError(
+            f"greentls docs: no module of greentls defines the option set {attribute!r}; "
+            f"update SOURCES in docs/_ext/option_docs.py to where the options now live")
+    if len(values) > 1:
+        raise ExtensionError(f"greentls docs: {attribute!r} differs between modules {sorted(found)}")
+    return values.pop()
+
+
+def check_option_agreement() -> dict[str, frozenset]:
+    """Compare the code's option sets with the descriptions; raise listing every difference."""
+    problems = []
+    code_sets = {}
+    if set(option_docs.SOURCES) != set(option_docs.TABLES) or set(option_docs.TITLES) != set(option_docs.TABLES):
+        problems.append("option_docs.SOURCES, TITLES and TABLES must have the same keys")
+    for table, attribute in option_docs.SOURCES.items():
+        names = find_option_set(attribute)
+        code_sets[table] = names
+        described = set(option_docs.TABLES.get(table, {}))
+        for name in sorted(names - described):
+            problems.append(f"{table}: option {name!r} ({attribute} in the code) has no description "
+                            f"in docs/_ext/option_docs.py")
+        for name in sorted(described - names):
+            problems.append(f"{table}: option {name!r} is described in docs/_ext/option_docs.py "
+                            f"but {attribute} in the code has no such option")
+        for name, row in option_docs.TABLES.get(table, {}).items():
+            if not (isinstance(row, tuple) and len(row) == 4 and all(isinstance(f, str) and f for f in row)):
+                problems.append(f"{table}: option {name!r} needs (type, default, meaning, node) strings")
+    if problems:
+        raise ExtensionError("greentls docs: the option descriptions and the code disagree:\n  "
+                             + "\n  ".join(problems))
+    return code_sets
+
+
+def option_owner(name: str) -> str | None:
+    """The first table (in TABLES order) that has ``name``: where ``:opt:`name``` points."""
+    for table, rows in option_docs.TABLES.items():
+        if name in rows:
+            return table
+    return None
+
+
+def option_anchor(table: str, name: str) -> str:
+    return f"option-{table}-{name}".replace("_", "-")
+
+
+# -- directives ------------------------------------------------------------------------------------
+
+class OptionTable(SphinxDirective):
+    """``.. greentls-options:: context`` -> a table of the options, one target per row."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        table_key = self.arguments[0]
+        if table_key not in option_docs.TABLES:
+            raise self.error(f"unknown option table {table_key!r}; known: {sorted(option_docs.TABLES)}")
+        rows = option_docs.TABLES[table_key]
+        _title, takers = option_docs.TITLES[table_key]
+        std = self.env.get_domain("std")
+
+        intro = nodes.paragraph()
+        parsed, messages = self.state.inline_text("Taken by " + takers + ".", self.lineno)
+        intro += parsed
+
+        table = nodes.table(classes=["greentls-options", "colwidths-given"])
+        group = nodes.tgroup(cols=5)
+        table += group
+        for width in (17, 17, 15, 37, 14):
+            group += nodes.colspec(colwidth=width)
+        head = nodes.thead()
+        group += head
+        head += self._row([nodes.paragraph(text=t) for t in
+                           ("Option", "Type", "Default", "Meaning", "Node")])
+        body = nodes.tbody()
+        group += body
+        for name in sorted(rows):
+            type_, default, meaning, node_name = rows[name]
+            anchor = option_anchor(table_key, name)
+            first = nodes.paragraph(ids=[anchor])
+            first += nodes.literal(text=name)
+            cells = [first]
+            for text in (type_, default, meaning, node_name):
+                paragraph = nodes.paragraph()
+                parsed_cell, cell_messages = self.state.inline_text(text, self.lineno)
+                paragraph += parsed_cell
+                messages.extend(cell_messages)
+                cells.append(paragraph)
+            body += self._row(cells)
+            std.note_object("tlsoption", f"{table_key}.{name}", anchor, location=first)
+            if option_owner(name) == table_key:
+                std.note_object("tlsoption", name, anchor, location=first)
+        return [intro, table, *messages]
+
+    @staticmethod
+    def _row(cells: list[nodes.Node]) -> nodes.row:
+        row = nodes.row()
+        for cell in cells:
+            entry = nodes.entry()
+            entry += cell
+            row += entry
+        return row
+
+
+def _first_docstring_line(path: Path) -> str:
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return ""
+    doc = ast.get_docstring(tree) or ""
+    paragraph = doc.split("\n\n", 1)[0]
+    return " ".join(paragraph.split())
+
+
+class ModuleLayout(SphinxDirective):
+    """``.. greentls-module-layout::`` -> the package's modules as they are in this checkout."""
+
+    has_content = False
+    option_spec: ClassVar[dict] = {"package": directives.unchanged}
+
+    def run(self) -> list[nodes.Node]:
+        package = self.options.get("package", "greentls")
+        root = Path(importlib.import_module(package).__file__).parent
+        files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
+        table = nodes.table(classes=["greentls-layout"])
+        group = nodes.tgroup(cols=2)
+        table += group
+        group += nodes.colspec(colwidth=30)
+        group += nodes.colspec(colwidth=70)
+        head = nodes.thead()
+        group += head
+        head += OptionTable._row([nodes.paragraph(text="module"), nodes.paragraph(text="what it holds")])
+        body = nodes.tbody()
+        group += body
+        messages: list[nodes.Node] = []
+        for path in files:
+            relative = path.relative_to(root.parent).with_suffix("")
+            parts = list(relative.parts)
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            module = ".".join(parts)
+            summary = strip_outside_references(_first_docstring_line(path), where=module)
+            if not summary and path.name == "__init__.py" and module != package:
+                continue  # an empty package marker
+            name_cell = nodes.paragraph()
+            name_cell += nodes.literal(text=module)
+            text_cell = nodes.paragraph()
+            parsed, cell_messages = self.state.inline_text(summary or "-", self.lineno)
+            text_cell += parsed
+            messages.extend(cell_messages)
+            body += OptionTable._row([name_cell, text_cell])
+            self.env.note_dependency(str(path))
+        return [table, *messages]
+
+
+def _markdown_table(lines: list[str]) -> list[list[str]]:
+    """The rows of the first pipe table in ``lines`` (header first, the ``|---|`` row dropped)."""
+    rows = []
+    for raw in lines:
+        line = raw.strip()
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if all(set(cell) <= set("-: ") for cell in cells):
+            continue
+        rows.append(cells)
+    return rows
+
+
+def _report_section(text: str, heading: str) -> list[list[str]]:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == heading:
+            return _markdown_table(lines[index + 1:])
+    return []
+
+
+_BENCH_SECTIONS = ("ECDSA", "RSA")
+
+
+def latest_benchmark_run(results: Path) -> Path | None:
+    """The newest run folder whose report has the capacity-ratio table of every certificate."""
+    for run in sorted((p for p in results.iterdir() if p.is_dir()), reverse=True):
+        report = run / "report.md"
+        if not report.is_file() or not (run / "meta.json").is_file():
+            continue
+        text = report.read_text(encoding="utf-8")
+        if all(len(_report_section(text, f"## {cert} — capacity ratios")) > 1 for cert in _BENCH_SECTIONS):
+            return run
+    return None
+
+
+class BenchmarkTables(SphinxDirective):
+    """``.. greentls-benchmarks::`` -> the capacity tables of the newest committed full run in
+    ``benchmarks/results/`` (what ``make bench`` writes), with the run's machine and versions."""
+
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        import json
+
+        results = Path(self.env.srcdir).parent / "benchmarks" / "results"
+        run = latest_benchmark_run(results) if results.is_dir() else None
+        if run is None:
+            raise self.error(f"no full benchmark run with a report.md and meta.json in {results}")
+        meta = json.loads((run / "meta.json").read_text(encoding="utf-8"))
+        text = (run / "report.md").read_text(encoding="utf-8")
+        self.env.note_dependency(str(run / "report.md"))
+        self.env.note_dependency(str(run / "meta.json"))
+        packages = {line.split()[0]: line.split()[-1] for line in meta.get("packages", "").splitlines()
+                    if line.split()}
+        facts = (
+            f"Run {run.name} (commit {meta.get('git_commit', '?')}, "
+            f"{meta.get('passes', '?')} passes of {meta.get('duration_s', '?')} s per cell, "
+            f"medians). Machine: {meta.get('nproc', '?')} CPUs ({meta.get('cpu_model', '?')}), "
+            f"kernel {meta.get('kernel', '?')}; the server on CPU 0, the load generator on CPU 1. "
+            f"node {meta.get('node', '?')} on OpenSSL {meta.get('node_openssl', '?')}; "
+            f"gevent_stdlib on Python {meta.get('python_venv', '?')}; greentls on Python "
+            f"{meta.get('greentls_python', '?')} with pyOpenSSL {packages.get('pyOpenSSL', '?')} "
+            f"on {meta.get('greentls_openssl', '?')}.")
+        output: list[nodes.Node] = [nodes.paragraph(text=facts)]
+        for cert in _BENCH_SECTIONS:
+            rows = _report_section(text, f"## {cert} — capacity ratios")
+            output.append(nodes.rubric(text=cert))
+            table = nodes.table(classes=["greentls-bench"])
+            group = nodes.tgroup(cols=len(rows[0]))
+            table += group
+            for _ in rows[0]:
+                group += nodes.colspec(colwidth=10)
+            head = nodes.thead()
+            group += head
+            head += OptionTable._row([nodes.paragraph(text=cell) for cell in rows[0]])
+            body = nodes.tbody()
+            group += body
+            for row in rows[1:]:
+                body += OptionTable._row([nodes.paragraph(text=cell) for cell in row])
+            output.append(table)
+        return output
+
+
+# -- docstrings that cite documents outside the repository -----------------------------------------
+
+#: Documents the package's docstrings cite that are not in the repository.
+OUTSIDE_DOCUMENTS = ("API.md", "FACTS.md", "STYLE.md", "shared/")
+_OUTSIDE = "|".join(re.escape(d) for d in OUTSIDE_DOCUMENTS)
+_PATTERNS = [
+    # a parenthetical: "(<document> item 7)", "(see <document> for the options)"
+    re.compile(rf"\s*\([^()]*(?:{_OUTSIDE})[^()]*\)"),
+    # a leading "<document>: where several receivers answer, ..." -> "Where several ..."
+    re.compile(rf"^(\s*)(?:{_OUTSIDE})[^:\n]*:\s*(\w)", re.M),
+    # a whole sentence: "See <document> for every member."
+    re.compile(rf"(?:(?<=[.!?])|^)\s*[^.!?\n]*(?:{_OUTSIDE})[^.!?]*[.!?]", re.M),
+]
+
+
+def strip_outside_references(text: str, where: str = "") -> str:
+    text = _PATTERNS[0].sub("", text)
+    text = _PATTERNS[1].sub(lambda m: m.group(1) + m.group(2).upper(), text)
+    text = _PATTERNS[2].sub("", text)
+    left = re.search(_OUTSIDE, text)
+    if left:
+        raise ExtensionError(f"greentls docs: the docstring of {where} still refers to "
+                             f"{left.group(0)}, a document outside the repository: {text!r}")
+    return text
+
+
+def process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
+    text = "\n".join(lines)
+    if not re.search(_OUTSIDE, text):
+        return
+    cleaned = strip_outside_references(text, where=name)
+    lines[:] = cleaned.split("\n")
+
+
+# -- the API reference must hold every public name -------------------------------------------------
+
+def public_names() -> list[str]:
+    """Every name the reference must document, fully qualified."""
+    import greentls
+    import greentls.signals
+    import greentls.wsgi
+    names = [f"greentls.{n}" for n in greentls.__all__]
+    names += [f"greentls.signals.{n}" for n in greentls.signals.__all__]
+    names += [f"greentls.wsgi.{n}" for n in greentls.wsgi.__all__]
+    for qualified in list(names):
+        obj = _resolve(qualified)
+        if inspect.isclass(obj) and not issubclass(obj, BaseException):
+            names += [f"{qualified}.{member}" for member in public_members(obj)]
+    return names
+
+
+def public_members(cls: type) -> list[str]:
+    """Public attributes a class defines in greentls code (itself or its greentls bases).
+
+    Overrides of a base from elsewhere (``pywsgi.WSGIHandler.handle``) are that base's API,
+    documented with it, and are not required here."""
+    foreign = set()
+    for base in cls.__mro__:
+        if not _OWN_MODULE.match(getattr(base, "__module__", "")):
+            foreign.update(vars(base))
+    members = []
+    for base in cls.__mro__:
+        if not _OWN_MODULE.match(getattr(base, "__module__", "")):
+            continue
+        for member in vars(base):
+            if not member.startswith("_") and member not in foreign and member not in members:
+                members.append(member)
+    return members
+
+
+def _resolve(qualified: str) -> Any:
+    parts = qualified.split(".")
+    obj: Any = importlib.import_module(parts[0])
+    for part in parts[1:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def check_reference_complete(app: Any, env: Any) -> None:
+    python = env.get_domain("py")
+    documented = set(python.objects) | set(getattr(python, "modules", {}))
+    missing = [name for name in public_names() if name not in documented]
+    if missing:
+        raise ExtensionError("greentls docs: public names missing from the API reference "
+                             "(docs/api/):\n  " + "\n  ".join(missing))
+
+
+# -- :opt: references that resolve nowhere ---------------------------------------------------------
+
+def warn_unknown_option(app: Any, env: Any, node: Any, contnode: Any) -> None:
+    if node.get("reftype") == "opt":
+        logger.warning("unknown greentls option %r in :opt: (docs/_ext/option_docs.py)",
+                       node.get("reftarget"), location=node)
+    return None
+
+
+def on_builder_inited(app: Any) -> None:
+    codes = check_option_agreement()
+    total = sum(len(v) for v in codes.values())
+    logger.info("greentls docs: %d options in %d tables agree with the code", total, len(codes))
+
+
+def setup(app: Any) -> dict:
+    app.add_object_type("tlsoption", "opt", indextemplate="pair: %s; option",
+                        ref_nodeclass=nodes.literal)
+    app.add_directive("greentls-options", OptionTable)
+    app.add_directive("greentls-module-layout", ModuleLayout)
+    app.add_directive("greentls-benchmarks", BenchmarkTables)
+    app.connect("builder-inited", on_builder_inited)
+    app.connect("autodoc-process-docstring", process_docstring)
+    app.connect("env-check-consistency", check_reference_complete)
+    app.connect("missing-reference", warn_unknown_option)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
