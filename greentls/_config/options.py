@@ -7,6 +7,7 @@ type or value raises ``TypeError``/``ValueError`` whose message names the option
 """
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias, TypeVar
@@ -35,11 +36,15 @@ CONNECT_OPTIONS = frozenset(
 
 
 def reject_unknown(options: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-    """Raise ``TypeError`` naming the first option not in ``allowed``."""
+    """Raise ``TypeError`` naming the first option not in ``allowed``, the closest valid name
+    (``difflib``: "did you mean 'cert'?") and every valid one."""
     allowed = allowed if isinstance(allowed, (set, frozenset)) else frozenset(allowed)
     for name in options:
         if name not in allowed:
-            raise TypeError(f"{where}() got an unexpected option {name!r}")
+            close = difflib.get_close_matches(str(name), sorted(allowed), n=1, cutoff=0.6)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"{where}() got an unexpected option {name!r}{suggestion}; "
+                            f"valid options: {', '.join(sorted(allowed))}")
 
 
 def split_options(options: Mapping[str, Any], names: Iterable[str]) -> Options:
@@ -81,6 +86,11 @@ def read_material(name: str, value: object) -> bytes:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     if isinstance(value, str):
+        if "-----BEGIN" not in value and len(value) < 4096 and os.path.isfile(value):
+            # A str is the PEM text itself (Node's rule for strings); a file name passed as
+            # one would otherwise fail later as "not PEM" with no hint why.
+            raise ValueError(f"option {name!r}: the str {value!r} is not PEM text but names a file; "
+                             f"a str is the key material itself: pass pathlib.Path({value!r}) to read the file")
         return value.encode("utf-8")
     if isinstance(value, os.PathLike):
         try:
