@@ -83,7 +83,7 @@ def ssl_environ(tls: TLSSocket) -> dict[str, object]:
                               "greentls.socket": tls}
     if tls.servername:
         env["SSL_TLS_SNI"] = tls.servername
-    cert = tls._engine.conn.get_peer_certificate(as_cryptography=True)
+    cert = tls.get_peer_x509_certificate()
     if cert is None:
         env["SSL_CLIENT_VERIFY"] = "NONE"
         return env
@@ -476,7 +476,10 @@ class _TLSServer(Server):
     """The greentls Server of a WSGIServer: ``listen()`` without arguments binds the
     WSGIServer's listener (so ``serve_forever(workers=N)`` binds the right address)."""
 
-    _wsgi: WSGIServer
+    def __init__(self, wsgi: WSGIServer, secure_connection_listener: Callable[[TLSSocket], Any],
+                 **options: Any) -> None:
+        super().__init__(secure_connection_listener, **options)
+        self._wsgi = wsgi
 
     def listen(self, port: int | None = None, host: str | None = None, backlog: int | None = None,
                *, path: str | None = None) -> Server:
@@ -516,8 +519,7 @@ class WSGIServer:
         options.setdefault("alpn_protocols", ["http/1.1"])
         self._pywsgi = _PywsgiSide(("127.0.0.1", 0), application, log=log, error_log=error_log,
                                    environ={"wsgi.url_scheme": "https", "HTTPS": "on"})
-        self.server: Server = _TLSServer(self._serve_connection, **options)
-        self.server._wsgi = self
+        self.server: Server = _TLSServer(self, self._serve_connection, **options)
 
     # -- lifecycle -----------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ set_secure_context get_ticket_keys set_ticket_keys""".split()
 SOCKET_MEMBERS = """do_handshake recv recv_into send sendall makefile close shutdown settimeout
 gettimeout fileno authorized authorization_error encrypted alpn_protocol servername get_cipher
 get_ephemeral_key_info get_finished get_peer_finished get_peer_certificate get_certificate
+get_x509_certificate get_peer_x509_certificate
 get_protocol get_session get_tls_ticket is_session_reused renegotiate disable_renegotiation
 set_max_send_fragment export_keying_material address local_address local_port remote_address
 remote_family remote_port getpeercert cipher version selected_alpn_protocol server_hostname

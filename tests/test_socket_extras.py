@@ -377,3 +377,61 @@ def test_stdlib_spellings(server_options, client_options, version):
         assert tls.server_hostname == "localhost" and seen["hostname"] is None
         tls.close()
         assert tls.version() is None
+
+
+NODE_X509_SERVER = r"""
+const tls = require('tls'); const fs = require('fs');
+const [key, cert, ca] = process.argv.slice(2);
+const server = tls.createServer({key: fs.readFileSync(key), cert: fs.readFileSync(cert),
+                                 ca: fs.readFileSync(ca), requestCert: true}, (s) => {
+  const own = s.getX509Certificate(), peer = s.getPeerX509Certificate();
+  s.end(JSON.stringify({own: own && own.fingerprint256, peer: peer && peer.fingerprint256}));
+});
+server.listen(0, '127.0.0.1', () => console.log(server.address().port));
+"""
+
+
+def _fingerprint(cert) -> str:
+    """Node's ``fingerprint256`` spelling: upper-case hex pairs joined by colons."""
+    from cryptography.hazmat.primitives import hashes
+    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_x509_getters_match_node(need_node, cert_files, client_options, version):
+    """get_x509_certificate()/get_peer_x509_certificate() are the certificates a Node server's
+    getPeerX509Certificate()/getX509Certificate() see, as cryptography objects."""
+    import json
+
+    from cryptography import x509
+    with node_server(NODE_X509_SERVER, cert_files["key"], cert_files["cert"], cert_files["ca"]) as port:
+        tls = client(port, client_options, max_version=version, cert=read_bytes(cert_files["client_cert"]),
+                     key=read_bytes(cert_files["client_key"]))
+        theirs = b""
+        while True:
+            data = tls.recv(1000)
+            if not data:
+                break
+            theirs += data
+        own, peer = tls.get_x509_certificate(), tls.get_peer_x509_certificate()
+        tls.close()
+    assert isinstance(own, x509.Certificate) and isinstance(peer, x509.Certificate)
+    assert peer == x509.load_pem_x509_certificates(read_bytes(cert_files["cert"]))[0]
+    assert own == x509.load_pem_x509_certificates(read_bytes(cert_files["client_cert"]))[0]
+    assert json.loads(theirs) == {"own": _fingerprint(peer), "peer": _fingerprint(own)}
+
+
+def test_x509_getters_without_certificates(need_node, server_options, cert_files):
+    """A server whose Node client sends no certificate: the peer getter answers None, the
+    server's own is its leaf certificate."""
+    from cryptography import x509
+    seen = {}
+
+    def handler(tls):
+        seen["own"], seen["peer"] = tls.get_x509_certificate(), tls.get_peer_x509_certificate()
+        tls.sendall(b"bye")
+
+    with serving(handler, request_cert=True, reject_unauthorized=False, **server_options) as server:
+        node(NODE_KEYLOG_CLIENT, port_of(server), cert_files["ca"], "TLSv1.3")
+    assert seen["peer"] is None
+    assert seen["own"] == x509.load_pem_x509_certificates(server_options["cert"])[0]

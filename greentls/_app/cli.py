@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
         server.start()  # bound before the line below says so
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
         try:
-            tls_server.serve_forever(workers=args.workers) if args.workers > 1 else server.serve_forever()
+            _serve_with_workers(tls_server, args) if args.workers > 1 else server.serve_forever()
         finally:
             _cancel(watcher)
         return 0
@@ -145,7 +145,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr, flush=True)
     try:
-        echo_server.serve_forever(workers=args.workers)
+        _serve_with_workers(echo_server, args) if args.workers > 1 else echo_server.serve_forever()
     except KeyboardInterrupt:
         echo_server.stop(timeout=5)
     finally:
@@ -158,16 +158,23 @@ def _reloads_from_files(args: argparse.Namespace) -> bool:
     return bool(args.cert and args.key and not args.self_signed)
 
 
+def _serve_with_workers(server: Server, args: argparse.Namespace) -> None:
+    """``server.serve_forever(workers=N)`` on a listening server, with SIGHUP re-reading the
+    certificate files: the supervisor owns SIGHUP and runs that reload before it rolls the
+    workers (_net/workers.py)."""
+    from greentls._net.workers import serve_with_workers
+
+    reload = (lambda: _reload_files(server, args)) if _reloads_from_files(args) else None
+    serve_with_workers(server, args.workers, reload=reload)
+
+
 def _arrange_reload(server: Server, args: argparse.Namespace) -> signal_handler[...] | None:
     """Make SIGHUP re-read the certificate files (nginx's reload), never end the process.
 
-    Under ``--workers`` the supervisor owns SIGHUP and calls ``server._reload_hook`` before it
-    rolls the workers (_workers.py).  In one process nobody handles SIGHUP, whose default
-    action ends the process, so we handle it here with the same reload.  Installed before the
-    "serving" line is printed, so a SIGHUP sent once the server is announced is handled.
-    Returns the signal watcher (to cancel), or None."""
-    if _reloads_from_files(args):
-        server._reload_hook = lambda: _reload_files(server, args)
+    Under ``--workers`` the supervisor owns SIGHUP (``_serve_with_workers``).  In one process
+    nobody handles SIGHUP, whose default action ends the process, so we handle it here with the
+    same reload.  Installed before the "serving" line is printed, so a SIGHUP sent once the
+    server is announced is handled.  Returns the signal watcher (to cancel), or None."""
     if args.workers > 1 or not hasattr(signal, "SIGHUP"):
         return None
     import gevent

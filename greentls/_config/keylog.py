@@ -28,7 +28,6 @@ from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
 if TYPE_CHECKING:
     from greentls._base.binding import CData
     from greentls._engine.engine import TLSEngine
-    from greentls._tls.socket import TLSSocket
 
 __all__ = ["on_keylog", "enable_if_wanted", "install_if_logging_to_file"]
 
@@ -75,7 +74,6 @@ def on_keylog(conn: Connection, line: bytes) -> None:
         except OSError:
             pass  # like curl: an unwritable key log file is not the connection's failure
     engine: TLSEngine | None = conn.get_app_data()
-    tls: TLSSocket | None = getattr(engine, "owner", None)
-    if tls is not None and signals.has_receivers(signals.keylog, tls):
-        tls._keylog_lines.append(line)
-        tls._events = True
+    record = engine.record if engine is not None else None
+    if record is not None and signals.has_receivers(signals.keylog, record.sender):
+        record.add_keylog_line(line)

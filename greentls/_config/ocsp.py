@@ -6,11 +6,13 @@ twice, ``set_ocsp_server_callback`` and ``set_ocsp_client_callback``, with incom
 conventions, and a greentls context may serve both roles.  So we install one raw cffi callback
 that looks at the connection's role and:
 
-* server: staples the answer the connection's greenlet computed beforehand (the
-  ``ocsp_request`` signal is sent from ``Server._prepare_connection``, before OpenSSL reads the
-  ClientHello: FACTS.md items 7 and 10), or declines (``SSL_TLSEXT_ERR_NOACK``);
-* client: copies the stapled response (or notes that none came) for ``ocsp_response``, which the
-  socket sends after the handshake, before ``secure_connect`` (Node emits 'OCSPResponse' first).
+* server: staples the answer the connection's greenlet computed beforehand and left in the
+  connection's ``CallbackRecord`` (``_config/record.py``; the ``ocsp_request`` signal is sent
+  from ``TLSSocket._ask_staple``, before OpenSSL reads the ClientHello: FACTS.md items 7 and
+  10), or declines (``SSL_TLSEXT_ERR_NOACK``);
+* client: copies the stapled response (or notes that none came) into that record for
+  ``ocsp_response``, which the socket sends after the handshake, before ``secure_connect``
+  (Node emits 'OCSPResponse' first).
 
 The callback never blocks and never switches greenlets.  OpenSSL calls it on a server only when
 the ClientHello carried ``status_request``, and on a client only when it asked for status.
@@ -35,8 +37,8 @@ from greentls._config.options import Options
 
 if TYPE_CHECKING:
     from greentls._base.binding import CData
+    from greentls._config.record import CallbackRecord
     from greentls._engine.engine import TLSEngine
-    from greentls._tls.socket import TLSSocket
 
 __all__ = ["install_status_callback", "certificate_and_issuer", "warn_if_undecodable"]
 
@@ -49,14 +51,14 @@ _SSL_TLSEXT_ERR_NOACK = 3
 
 def _engine_of(ssl: CData) -> TLSEngine | None:
     """The TLSEngine behind an ``SSL *`` (pyOpenSSL's own map; the engine is the app data; its
-    ``owner`` is the TLSSocket)."""
+    ``record`` is the connection's ``CallbackRecord``)."""
     conn = SSL.Connection._reverse_mapping.get(ssl)
     engine: TLSEngine | None = conn.get_app_data() if conn is not None else None
     return engine
 
 
-def _serve_staple(ssl: CData, owner: TLSSocket | None) -> int:
-    staple: bytes | None = getattr(owner, "_ocsp_staple", None)
+def _serve_staple(ssl: CData, record: CallbackRecord | None) -> int:
+    staple = record.ocsp_staple if record is not None else None
     if not staple:
         return _SSL_TLSEXT_ERR_NOACK
     # OpenSSL takes ownership of the buffer and frees it with OPENSSL_free.
@@ -68,14 +70,14 @@ def _serve_staple(ssl: CData, owner: TLSSocket | None) -> int:
     return _SSL_TLSEXT_ERR_OK
 
 
-def _read_staple(ssl: CData, owner: TLSSocket | None) -> int:
+def _read_staple(ssl: CData, record: CallbackRecord | None) -> int:
     pointer = _ffi.new("unsigned char **")
     length: int = _lib.SSL_get_tlsext_status_ocsp_resp(ssl, pointer)
     response = None
     if length > 0 and pointer[0] != _ffi.NULL:
         response = bytes(_ffi.buffer(pointer[0], length))
-    if owner is not None:
-        owner._ocsp_response = response
+    if record is not None:
+        record.ocsp_response = response
     # Accept: as Node, judging the response is the application's business.
     return 1
 
@@ -86,10 +88,10 @@ def _status_callback(ssl: CData, _arg: CData) -> int:
     try:
         engine = _engine_of(ssl)
         server_side = engine.server_side if engine is not None else False
-        owner: TLSSocket | None = engine.owner if engine is not None else None
+        record = engine.record if engine is not None else None
         if server_side:
-            return _serve_staple(ssl, owner)
-        return _read_staple(ssl, owner)
+            return _serve_staple(ssl, record)
+        return _read_staple(ssl, record)
     except Exception:  # an exception must not cross into OpenSSL
         log.exception("OCSP status callback failed")
         return _SSL_TLSEXT_ERR_NOACK

@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
     from greentls._base.binding import CData
-    from greentls._tls.socket import TLSSocket
+    from greentls._config.record import CallbackRecord
 
 __all__ = ["TLSEngine", "State", "WantRead", "WantWrite", "HelloReady", "is_tls13"]
 
@@ -106,7 +106,7 @@ class HelloReady(Exception):
 class TLSEngine:
     """A TLS connection as a state machine over bytes (see the module docstring)."""
 
-    __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "owner",
+    __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "record",
                  "clean_close", "verify_error", "first_error", "hello_decision", "hello_refusal",
                  "_parser", "_hello_held", "_attached", "_eof_fed", "_fd", "_fd_owner", "__weakref__")
 
@@ -118,8 +118,9 @@ class TLSEngine:
         self.client_hello: ClientHello | None = None
         #: This side's ALPN list: what a server selects from (read by the context's callback).
         self.alpn_protocols: list[bytes] | None = None
-        #: The object a callback may need (the TLSSocket); never read by the engine itself.
-        self.owner: TLSSocket | None = None
+        #: What the OpenSSL callbacks record for the connection's greenlet (``_config/record.py``),
+        #: set by the socket; never read by the engine itself.
+        self.record: CallbackRecord | None = None
         #: True once the peer's close_notify arrived (a session stays resumable, FACTS.md item 2).
         self.clean_close = False
         #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_config/verify.py``).
@@ -513,7 +514,7 @@ class TLSEngine:
         if self.state is not State.BROKEN:
             self._move(State.CLOSED)
         self.conn.set_app_data(None)
-        self.owner = None
+        self.record = None
 
     # -- errors ----------------------------------------------------------------------------
 

@@ -103,16 +103,35 @@ def transport_functions(transport: Any) -> tuple[Callable[[int], bytes], Callabl
 class MemoryPump:
     """Moves TLS bytes between an engine's memory BIOs and a transport."""
 
-    __slots__ = ("engine", "_recv", "_send", "_read_lock", "_write_lock", "eof")
+    __slots__ = ("engine", "_recv", "_transport_recv", "_send", "_read_lock", "_write_lock", "eof")
 
     attached = False
 
     def __init__(self, engine: TLSEngine, transport: Any) -> None:
         self.engine = engine
-        self._recv, self._send = transport_functions(transport)
+        self._transport_recv, self._send = transport_functions(transport)
+        #: What ``wait_readable`` calls: the transport's own read, or that read with an
+        #: observer behind it (``observe``).  Swapped rather than tested on each read, so that a
+        #: pump nobody observes pays nothing for the hook.
+        self._recv: Callable[[int], bytes] = self._transport_recv
         self._read_lock = Semaphore()
         self._write_lock = Semaphore()
         self.eof = False
+
+    def observe(self, observer: Callable[[bytes], object] | None) -> None:
+        """Show every chunk read from the transport to ``observer`` before the engine gets it
+        (the client's ``ServerKeyExchangeSniffer``); ``None`` stops.  At most one observer."""
+        recv = self._transport_recv
+        if observer is None:
+            self._recv = recv
+            return
+
+        def observed_recv(size: int) -> bytes:
+            data = recv(size)
+            observer(data)
+            return data
+
+        self._recv = observed_recv
 
     def flush(self) -> None:
         """Send every TLS byte the engine has produced (alerts included, Twisted's rule)."""

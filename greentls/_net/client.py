@@ -29,7 +29,7 @@ from greentls._config.options import (
     split_options,
 )
 from greentls._parse.identity import check_server_identity as _default_check_server_identity
-from greentls._tls.socket import TLSSocket
+from greentls._tls.socket import TLSSocket, new_socket
 
 __all__ = ["connect"]
 
@@ -92,16 +92,15 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
     elif timeout is not None and hasattr(sock, "settimeout"):
         sock.settimeout(timeout)
     try:
-        tls = TLSSocket(sock, is_server=False, reject_unauthorized=reject,
-                        alpn_protocols=options.get("alpn_protocols"), servername=servername or None,
-                        session=options.get("session"), request_ocsp=bool(options.get("request_ocsp")),
-                        secure_context=secure_context)
+        tls = new_socket(sock, is_server=False, reject_unauthorized=reject,
+                         alpn_protocols=options.get("alpn_protocols"), servername=servername or None,
+                         session=options.get("session"), request_ocsp=bool(options.get("request_ocsp")),
+                         secure_context=secure_context, identity_check=(identity, servername or host),
+                         min_dh_size=min_dh_size)
     except BaseException:
         if own_transport:
             sock.close()
         raise
-    tls._identity_check = (identity, servername or host)
-    tls._min_dh_size = min_dh_size
     tls.do_handshake()
     if signals.has_receivers(signals.secure_connect, tls):
         signals.secure_connect.send(tls)

@@ -83,6 +83,9 @@ class Server:
 
     #: Greenlets parked for reuse at most (0: a new greenlet for every connection).
     max_idle_greenlets: int = MAX_IDLE
+    #: Seconds each worker of ``serve_forever(workers=N)`` lets its connections drain when it
+    #: stops; None: ``_net/workers.py``'s ``DRAIN_TIMEOUT`` (the tests shorten it).
+    _drain_timeout: float | None = None
 
     def __init__(self, secure_connection_listener: Callable[[TLSSocket], Any] | None = None,
                  **options: Any) -> None:
@@ -135,7 +138,6 @@ class Server:
         # shared-memory counter array and this worker's slot in it.
         self._workers: Supervisor | None = None
         self._count_slot: tuple[Counts, int] | None = None
-        self._reload_hook: Callable[[], Any] | None = None
 
     # -- listening --------------------------------------------------------------------------
 
@@ -220,7 +222,7 @@ class Server:
         """Runs in the connection's greenlet: handshake, receivers, listener, clean close."""
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
-                        hello_policy=self.hello_policy)
+                        hello_policy=self.hello_policy, secure_context=self._default_context)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()
@@ -359,13 +361,33 @@ class Server:
             self.listen()
         if workers > 1:
             from greentls._net.workers import serve_with_workers
-            serve_with_workers(self, workers)
+            serve_with_workers(self, workers, drain_timeout=self._drain_timeout)
             return
         while True:
             self._closed_event.wait()
             if not self._connections:
                 return
             self._all_ended.wait()  # then look again: listen() may have opened it anew
+
+    # -- for serve_forever(workers=N): what _net/workers.py asks of its server --------------
+
+    def _accept_loop(self) -> StreamServer:
+        """The accept loop ``listen`` made, which the workers share; raises before ``listen``."""
+        if self._stream_server is None:
+            raise RuntimeError("serve_forever(workers=N) on a server that is not listening")
+        return self._stream_server
+
+    def _supervised_by(self, supervisor: Supervisor | None) -> None:
+        """The parent: ``supervisor`` runs the workers (None: no longer), and
+        ``get_connections()`` and ``set_secure_context()`` go through it."""
+        self._workers = supervisor
+
+    def _become_worker(self, counts: Counts, slot: int) -> None:
+        """A forked worker: publish its open connections in ``counts[slot]`` for the parent;
+        it has no supervisor of its own, and leaves a Unix socket's path to the parent."""
+        self._workers = None
+        self._count_slot = (counts, slot)
+        self._unix_path = None
 
     # -- connections and contexts ----------------------------------------------------------
 

@@ -47,8 +47,6 @@ from gevent.event import Event
 from gevent.os import fork_gevent
 
 if TYPE_CHECKING:
-    from gevent.server import StreamServer
-
     from greentls._net.server import Server
 
 #: The shared open-connection counts, one slot per worker ("q": a C long long).
@@ -69,10 +67,15 @@ MAX_BACKOFF = 10.0
 POLL = 0.05
 
 
-def serve_with_workers(server: Server, workers: int) -> None:
+def serve_with_workers(server: Server, workers: int, *, drain_timeout: float | None = None,
+                       reload: Callable[[], object] | None = None) -> None:
     """Fork ``workers`` processes that accept on ``server``'s socket; supervise them until the
-    server is closed or the parent gets SIGTERM/SIGINT; then drain them and return."""
-    Supervisor(server, workers).run()
+    server is closed or the parent gets SIGTERM/SIGINT; then drain them and return.
+
+    ``reload`` is what SIGHUP runs before the workers roll (the CLI re-reads its certificate
+    files and calls ``server.set_secure_context``); without it they roll with the contexts the
+    server has."""
+    Supervisor(server, workers, drain_timeout, reload=reload).run()
 
 
 class _Worker:
@@ -90,11 +93,11 @@ class Supervisor:
     """Forks, watches, replaces and stops the workers of one ``Server`` (runs in the parent)."""
 
     def __init__(self, server: Server, workers: int,
-                 drain_timeout: float | None = None) -> None:
+                 drain_timeout: float | None = None, *, reload: Callable[[], object] | None = None) -> None:
         self.server = server
         self.size = workers
-        self.drain_timeout = DRAIN_TIMEOUT if drain_timeout is None else drain_timeout
-        self.drain_timeout = getattr(server, "_drain_timeout", None) or self.drain_timeout
+        self.drain_timeout = drain_timeout or DRAIN_TIMEOUT
+        self.reload = reload
         self.parent_pid = os.getpid()
         # Twice the workers plus spare: during a rolling restart old and new sets coexist.
         self.counts: Counts = RawArray("q", max(4 * workers, 8))
@@ -112,13 +115,13 @@ class Supervisor:
     def run(self) -> None:
         """Supervise until stopped; returns in the parent only."""
         server = self.server
-        _stream_server_of(server).stop_accepting()     # keep the socket open for the workers
-        server._workers = self
+        server._accept_loop().stop_accepting()     # keep the socket open for the workers
+        server._supervised_by(self)
         self._install_signals()
         try:
             for _ in range(self.size):
                 self._spawn()
-            while not (self.stopping or server._closed):
+            while not self.stopping and server.listening:
                 self.wake.wait(POLL)
                 self.wake.clear()
                 self._reap()
@@ -129,7 +132,7 @@ class Supervisor:
         finally:
             for watcher in self._watchers:
                 watcher.cancel()
-            server._workers = None
+            server._supervised_by(None)
             server.close()
 
     def _install_signals(self) -> None:
@@ -144,7 +147,7 @@ class Supervisor:
         self.wake.set()
 
     def _on_hup(self) -> None:
-        hook: Callable[[], object] | None = getattr(self.server, "_reload_hook", None)
+        hook = self.reload
         if hook is None:
             log.warning("greentls: SIGHUP: this server has no reload hook; restarting its "
                         "workers with the contexts it has")
@@ -288,14 +291,12 @@ class _WorkerProcess:
 
     def run(self) -> None:
         server = self.server
-        server._workers = None
-        server._count_slot = (self.counts, self.slot)
-        server._unix_path = None     # only the parent may unlink a Unix socket's path
+        server._become_worker(self.counts, self.slot)     # only the parent unlinks a Unix path
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a terminal's ^C reaches the parent
         signal.signal(signal.SIGHUP, signal.SIG_IGN)     # rotation is the parent's business
         gevent.signal_handler(signal.SIGTERM, self._drain_soon)
         gevent.spawn(self._watch_parent)
-        _stream_server_of(server).start_accepting()
+        server._accept_loop().start_accepting()
         self.done.wait()
 
     def _drain_soon(self) -> None:
@@ -317,14 +318,6 @@ class _WorkerProcess:
                 self._drain_soon()
                 return
             gevent.sleep(1.0)
-
-
-def _stream_server_of(server: Server) -> StreamServer:
-    """The server's accept loop; ``serve_forever`` made it (``listen``) before forking."""
-    stream_server = server._stream_server
-    if stream_server is None:
-        raise RuntimeError("serve_forever(workers=N) on a server that is not listening")
-    return stream_server
 
 
 def _kill(pid: int, sig: int) -> None:

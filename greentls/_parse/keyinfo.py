@@ -11,15 +11,12 @@ memory BIOs, so the sniffer sees only handshake bytes and costs nothing after it
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, TypedDict
 
 from greentls._base.errors import TLSError
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
-
-    from greentls._tls.socket import TLSSocket
 
 __all__ = ["ephemeral_key_info", "check_min_dh_size", "ServerKeyExchangeSniffer", "EphemeralKeyInfo"]
 
@@ -40,7 +37,7 @@ _SERVER_HELLO_DONE = 14
 class ServerKeyExchangeSniffer:
     """Reads the server's plaintext TLS 1.2 handshake records for its ServerKeyExchange."""
 
-    __slots__ = ("_records", "_messages", "done", "server_key_exchange", "unwrapped")
+    __slots__ = ("_records", "_messages", "done", "server_key_exchange")
 
     def __init__(self) -> None:
         self._records = b""
@@ -48,17 +45,11 @@ class ServerKeyExchangeSniffer:
         self.done = False
         #: The ServerKeyExchange body, when the server sent one.
         self.server_key_exchange: bytes | None = None
-        self.unwrapped: Callable[[int], bytes] | None = None
 
-    def wrap(self, recv: Callable[[int], bytes]) -> Callable[[int], bytes]:
-        """A transport ``recv`` that shows what it returns to the sniffer first."""
-        self.unwrapped = recv
-        def sniffing_recv(size: int) -> bytes:
-            data = recv(size)
-            if not self.done:
-                self.feed(data)
-            return data
-        return sniffing_recv
+    def observe(self, data: bytes) -> None:
+        """A transport observer (``MemoryPump.observe``): bytes read from the server, until done."""
+        if not self.done:
+            self.feed(data)
 
     def feed(self, data: bytes) -> None:
         """Bytes from the server; stops at the first record that is not a handshake record
@@ -115,15 +106,15 @@ _EC_GROUPS = {
 _HYBRID_CLASSICAL = {"x25519": 253, "secp256r1": 256, "secp384r1": 384, "x448": 448}
 
 
-def ephemeral_key_info(conn: SSL.Connection, server_side: bool) -> EphemeralKeyInfo | None:
-    """Node's ``getEphemeralKeyInfo()``: None on a server, ``{}`` without an ephemeral key."""
+def ephemeral_key_info(conn: SSL.Connection, server_side: bool,
+                       sniffer: ServerKeyExchangeSniffer | None = None) -> EphemeralKeyInfo | None:
+    """Node's ``getEphemeralKeyInfo()``: None on a server, ``{}`` without an ephemeral key.
+    ``sniffer`` is the client's, which saw the server's DH parameters (TLS 1.2 DHE)."""
     if server_side:
         return None
     name = conn.get_group_name()
     if not name:
         # Not ECDHE nor a named group: a server's own DH parameters, or no ephemeral key.
-        owner = getattr(conn.get_app_data(), "owner", None)
-        sniffer: ServerKeyExchangeSniffer | None = getattr(owner, "_ske_sniffer", None)
         dh_bits = sniffer.dh_bits() if sniffer is not None else None
         return {"type": "DH", "size": dh_bits} if dh_bits else {}
     key = name.lower()
@@ -139,10 +130,10 @@ def ephemeral_key_info(conn: SSL.Connection, server_side: bool) -> EphemeralKeyI
     return {"type": "ECDH", "name": name, "size": 0}
 
 
-def check_min_dh_size(tls: TLSSocket, min_dh_size: int) -> None:
+def check_min_dh_size(info: EphemeralKeyInfo | None, min_dh_size: int) -> None:
     """Fail a client whose server used a DH group under ``min_dh_size`` bits, as Node does
-    (lib/_tls_wrap.js ``onConnectSecure``: ``ERR_TLS_DH_PARAM_SIZE``)."""
-    info = ephemeral_key_info(tls._engine.conn, False)
+    (lib/_tls_wrap.js ``onConnectSecure``: ``ERR_TLS_DH_PARAM_SIZE``); ``info`` is the
+    client's ``get_ephemeral_key_info()``."""
     if info and info.get("type") == "DH" and info["size"] < min_dh_size:
         raise TLSError(f"DH parameter size {info['size']} is less than {min_dh_size}",
                        code="ERR_TLS_DH_PARAM_SIZE", reason="dh key too small")

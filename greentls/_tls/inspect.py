@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from greentls._engine.engine import TLSEngine
     from greentls._parse.certinfo import CertDict
-    from greentls._parse.keyinfo import EphemeralKeyInfo
+    from greentls._parse.keyinfo import EphemeralKeyInfo, ServerKeyExchangeSniffer
 
 __all__ = ["ConnectionInfo"]
 
@@ -28,6 +28,8 @@ class ConnectionInfo:
     """Read-only views of the negotiated connection, with Node's names and shapes."""
 
     _engine: TLSEngine
+    #: A client's reader of the server's DH parameters (``_parse/keyinfo.py``), else None.
+    _ske_sniffer: ServerKeyExchangeSniffer | None
 
     def get_cipher(self) -> dict[str, str | None] | None:
         """``{"name", "standardName", "version"}`` of the negotiated suite, or None before it."""
@@ -65,6 +67,16 @@ class ConnectionInfo:
         if self._engine.server_side or chain[0] != cert:
             chain = [cert] + [c for c in chain if c != cert]
         return _certinfo.certificate_chain_dict(chain, _trust_store_certs(conn))
+
+    def get_peer_x509_certificate(self) -> x509.Certificate | None:
+        """The peer's certificate as a ``cryptography.x509.Certificate``, or None when it sent
+        none (Node's ``getPeerX509Certificate()``).  Unverified: check ``authorized``."""
+        return self._engine.conn.get_peer_certificate(as_cryptography=True)
+
+    def get_x509_certificate(self) -> x509.Certificate | None:
+        """This side's own certificate as a ``cryptography.x509.Certificate``, or None when it
+        has none (Node's ``getX509Certificate()``)."""
+        return self._engine.conn.get_certificate(as_cryptography=True)
 
     def getpeercert(self, binary_form: bool = False) -> Any:
         """``ssl.SSLSocket.getpeercert()``: None without a peer certificate; the DER bytes with
@@ -107,7 +119,7 @@ class ConnectionInfo:
     def get_ephemeral_key_info(self) -> EphemeralKeyInfo | None:
         """Client: the key exchange (``{"type", "name", "size"}``), ``{}``; server: None."""
         from greentls._parse.keyinfo import ephemeral_key_info
-        return ephemeral_key_info(self._engine.conn, self._engine.server_side)
+        return ephemeral_key_info(self._engine.conn, self._engine.server_side, self._ske_sniffer)
 
     def export_keying_material(self, length: int, label: str | bytes, context: bytes | None = None) -> bytes:
         """RFC 5705 keying material (Node's ``exportKeyingMaterial``)."""

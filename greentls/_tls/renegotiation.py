@@ -4,10 +4,12 @@ session tickets and key log lines, noticed through OpenSSL's info callback.
 Theory of operation.  OpenSSL calls the info callback on every handshake state change and
 alert, never per application record, so it costs nothing on the hot path.  The callback runs
 inside OpenSSL (FACTS.md item 7): it only records (a count, a flag, a snapshot of the session's
-DER, which is pure computation) and sets ``tls._events``.  The connection's greenlet checks that
-one attribute after its reads and handshakes and does the rest there: sends the ``session``,
-``new_session`` and ``keylog`` signals and raises the renegotiation errors, so errors after the
-handshake are raised by the handler's next I/O call (API.md).
+DER, which is pure computation) in the connection's ``Watch`` and calls the ``report`` function
+the socket gave it, which sets one flag of the socket's.  The connection's greenlet checks that
+flag after its reads and handshakes and does the rest there (``Watch.deliver``): sends the
+``session``, ``new_session`` and ``keylog`` signals, and hands back the renegotiation error the
+socket then raises, so errors after the handshake are raised by the handler's next I/O call
+(API.md).
 
 Renegotiation limit, as Node's ``onhandshakestart`` (lib/_tls_wrap.js): the initial handshake is
 not counted; each client renegotiation is, and the count starts over at one when
@@ -21,6 +23,7 @@ only lets a client renegotiate because the context sets SSL_OP_ALLOW_CLIENT_RENE
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import gevent
@@ -29,16 +32,17 @@ from OpenSSL import SSL
 from greentls import signals
 from greentls._base.errors import RenegotiationError, TLSError
 from greentls._config.defaults import DEFAULTS
+from greentls._config.record import CallbackRecord
 from greentls._config.sessions import current_session_bytes, session_id_from_der
 from greentls._engine.engine import is_tls13
-from greentls._io.transport import HANDSHAKE, MemoryPump, retry
+from greentls._io.transport import HANDSHAKE, Pump, retry
 
 if TYPE_CHECKING:
     from gevent._types import _TimerWatcher
 
-    from greentls._tls.socket import TLSSocket
+    from greentls._engine.engine import TLSEngine
 
-__all__ = ["Watch", "watch_handshake", "watch_established", "after_handshake", "handle_events", "renegotiate"]
+__all__ = ["Watch", "refuse_on_tls13", "run_renegotiation"]
 
 _CB_LOOP = SSL.SSL_CB_LOOP
 _CB_HANDSHAKE_START = SSL.SSL_CB_HANDSHAKE_START
@@ -51,16 +55,24 @@ _SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
 _OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
 
 
-class Watch:
-    """The info-callback record of one connection; read only in its greenlet."""
+class Watch(CallbackRecord):
+    """The callback record of one connection (``_config/record.py``), with what OpenSSL's info
+    callback sees; read only in its greenlet.  The socket makes it, and learns that something
+    was recorded through ``report``; the watch itself never touches the socket."""
 
-    __slots__ = ("tls", "handshakes", "renegotiations", "window_timer", "limit", "window", "disabled",
-                 "error", "tickets_read", "client_sessions", "ticket_pending", "last_session",
-                 "hold_session", "server_sessions", "last_state", "in_handshake", "started",
-                 "__weakref__")
+    __slots__ = ("conn", "is_server", "server", "handshakes", "renegotiations", "window_timer", "limit",
+                 "window", "disabled", "error", "tickets_read", "client_sessions", "ticket_pending",
+                 "last_session", "hold_session", "server_sessions", "last_state", "in_handshake",
+                 "started", "__weakref__")
 
-    def __init__(self, tls: TLSSocket) -> None:
-        self.tls = tls
+    def __init__(self, sender: object, report: Callable[[], None], *, conn: SSL.Connection,
+                 is_server: bool, server: object) -> None:
+        super().__init__(sender, report)
+        #: The connection watched; ``sender`` (the TLSSocket) sends the ``session`` and
+        #: ``keylog`` signals, ``server`` (its Server, or None) ``new_session``.
+        self.conn = conn
+        self.is_server = is_server
+        self.server = server
         #: Handshakes started, the initial one included.
         self.handshakes = 0
         #: Client renegotiations in the current window (Node's ``handshakes``).
@@ -87,15 +99,15 @@ class Watch:
         #: True once OpenSSL's info callback is installed (``start``).
         self.started = False
 
-    def start(self, conn: SSL.Connection) -> None:
-        """Install the info callback on ``conn`` (once).
+    def start(self) -> None:
+        """Install the info callback on the connection (once).
 
         pyOpenSSL makes a cffi callback per connection and OpenSSL calls it about 17 times per
         TLS 1.3 handshake, all in Python; so a server installs it only where it is needed
-        (``watch_handshake``, ``watch_established``)."""
+        (``handshake_starts``, ``established``)."""
         if not self.started:
             self.started = True
-            conn.set_info_callback(self._on_info)
+            self.conn.set_info_callback(self._on_info)
 
     # -- inside OpenSSL: record only (FACTS.md item 7) ---------------------------------------
 
@@ -114,7 +126,7 @@ class Watch:
         if self.disabled:
             self._fail(RenegotiationError("TLS session renegotiation disabled for this socket",
                                           code="ERR_TLS_RENEGOTIATION_DISABLED"))
-        elif self.tls._is_server:
+        elif self.is_server:
             self._count_client_renegotiation()
 
     def _count_client_renegotiation(self) -> None:
@@ -142,27 +154,27 @@ class Watch:
         # The ticket's session (with its fresh id) was built while writing it; OpenSSL's
         # ssl_update_cache calls Node's newSession once per TLS 1.3 ticket.
         if self.last_state == _SERVER_WROTE_TICKET and is_tls13(conn) \
-                and signals.has_receivers(signals.new_session, self.tls._server):
+                and signals.has_receivers(signals.new_session, self.server):
             self.server_sessions.append(current_session_bytes(conn))
-            self.tls._events = True
+            self.report()
         if self.last_state == _CLIENT_READ_TICKET and is_tls13(conn):
             # Leaving the state: the ticket was processed and its session replaced s->session
             # (tls_process_new_session_ticket); the next ticket would replace it in turn, so keep
-            # each one, as Node emits 'session' per ticket.  (TLS 1.2: after_handshake.)
+            # each one, as Node emits 'session' per ticket.  (TLS 1.2: initial_handshake_done.)
             self.client_sessions.append(current_session_bytes(conn))
             self.ticket_pending = False
-            self.tls._events = True
+            self.report()
         if state == _CLIENT_READ_TICKET and is_tls13(conn):
             # Entering the state: OpenSSL may stop for more bytes before processing the ticket,
-            # and no callback follows the last one; handle_events looks at the session after.
+            # and no callback follows the last one; deliver looks at the session after.
             self.ticket_pending = True
-            self.tls._events = True
+            self.report()
         self.last_state = state
 
     def _fail(self, error: TLSError) -> None:
         if self.error is None:
             self.error = error
-        self.tls._events = True
+        self.report()
 
     # -- in the connection's greenlet -----------------------------------------------------------
 
@@ -172,151 +184,116 @@ class Watch:
             self.window_timer.close()
             self.window_timer = None
 
+    def handshake_starts(self) -> None:
+        """The handshake starts: install the info callback if anything must be seen during it.
 
-def watch_handshake(tls: TLSSocket) -> None:
-    """The handshake starts: install the info callback if anything must be seen during it.
+        A client always watches (tickets, the server's renegotiation requests).  A server needs
+        it during the handshake only to snapshot the session of each TLS 1.3 ticket it writes
+        for the ``new_session`` signal; otherwise ``established`` decides."""
+        if not self.is_server or signals.has_receivers(signals.new_session, self.server):
+            self.start()
 
-    A client always watches (tickets, the server's renegotiation requests).  A server needs it
-    during the handshake only to snapshot the session of each TLS 1.3 ticket it writes for the
-    ``new_session`` signal; otherwise ``watch_established`` decides."""
-    if not tls._is_server or signals.has_receivers(signals.new_session, tls._server):
-        tls._watch.start(tls._engine.conn)
+    def established(self) -> None:
+        """The initial handshake is done; called before any application data is read.
 
+        TLS 1.3 has no renegotiation (RFC 8446 section 4.1.2: a ClientHello after the handshake
+        is an unexpected_message), so a TLS 1.3 server needs no callback; a TLS 1.2 server
+        starts watching now; the initial handshake is the one it did not see."""
+        if self.started:
+            return
+        if not is_tls13(self.conn):
+            self.handshakes = 1
+            self.start()
 
-def watch_established(tls: TLSSocket) -> None:
-    """The initial handshake is done; called before any application data is read.
+    def initial_handshake_done(self, session_reused: Callable[[], bool]) -> None:
+        """The initial handshake finished: record the TLS 1.2 session for announcing (TLS 1.3
+        tickets come in their own messages and are recorded as they are written or read);
+        ``session_reused`` is the socket's ``is_session_reused``, asked only for TLS 1.2."""
+        conn = self.conn
+        if not is_tls13(conn) and not session_reused():
+            if self.is_server:
+                if signals.has_receivers(signals.new_session, self.server):
+                    self.server_sessions.append(current_session_bytes(conn))
+                    self.report()
+            else:
+                self.tickets_read += 1
+                self.report()
+        if not self.is_server:
+            # connect() returns only after the handshake, so a receiver for this very socket
+            # can only be connected afterwards: hold a session nobody heard until the first read.
+            self.hold_session = True
 
-    TLS 1.3 has no renegotiation (RFC 8446 section 4.1.2: a ClientHello after the handshake is
-    an unexpected_message), so a TLS 1.3 server needs no callback; a TLS 1.2 server starts
-    watching now; the initial handshake is the one it did not see."""
-    watch = tls._watch
-    if watch.started:
-        return
-    conn = tls._engine.conn
-    if not is_tls13(conn):
-        watch.handshakes = 1
-        watch.start(conn)
+    def deliver(self) -> TLSError | None:
+        """In the connection's greenlet, after ``report``: send the signals for what the
+        callbacks recorded (module docstring); returns the error that must fail the socket."""
+        for line in self.take_keylog_lines():
+            signals.keylog.send(self.sender, line=line)
+        sessions, self.server_sessions = self.server_sessions, []
+        for der in sessions:
+            # OpenSSL's ssl_update_cache skips sessions without an id (a TLS 1.2 server that
+            # issues a ticket sends none), so Node's newSession never hears them either.
+            if der and session_id_from_der(der):
+                signals.new_session.send(self.server, session_id=session_id_from_der(der), session_data=der)
+        if self.tickets_read or self.client_sessions:
+            self._deliver_client_sessions()
+        return self.error
 
-
-def after_handshake(tls: TLSSocket) -> None:
-    """The initial handshake finished: announce the TLS 1.2 session (TLS 1.3 tickets come in
-    their own messages and are announced as they are written or read)."""
-    conn = tls._engine.conn
-    if tls._ske_sniffer is not None:
-        tls._ske_sniffer.done = True
-        pump = tls._pump
-        assert pump is not None  # the handshake's
-        if not pump.attached:  # a memory pump stays: give it back its plain recv
-            assert isinstance(pump, MemoryPump)  # the one pump that is not attached
-            assert tls._ske_sniffer.unwrapped is not None  # _setup_client wrapped its recv
-            pump._recv = tls._ske_sniffer.unwrapped
-    if not is_tls13(conn) and not tls.is_session_reused():
-        if tls._is_server:
-            if signals.has_receivers(signals.new_session, tls._server):
-                tls._watch.server_sessions.append(current_session_bytes(conn))
-                tls._events = True
-        else:
-            tls._watch.tickets_read += 1
-            tls._events = True
-    if not tls._is_server:
-        # connect() returns only after the handshake, so a receiver for this very socket
-        # can only be connected afterwards: hold a session nobody heard until the first read.
-        tls._watch.hold_session = True
-    if tls._events:
-        handle_events(tls)
-
-
-def handle_events(tls: TLSSocket) -> None:
-    """Act, in the connection's greenlet, on what the callbacks recorded (module docstring)."""
-    tls._events = False
-    watch = tls._watch
-    lines, tls._keylog_lines = tls._keylog_lines, []
-    for line in lines:
-        signals.keylog.send(tls, line=line)
-    sessions, watch.server_sessions = watch.server_sessions, []
-    for der in sessions:
-        # OpenSSL's ssl_update_cache skips sessions without an id (a TLS 1.2 server that
-        # issues a ticket sends none), so Node's newSession never hears them either.
-        if der and session_id_from_der(der):
-            signals.new_session.send(tls._server, session_id=session_id_from_der(der), session_data=der)
-    if watch.tickets_read or watch.client_sessions:
-        _deliver_client_sessions(tls, watch)
-    if watch.error is not None:
-        error = watch.error
-        tls._abort()
-        raise error
-
-
-def _deliver_client_sessions(tls: TLSSocket, watch: Watch) -> None:
-    """Send the ``session`` signal once per session that arrived (Node: once per ticket)."""
-    held, watch.tickets_read = watch.tickets_read, 0
-    arrived, watch.client_sessions = watch.client_sessions, []
-    if held:  # TLS 1.2: the handshake's own session
-        arrived.append(current_session_bytes(tls._engine.conn))
-    if watch.ticket_pending:
-        current = current_session_bytes(tls._engine.conn)
-        if current != (arrived[-1] if arrived else watch.last_session):
-            arrived.append(current)
-            watch.ticket_pending = False
-        else:
-            tls._events = True  # not processed yet: look again after the next read
-    if not signals.has_receivers(signals.session, tls):
-        if watch.hold_session:  # keep them for a receiver connected after connect()
-            watch.client_sessions = arrived
-            tls._events = True
-        elif arrived:
-            watch.last_session = arrived[-1]
-        watch.hold_session = False
-        return
-    watch.hold_session = False
-    for der in arrived:
-        if der and der != watch.last_session:
-            watch.last_session = der
-            signals.session.send(tls, session=der)
+    def _deliver_client_sessions(self) -> None:
+        """Send the ``session`` signal once per session that arrived (Node: once per ticket)."""
+        held, self.tickets_read = self.tickets_read, 0
+        arrived, self.client_sessions = self.client_sessions, []
+        if held:  # TLS 1.2: the handshake's own session
+            arrived.append(current_session_bytes(self.conn))
+        if self.ticket_pending:
+            current = current_session_bytes(self.conn)
+            if current != (arrived[-1] if arrived else self.last_session):
+                arrived.append(current)
+                self.ticket_pending = False
+            else:
+                self.report()  # not processed yet: look again after the next read
+        if not signals.has_receivers(signals.session, self.sender):
+            if self.hold_session:  # keep them for a receiver connected after connect()
+                self.client_sessions = arrived
+                self.report()
+            elif arrived:
+                self.last_session = arrived[-1]
+            self.hold_session = False
+            return
+        self.hold_session = False
+        for der in arrived:
+            if der and der != self.last_session:
+                self.last_session = der
+                signals.session.send(self.sender, session=der)
 
 
-def renegotiate(tls: TLSSocket, reject_unauthorized: bool, request_cert: bool) -> None:
-    """Run a TLS 1.2 renegotiation to completion from either side (RFC 5246 section 7.4.1.1,
-    RFC 5746), blocking this greenlet; application data that arrives meanwhile is kept."""
-    from greentls._config.verify import configure_verify
-
-    tls._ensure_open()
-    engine = tls._engine
-    conn = engine.conn
+def refuse_on_tls13(conn: SSL.Connection) -> None:
+    """``renegotiate()`` on a TLS 1.3 connection: Node's ``ERR_TLS_RENEGOTIATE``."""
     if is_tls13(conn):
         # Node: ERR_TLS_RENEGOTIATE ("Attempt to renegotiate TLS session failed").
         raise TLSError("TLS 1.3 has no renegotiation (RFC 8446 section 4.6.3 has key update)",
                        code="ERR_TLS_RENEGOTIATE")
-    tls._reject = bool(reject_unauthorized)
-    if tls._is_server:
-        tls._request_cert = bool(request_cert)
-        if request_cert:
-            # A resumed (abbreviated) handshake sends no CertificateRequest: make this one full
-            # (OpenSSL honours the option for a renegotiation SSL_renegotiate started).
-            conn.set_options(_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
-    configure_verify(conn, server_side=tls._is_server, request_cert=tls._request_cert,
-                     reject_unauthorized=tls._reject)
-    watch = tls._watch
+
+
+def run_renegotiation(engine: TLSEngine, pump: Pump, watch: Watch, full: bool) -> bytes:
+    """Run a TLS 1.2 renegotiation to completion from either side (RFC 5246 section 7.4.1.1,
+    RFC 5746), blocking this greenlet, with the verify settings already on the connection;
+    ``full`` refuses resumption (a server asking for a client certificate).  Returns the
+    application data that arrived meanwhile, for the next read."""
+    if full:
+        # A resumed (abbreviated) handshake sends no CertificateRequest: make this one full
+        # (OpenSSL honours the option for a renegotiation SSL_renegotiate started).
+        engine.conn.set_options(_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION)
+    chunks: list[bytes] = []
     watch.in_handshake = True
     try:
         engine.renegotiate()
-        _drive_renegotiation(tls)
+        # Until OpenSSL no longer has one pending.
+        while True:
+            data = retry(pump, HANDSHAKE, engine.renegotiation_step)
+            if data is None:
+                break
+            if data:
+                chunks.append(data)
     finally:
         watch.in_handshake = False
-    if not tls._is_server or tls._request_cert:
-        tls._judge_peer()  # as after the first handshake (Node's onhandshakedone)
-
-
-def _drive_renegotiation(tls: TLSSocket) -> None:
-    """Run the engine's renegotiation until OpenSSL no longer has one pending, keeping the
-    application data that arrives meanwhile for the next read."""
-    engine, pump = tls._engine, tls._pump
-    assert pump is not None  # open (_ensure_open): the handshake chose it
-    chunks = [tls._plain] if tls._plain else []
-    while True:
-        data = retry(pump, HANDSHAKE, engine.renegotiation_step)
-        if data is None:
-            break
-        if data:
-            chunks.append(data)
-    tls._plain = b"".join(chunks)
+    return b"".join(chunks)

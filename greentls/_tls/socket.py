@@ -42,14 +42,7 @@ from greentls._parse.clienthello import (
 )
 from greentls._tls.inspect import ConnectionInfo, address_dict
 from greentls._tls.policy import CallbackPolicy, HelloPolicy
-from greentls._tls.renegotiation import (
-    Watch,
-    after_handshake,
-    handle_events,
-    renegotiate as _renegotiate,
-    watch_established,
-    watch_handshake,
-)
+from greentls._tls.renegotiation import Watch, refuse_on_tls13, run_renegotiation
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -62,7 +55,7 @@ if TYPE_CHECKING:
     #: ``connect()``'s ``check_server_identity(host, peer certificate)``: an error, or None.
     IdentityCheck = Callable[[str, CertDict], TLSError | None]
 
-__all__ = ["TLSSocket"]
+__all__ = ["TLSSocket", "new_socket"]
 
 log = logging.getLogger("greentls")
 
@@ -99,8 +92,9 @@ class TLSSocket(ConnectionInfo):
     authorization_error: str | None = None
     #: The SNI name: requested by the client, or as the server received it.
     servername: str | None = None
-    #: ``do_handshake_on_connect`` of ``wrap_socket`` (``_tls/wrap.py``), for ``connect()``.
-    _handshake_on_connect: bool
+    #: ``do_handshake_on_connect`` of ``wrap_socket`` (``_tls/wrap.py``, through ``new_socket``),
+    #: for ``connect()``; a class default, so that other sockets store nothing for it.
+    _handshake_on_connect: bool = True
 
     def __init__(self, sock: Any, *, is_server: bool = False, server: Server | None = None,
                  request_cert: bool = False, reject_unauthorized: bool | None = None,
@@ -109,13 +103,11 @@ class TLSSocket(ConnectionInfo):
                  secure_context: SecureContext | None = None, servername: str | None = None,
                  hello_policy: HelloPolicy | None = None, **context_options: Any) -> None:
         reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
-        if secure_context is None:
-            secure_context = server._default_context if server is not None and not context_options \
-                else SecureContext(**split_options(context_options, CONTEXT_OPTIONS))
+        if secure_context is None:  # a Server passes its own (its default context)
+            secure_context = SecureContext(**split_options(context_options, CONTEXT_OPTIONS))
         elif not isinstance(secure_context, SecureContext):
             raise TypeError("option 'secure_context' must be a greentls.SecureContext")
         self._transport = sock
-        self._server = server
         self._is_server = bool(is_server)
         #: Who makes the server's decisions on the ClientHello (``policy.py``).
         self._hello_policy: HelloPolicy = hello_policy if hello_policy is not None else (
@@ -125,10 +117,6 @@ class TLSSocket(ConnectionInfo):
         self._request_cert = bool(request_cert)
         self._reject = True if reject_unauthorized is None else bool(reject_unauthorized)
         self._request_ocsp = bool(request_ocsp)
-        #: OCSP (_config/ocsp.py): the server's staple, computed before OpenSSL reads the hello; the
-        #: response the client's status callback recorded.
-        self._ocsp_staple: bytes | None = None
-        self._ocsp_response: bytes | None = None
         self.authorized = False
         self.authorization_error: str | None = None
         self.servername: str | None = None
@@ -136,7 +124,8 @@ class TLSSocket(ConnectionInfo):
         self._io_refs = 0
         self._plain = b""
         self._handshake_error: BaseException | None = None
-        #: Set by connect(): (check_server_identity, host) run after the chain check.
+        #: Set by connect() and wrap_socket() (``new_socket``): (check_server_identity, host) run
+        #: after the chain check.
         self._identity_check: tuple[IdentityCheck, str] | None = None
         self._min_dh_size = 0
         # A server over a gevent socket first peeks at the ClientHello (_peek_hello): its
@@ -144,14 +133,16 @@ class TLSSocket(ConnectionInfo):
         peeks = self._is_server and is_gevent_socket(sock)
         engine = TLSEngine(self._openssl_context(secure_context), server_side=self._is_server,
                            parse_hello=self._is_server and not peeks)
-        engine.owner = self
         self._engine = engine
-        #: Set by OpenSSL callbacks (_tls/renegotiation.py, _config/keylog.py); checked after reads.
+        #: Set when an OpenSSL callback recorded something (``_note_events``); checked after reads.
         self._events = False
-        self._keylog_lines: list[bytes] = []
         self._write_chunk = _WRITE_CHUNK
         self._ske_sniffer: ServerKeyExchangeSniffer | None = None
-        self._watch = Watch(self)
+        #: What OpenSSL's callbacks record for this greenlet: key log lines, OCSP, tickets,
+        #: renegotiations (``_tls/renegotiation.py``, ``_config/record.py``).
+        self._watch = Watch(self, self._note_events, conn=engine.conn, is_server=self._is_server,
+                            server=server)
+        engine.record = self._watch
         #: How bytes move (_io/transport.py): None until the handshake of a server that peeks.
         self._pump: Pump | None = None if peeks else MemoryPump(engine, sock)
         alpn = normalize_alpn("alpn_protocols", alpn_protocols)
@@ -193,7 +184,7 @@ class TLSSocket(ConnectionInfo):
         from greentls._parse.keyinfo import ServerKeyExchangeSniffer
         self._ske_sniffer = ServerKeyExchangeSniffer()
         assert isinstance(self._pump, MemoryPump)  # a client never peeks: its pump is made at once
-        self._pump._recv = self._ske_sniffer.wrap(self._pump._recv)
+        self._pump.observe(self._ske_sniffer.observe)
 
     # -- the handshake ----------------------------------------------------------------------
 
@@ -219,7 +210,7 @@ class TLSSocket(ConnectionInfo):
 
     def _run_handshake(self) -> None:
         engine = self._engine
-        watch_handshake(self)
+        self._watch.handshake_starts()
         if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
             enable_keylog_if_wanted(engine.conn)
             return self._handshake_loop()
@@ -328,21 +319,46 @@ class TLSSocket(ConnectionInfo):
             return
         if not isinstance(answer, (bytes, bytearray, memoryview)):
             raise TypeError("an ocsp_request receiver must answer DER bytes or None")
-        self._ocsp_staple = bytes(answer)
-        warn_if_undecodable(self._ocsp_staple, context=self.secure_context)
+        self._watch.ocsp_staple = bytes(answer)
+        warn_if_undecodable(self._watch.ocsp_staple, context=self.secure_context)
 
     def _after_handshake(self) -> None:
         self._servername_from_openssl()
-        watch_established(self)  # before any application data is read (_maybe_attach)
+        self._watch.established()  # before any application data is read (_maybe_attach)
         if not self._is_server and self._request_ocsp and signals.has_receivers(signals.ocsp_response, self):
             # Before the verdict and secure_connect: Node emits 'OCSPResponse' first.
-            signals.ocsp_response.send(self, response=self._ocsp_response)
+            signals.ocsp_response.send(self, response=self._watch.ocsp_response)
         if not self._is_server or self._request_cert:
             self._judge_peer()
         if self._is_server:
             self._engine.keep_session_on_abrupt_close()
         self._maybe_attach()
-        after_handshake(self)
+        self._sniffing_done()
+        self._watch.initial_handshake_done(self.is_session_reused)
+        if self._events:
+            self._handle_events()
+
+    def _sniffing_done(self) -> None:
+        """A client's handshake is over: its ServerKeyExchange reader has seen all it needs."""
+        sniffer = self._ske_sniffer
+        if sniffer is None:
+            return
+        sniffer.done = True
+        pump = self._pump
+        if isinstance(pump, MemoryPump):  # the memory pump stays: no observer on its reads
+            pump.observe(None)
+
+    def _note_events(self) -> None:
+        """The watch's ``report``: an OpenSSL callback recorded something for this greenlet."""
+        self._events = True
+
+    def _handle_events(self) -> None:
+        """Act, in this greenlet, on what the callbacks recorded (``Watch.deliver``)."""
+        self._events = False
+        error = self._watch.deliver()
+        if error is not None:
+            self._abort()
+            raise error
 
     def _servername_from_openssl(self) -> None:
         """Server: the name OpenSSL received and bound, which wins over our own parse of the
@@ -371,7 +387,7 @@ class TLSSocket(ConnectionInfo):
             raise error
         if not self._is_server and self._min_dh_size:
             from greentls._parse.keyinfo import check_min_dh_size
-            check_min_dh_size(self, self._min_dh_size)
+            check_min_dh_size(self.get_ephemeral_key_info(), self._min_dh_size)
 
     def _maybe_attach(self) -> None:
         """Move to the descriptor pump (FACTS.md item 13) once nothing is left in the BIOs:
@@ -424,12 +440,12 @@ class TLSSocket(ConnectionInfo):
         assert self._pump is not None  # open: the handshake chose it
         data = retry(self._pump, READER, self._engine.read, bufsize, before_read_wait=self._before_read_wait)
         if self._events:  # a ticket, a renegotiation: recorded by callbacks (_tls/renegotiation.py)
-            handle_events(self)
+            self._handle_events()
         return data
 
     def _before_read_wait(self) -> None:
         if self._events:
-            handle_events(self)
+            self._handle_events()
 
     read = recv
 
@@ -447,7 +463,7 @@ class TLSSocket(ConnectionInfo):
         count = retry(self._pump, READER, self._engine.read_into, view, nbytes,
                       before_read_wait=self._before_read_wait)
         if self._events:
-            handle_events(self)
+            self._handle_events()
         return count
 
     # -- writing ----------------------------------------------------------------------------
@@ -489,7 +505,7 @@ class TLSSocket(ConnectionInfo):
 
     def _ensure_writable(self) -> None:
         if self._events:  # e.g. a renegotiation error seen by an earlier read (_tls/renegotiation.py)
-            handle_events(self)
+            self._handle_events()
         if self._engine.state is not State.OPEN:
             if self._closed or self._engine.state is State.CLOSING:
                 raise TLSError("cannot write after the TLS connection was shut down",
@@ -504,8 +520,23 @@ class TLSSocket(ConnectionInfo):
 
     def renegotiate(self, reject_unauthorized: bool = True, request_cert: bool = False) -> None:
         """TLS 1.2: renegotiate, blocking until done (a server with ``request_cert=True`` asks
-        for the client's certificate); TLS 1.3 raises ``TLSError`` ``ERR_TLS_RENEGOTIATE``."""
-        _renegotiate(self, reject_unauthorized, request_cert)
+        for the client's certificate); TLS 1.3 raises ``TLSError`` ``ERR_TLS_RENEGOTIATE``.
+        Application data that arrives meanwhile is kept for the next read."""
+        self._ensure_open()
+        engine = self._engine
+        refuse_on_tls13(engine.conn)
+        self._reject = bool(reject_unauthorized)
+        if self._is_server:
+            self._request_cert = bool(request_cert)
+        configure_verify(engine.conn, server_side=self._is_server, request_cert=self._request_cert,
+                         reject_unauthorized=self._reject)
+        pump = self._pump
+        assert pump is not None  # open (_ensure_open): the handshake chose it
+        plain = self._plain
+        arrived = run_renegotiation(engine, pump, self._watch, full=self._is_server and bool(request_cert))
+        self._plain = plain + arrived
+        if not self._is_server or self._request_cert:
+            self._judge_peer()  # as after the first handshake (Node's onhandshakedone)
 
     def disable_renegotiation(self) -> None:
         """A later renegotiation by the peer fails this socket (``ERR_TLS_RENEGOTIATION_DISABLED``)."""
@@ -557,7 +588,7 @@ class TLSSocket(ConnectionInfo):
         """``ssl.SSLSocket.connect``: connect the (unconnected) transport, then handshake unless
         it was wrapped with ``do_handshake_on_connect=False`` (``_tls/wrap.py``)."""
         self._transport.connect(address)
-        if getattr(self, "_handshake_on_connect", True):
+        if self._handshake_on_connect:
             self.do_handshake()
 
     def pending(self) -> int:
@@ -754,3 +785,19 @@ class TLSSocket(ConnectionInfo):
     def __repr__(self) -> str:
         side = "server" if self._is_server else "client"
         return f"<greentls.TLSSocket {side} {self._engine.state.value}>"
+
+
+def new_socket(sock: Any, *, identity_check: tuple[IdentityCheck, str] | None = None, min_dh_size: int = 0,
+               handshake_on_connect: bool = True, **options: Any) -> TLSSocket:
+    """``TLSSocket(sock, **options)`` with what only greentls's own constructors set, which are
+    no ``TLSSocket`` parameters (API.md lists those): ``connect()``'s identity check
+    ``(check_server_identity, host)``, run after the chain check, and its ``min_dh_size``
+    (``_net/client.py``); ``wrap_socket``'s ``do_handshake_on_connect``, for a later
+    ``connect()`` (``_tls/wrap.py``).  Internal: the one place outside ``TLSSocket`` that sets
+    them, beside the class it configures."""
+    tls = TLSSocket(sock, **options)
+    tls._identity_check = identity_check
+    tls._min_dh_size = min_dh_size
+    if not handshake_on_connect:
+        tls._handshake_on_connect = False
+    return tls

@@ -18,7 +18,7 @@ from typing import Any
 from greentls._config.context import SecureContext, register_socket_layer
 from greentls._config.options import CONTEXT_OPTIONS, Options, reject_unknown, split_options
 from greentls._parse.identity import check_server_identity
-from greentls._tls.socket import TLSSocket
+from greentls._tls.socket import TLSSocket, new_socket
 
 __all__ = ["wrap_socket", "wrap_with_context"]
 
@@ -65,38 +65,37 @@ def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = Fal
         from greentls._base.errors import UnsupportedError
         raise UnsupportedError("wrap_socket: suppress_ragged_eofs=False is not supported: "
                                "greentls reports an unclean end as b'' like the stdlib default")
+    on_connect = bool(do_handshake_on_connect)  # also for a later tls.connect()
     if server_side:
-        tls = _server_socket(context, sock, node_options)
+        tls = _server_socket(context, sock, node_options, on_connect)
     else:
-        tls = _client_socket(context, sock, server_hostname, node_options)
-    tls._handshake_on_connect = bool(do_handshake_on_connect)  # for a later tls.connect()
+        tls = _client_socket(context, sock, server_hostname, node_options, on_connect)
     if do_handshake_on_connect and _is_connected(sock):
         tls.do_handshake()
     return tls
 
 
-def _server_socket(context: SecureContext, sock: Any, node_options: Options) -> TLSSocket:
-    return TLSSocket(sock, is_server=True, secure_context=context,
-                     request_cert=bool(node_options.get("request_cert", False)),
-                     reject_unauthorized=node_options.get("reject_unauthorized"),
-                     alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
+def _server_socket(context: SecureContext, sock: Any, node_options: Options, on_connect: bool) -> TLSSocket:
+    return new_socket(sock, is_server=True, secure_context=context,
+                      request_cert=bool(node_options.get("request_cert", False)),
+                      reject_unauthorized=node_options.get("reject_unauthorized"),
+                      alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn),
+                      handshake_on_connect=on_connect)
 
 
 def _client_socket(context: SecureContext, sock: Any, server_hostname: str | None,
-                   node_options: Options) -> TLSSocket:
+                   node_options: Options, on_connect: bool) -> TLSSocket:
     verify = context.verify_mode != _ssl.CERT_NONE
     check_hostname = verify and bool(context.check_hostname)
     if check_hostname and not server_hostname:
         # The stdlib's own rule (Lib/ssl.py, SSLSocket._create).
         raise ValueError("check_hostname requires server_hostname")
     servername = server_hostname if server_hostname and not _is_ip(server_hostname) else None
-    tls = TLSSocket(sock, is_server=False, secure_context=context, reject_unauthorized=verify,
-                    servername=servername,
-                    alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn))
-    if check_hostname:
-        assert server_hostname is not None  # checked above
-        tls._identity_check = (check_server_identity, server_hostname)
-    return tls
+    identity_check = (check_server_identity, server_hostname) if check_hostname and server_hostname else None
+    return new_socket(sock, is_server=False, secure_context=context, reject_unauthorized=verify,
+                      servername=servername,
+                      alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn),
+                      identity_check=identity_check, handshake_on_connect=on_connect)
 
 
 def _is_connected(sock: Any) -> bool:

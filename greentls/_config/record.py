@@ -1,0 +1,49 @@
+"""What OpenSSL's callbacks on one connection leave for its greenlet (FACTS.md item 7).
+
+A callback runs inside OpenSSL, so it may only record: the key log callback (``keylog.py``)
+adds a line, the OCSP status callback (``ocsp.py``) reads the staple to send or keeps the
+response that came.  They find the record through the engine (``TLSEngine.record``), and tell
+the socket that something waits by calling ``report``, a function the socket handed over when
+it made the record; the socket's greenlet acts on it later (``_tls/renegotiation.py``).  The
+record never touches the socket, and no callback touches anything but its record.
+
+``_tls/renegotiation.py``'s ``Watch`` extends this record with what the info callback sees, so
+one object per connection holds all of it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+__all__ = ["CallbackRecord"]
+
+
+class CallbackRecord:
+    """One connection's record of its OpenSSL callbacks; read and emptied in its greenlet."""
+
+    __slots__ = ("sender", "report", "keylog_lines", "ocsp_staple", "ocsp_response")
+
+    def __init__(self, sender: object, report: Callable[[], None]) -> None:
+        #: Whose signals these are (the TLSSocket): a callback records a key log line only if a
+        #: ``keylog`` receiver listens to this sender.
+        self.sender = sender
+        #: Tells the owner that something was recorded; the owner then reads the record.
+        self.report = report
+        #: Key log lines not yet signalled; None until the first (most connections have none).
+        self.keylog_lines: list[bytes] | None = None
+        #: Server: the OCSP response to staple, decided before OpenSSL reads the ClientHello.
+        self.ocsp_staple: bytes | None = None
+        #: Client: the stapled response that came (None: none did).
+        self.ocsp_response: bytes | None = None
+
+    def add_keylog_line(self, line: bytes) -> None:
+        """Inside OpenSSL: keep a key log line for the ``keylog`` signal."""
+        if self.keylog_lines is None:
+            self.keylog_lines = [line]
+        else:
+            self.keylog_lines.append(line)
+        self.report()
+
+    def take_keylog_lines(self) -> list[bytes]:
+        """In the connection's greenlet: the lines recorded since the last call."""
+        lines, self.keylog_lines = self.keylog_lines, None
+        return lines if lines is not None else []
