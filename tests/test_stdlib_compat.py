@@ -11,7 +11,7 @@ import urllib.request
 
 import gevent
 import pytest
-from helpers import PY, echo, node_server, port_of, run, serving
+from helpers import CURL, PY, echo, node_server, port_of, run, serving
 
 import greentls
 
@@ -241,3 +241,50 @@ def test_wrap_unconnected_socket_then_connect(on_connect, server_options, client
         assert tls.recv(10) == b"late"
         assert tls.version() == "TLSv1.3"
         tls.close()
+
+
+@pytest.mark.parametrize("mode", ["CERT_REQUIRED", "CERT_OPTIONAL", "CERT_NONE"])
+def test_server_side_verify_mode_is_honoured(mode, need_curl, server_options, cert_files, ca):
+    """ctx.verify_mode on a context used with wrap_socket(server_side=True) is the stdlib's
+    server policy: CERT_REQUIRED refuses curl without a client certificate, CERT_OPTIONAL and
+    CERT_NONE let it in; with a certificate, getpeercert() shows it unless CERT_NONE (not asked)."""
+    from gevent import socket as gsocket
+    context = greentls.create_secure_context(ca=ca.cert_pem.bytes(), **server_options)
+    context.verify_mode = getattr(ssl, mode)
+    listener = gsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    seen: list = []
+
+    def serve_one() -> None:
+        raw, _ = listener.accept()
+        try:
+            tls = context.wrap_socket(raw, server_side=True)
+        except OSError as exc:
+            seen.append(("refused", getattr(exc, "code", None)))
+            raw.close()
+            return
+        tls.recv(65536)
+        seen.append(("served", tls.getpeercert(binary_form=True) is not None, tls.authorized))
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        tls.close()
+
+    def curl(*extra: str):
+        server = gevent.spawn(serve_one)
+        result = run([CURL, "-sS", "--max-time", "10", "--cacert", cert_files["ca"], *extra,
+                      f"https://localhost:{port}/"], check=False)
+        server.join(10)
+        return result
+
+    try:
+        without = curl()
+        with_cert = curl("--cert", cert_files["client_cert"], "--key", cert_files["client_key"])
+    finally:
+        listener.close()
+    if mode == "CERT_REQUIRED":
+        assert without.returncode != 0 and seen[0][0] == "refused"
+    else:
+        assert without.stdout == b"ok" and seen[0] == ("served", False, False)
+    assert with_cert.stdout == b"ok"
+    assert seen[1] == ("served", mode != "CERT_NONE", mode != "CERT_NONE")

@@ -76,9 +76,19 @@ def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = Fal
 
 
 def _server_socket(context: SecureContext, sock: Any, node_options: Options, on_connect: bool) -> TLSSocket:
+    request_cert = bool(node_options.get("request_cert", False))
+    reject = node_options.get("reject_unauthorized")
+    if context.verify_mode_set and "request_cert" not in node_options:
+        # The stdlib's server policy, once the program set it (a SecureContext's default,
+        # CERT_REQUIRED, is a client's and does not ask clients for certificates):
+        # CERT_REQUIRED asks and refuses a client without a valid certificate, CERT_OPTIONAL
+        # asks and lets `authorized` tell, CERT_NONE does not ask.
+        request_cert = context.verify_mode != _ssl.CERT_NONE
+        if reject is None:
+            reject = context.verify_mode == _ssl.CERT_REQUIRED
     return new_socket(sock, is_server=True, secure_context=context,
-                      request_cert=bool(node_options.get("request_cert", False)),
-                      reject_unauthorized=node_options.get("reject_unauthorized"),
+                      request_cert=request_cert,
+                      reject_unauthorized=reject,
                       alpn_protocols=node_options.get("alpn_protocols", context.stdlib_alpn),
                       handshake_on_connect=on_connect)
 
