@@ -93,3 +93,25 @@ def node_server(script: str, *args: Any) -> Iterator[int]:
 
 
 PY = sys.executable
+
+
+@contextlib.contextmanager
+def serve_wsgi_cli(tmp_path: Any, module: str, source: str, cert_files: dict, *extra: str) -> Iterator[int]:
+    """``greentls serve --wsgi module:app`` in a child process, with ``source`` written as
+    ``module.py`` in ``tmp_path`` (its working directory); yields the port once it serves."""
+    import socket as _socket
+    (tmp_path / f"{module}.py").write_text(source)
+    with _socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--wsgi", f"{module}:app", "--port", str(port),
+                             "--cert", cert_files["cert"], "--key", cert_files["key"], *extra],
+                            cwd=str(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        with gevent.Timeout(20, AssertionError("greentls serve did not start")):
+            line = proc.stderr.readline()
+        assert f"serving WSGI {module}:app".encode() in line, line
+        yield port
+    finally:
+        proc.kill()
+        proc.wait()

@@ -9,7 +9,7 @@ import gevent
 import pytest
 import trustme
 from gevent import subprocess
-from helpers import CURL, PY, node, run
+from helpers import CURL, PY, node, run, serve_wsgi_cli
 
 from greentls.wsgi import WSGIServer
 
@@ -169,26 +169,13 @@ def test_options_are_checked(server_options):
 
 def test_cli_serve_wsgi(need_curl, cert_files, tmp_path):
     """`greentls serve --wsgi module:app` serves a module's app to curl."""
-    (tmp_path / "cliapp.py").write_text(
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [('cli ' + environ['SSL_PROTOCOL'] + ' ' + environ['wsgi.url_scheme']).encode()]\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--wsgi", "cliapp:app", "--port", str(port),
-                             "--cert", cert_files["cert"], "--key", cert_files["key"]],
-                            cwd=str(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    try:
-        with gevent.Timeout(20, AssertionError("greentls serve did not start")):
-            line = proc.stderr.readline()
-        assert b"serving WSGI cliapp:app" in line, line
+    source = ("def app(environ, start_response):\n"
+              "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+              "    return [('cli ' + environ['SSL_PROTOCOL'] + ' ' + environ['wsgi.url_scheme']).encode()]\n")
+    with serve_wsgi_cli(tmp_path, "cliapp", source, cert_files) as port:
         result = run([CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"],
                       f"https://localhost:{port}/"])
         assert result.stdout == b"cli TLSv1.3 https"
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def test_example_wsgi_app(need_curl, tmp_path):

@@ -13,6 +13,7 @@ import gevent
 import pytest
 import trustme
 from gevent import socket as gsocket, ssl
+from helpers import serve_wsgi_cli
 
 from greentls.wsgi import WSGIServer
 
@@ -342,32 +343,14 @@ def test_limit_options_are_checked(server_options):
 def test_cli_serve_wsgi_takes_the_limits(cert_files, tmp_path, client_context):
     """``greentls serve --wsgi`` passes --headers-timeout (and its siblings) to the server: a
     silent connection is answered 408 once the short limit passes, not after 60 s."""
-    import socket
-    import sys
-
-    from gevent import subprocess
-
-    (tmp_path / "limitsapp.py").write_text(
-        "def app(environ, start_response):\n"
-        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
-        "    return [b'ok']\n")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "greentls", "serve", "--wsgi", "limitsapp:app",
-                             "--port", str(port), "--cert", cert_files["cert"], "--key", cert_files["key"],
-                             "--headers-timeout", "0.5", "--request-timeout", "1", "--keep-alive-timeout", "0.5"],
-                            cwd=str(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    try:
-        with gevent.Timeout(20, AssertionError("greentls serve did not start")):
-            line = proc.stderr.readline()
-        assert b"serving WSGI limitsapp:app" in line, line
+    source = ("def app(environ, start_response):\n"
+              "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+              "    return [b'ok']\n")
+    limits = ("--headers-timeout", "0.5", "--request-timeout", "1", "--keep-alive-timeout", "0.5")
+    with serve_wsgi_cli(tmp_path, "limitsapp", source, cert_files, *limits) as port:
         client = RawClient(port, client_context)
         started = monotonic()
         assert client.read_until_closed(5.0)
         assert 0.4 <= client.closed_at - started < 3.0
         assert [status for status, _ in parse_responses(client.received)] == [408]
         client.close()
-    finally:
-        proc.kill()
-        proc.wait()

@@ -31,15 +31,20 @@ def passphrase_bytes(options: Options) -> bytes | None:
     raise TypeError("option 'passphrase' must be str or bytes")
 
 
+def _item_and_passphrase(item: object, field: str, default: bytes | None) -> tuple[object, bytes | None]:
+    """A key-material item and its passphrase: Node's ``{field: material, "passphrase": ...}``
+    object form (``pem`` for keys, ``buf`` for PKCS#12), or the bare item with the default."""
+    if not isinstance(item, dict):
+        return item, default
+    passphrase = item.get("passphrase", default)
+    if isinstance(passphrase, str):
+        passphrase = passphrase.encode("utf-8")
+    return item.get(field), passphrase
+
+
 def load_key(item: object, default_passphrase: bytes | None) -> PrivateKeyTypes:
     """One ``key`` item (content, path, or ``{"pem", "passphrase"}``) as a cryptography key."""
-    passphrase = default_passphrase
-    pem = item
-    if isinstance(item, dict):
-        passphrase = item.get("passphrase", passphrase)
-        if isinstance(passphrase, str):
-            passphrase = passphrase.encode("utf-8")
-        pem = item.get("pem")
+    pem, passphrase = _item_and_passphrase(item, "pem", default_passphrase)
     (data,) = read_material_list("key", pem)
     try:
         return serialization.load_pem_private_key(data, password=passphrase)
@@ -75,12 +80,7 @@ def load_pfx(options: Options) -> list[PfxItem]:
     default = passphrase_bytes(options)
     loaded: list[PfxItem] = []
     for item in items:
-        passphrase, buf = default, item
-        if isinstance(item, dict):
-            passphrase = item.get("passphrase", passphrase)
-            if isinstance(passphrase, str):
-                passphrase = passphrase.encode("utf-8")
-            buf = item.get("buf")
+        buf, passphrase = _item_and_passphrase(item, "buf", default)
         (data,) = read_material_list("pfx", buf)
         try:
             key, leaf, extra = pkcs12.load_key_and_certificates(data, passphrase)

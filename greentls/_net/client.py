@@ -7,7 +7,6 @@ was resumed, ``check_server_identity(servername or host, peer certificate)``.
 """
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket as _stdlib_socket
 from collections.abc import Callable
@@ -28,18 +27,10 @@ from greentls._config.options import (
     reject_unknown,
     split_options,
 )
-from greentls._parse.identity import check_server_identity as _default_check_server_identity
+from greentls._parse.identity import check_server_identity as _default_check_server_identity, is_ip_literal
 from greentls._tls.socket import TLSSocket, new_socket
 
 __all__ = ["connect"]
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 def _open_transport(port: object, host: str, path: str | None, lookup: Callable[[str], str] | None,
@@ -77,7 +68,7 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
         raise TypeError("option 'check_server_identity' must be callable")
     listener = options.pop("secure_connect_listener", None)
     servername = options.pop("servername", None)
-    if servername is None and not _is_ip(host):
+    if servername is None and not is_ip_literal(host):
         servername = host
     sock = options.pop("socket", None)
     lookup = options.pop("lookup", None)

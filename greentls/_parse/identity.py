@@ -9,6 +9,7 @@ certificate never matches).  The failure is returned, not raised, with Node's ex
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from typing import Any
@@ -163,6 +164,16 @@ def _canonicalize_ip(text: str) -> str | None:
         return ".".join(map(str, v4))
     v6 = _pton6(text)
     return _ntop6(v6) if v6 is not None else None
+
+
+def is_ip_literal(host: str) -> bool:
+    """True for an IPv4 or IPv6 address, bracketed or not: such a host is sent no SNI (RFC 6066
+    section 3 allows only DNS names), as Node's ``tls.connect`` and the stdlib do."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 def _is_ip(text: str) -> bool:

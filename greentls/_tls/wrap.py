@@ -11,13 +11,12 @@ it with ``recv``); a gevent or monkey-patched socket blocks only the calling gre
 """
 from __future__ import annotations
 
-import ipaddress
 import ssl as _ssl
 from typing import Any
 
 from greentls._config.context import SecureContext, register_socket_layer
 from greentls._config.options import CONTEXT_OPTIONS, Options, reject_unknown, split_options
-from greentls._parse.identity import check_server_identity
+from greentls._parse.identity import check_server_identity, is_ip_literal
 from greentls._tls.socket import TLSSocket, new_socket
 
 __all__ = ["wrap_socket", "wrap_with_context"]
@@ -26,14 +25,6 @@ __all__ = ["wrap_socket", "wrap_with_context"]
 _SOCKET_OPTIONS = frozenset(
     "context server_side server_hostname do_handshake_on_connect suppress_ragged_eofs "
     "request_cert reject_unauthorized alpn_protocols".split())
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 def wrap_socket(sock: Any, **options: Any) -> TLSSocket:
@@ -100,7 +91,7 @@ def _client_socket(context: SecureContext, sock: Any, server_hostname: str | Non
     if check_hostname and not server_hostname:
         # The stdlib's own rule (Lib/ssl.py, SSLSocket._create).
         raise ValueError("check_hostname requires server_hostname")
-    servername = server_hostname if server_hostname and not _is_ip(server_hostname) else None
+    servername = server_hostname if server_hostname and not is_ip_literal(server_hostname) else None
     identity_check = (check_server_identity, server_hostname) if check_hostname and server_hostname else None
     return new_socket(sock, is_server=False, secure_context=context, reject_unauthorized=verify,
                       servername=servername,
