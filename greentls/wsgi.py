@@ -517,6 +517,11 @@ class WSGIServer:
         log = options.pop("log", "default")
         error_log = options.pop("error_log", "default")
         options.setdefault("alpn_protocols", ["http/1.1"])
+        offered = options["alpn_protocols"]
+        if isinstance(offered, (list, tuple)) and any(p in ("h2", b"h2") for p in offered):
+            # WSGI is HTTP/1.x: a client that negotiated h2 sends the HTTP/2 preface next.
+            raise ValueError("WSGIServer: option 'alpn_protocols' cannot offer 'h2' "
+                             "(WSGI applications speak HTTP/1.1); offer ['http/1.1']")
         self._pywsgi = _PywsgiSide(("127.0.0.1", 0), application, log=log, error_log=error_log,
                                    environ={"wsgi.url_scheme": "https", "HTTPS": "on"})
         self.server: Server = _TLSServer(self, self._serve_connection, **options)
@@ -546,10 +551,11 @@ class WSGIServer:
         if not self.server.listening:
             self._listen()
 
-    def serve_forever(self) -> None:
-        """Start if needed, then block until stopped."""
+    def serve_forever(self, workers: int = 1) -> None:
+        """Start if needed, then block until stopped; ``workers > 1`` forks that many worker
+        processes that accept on the shared socket (``Server.serve_forever``)."""
         self.start()
-        self.server.serve_forever()
+        self.server.serve_forever(workers=workers)
 
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting; wait up to ``timeout`` for requests in progress, then close the rest."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from pathlib import Path
 
 import gevent
 import pytest
@@ -204,3 +205,79 @@ def test_example_wsgi_app(need_curl, tmp_path):
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+MTLS_APP = ("def app(environ, start_response):\n"
+            "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+            "    return [environ['SSL_CLIENT_VERIFY'].encode()]\n")
+
+
+@pytest.mark.parametrize("reject", [True, False], ids=["reject", "no-reject"])
+def test_cli_serve_wsgi_client_certificates(reject, need_curl, cert_files, tmp_path):
+    """``serve --wsgi --ca --request-cert [--no-reject-unauthorized]``: curl with a client
+    certificate is SUCCESS; without one it is refused, or let in as NONE."""
+    extra = ["--ca", cert_files["ca"], "--request-cert"] + ([] if reject else ["--no-reject-unauthorized"])
+    with serve_wsgi_cli(tmp_path, "mtlsapp", MTLS_APP, cert_files, *extra) as port:
+        url = f"https://localhost:{port}/"
+        with_cert = run([CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"],
+                         "--cert", cert_files["client_cert"], "--key", cert_files["client_key"], url])
+        assert with_cert.stdout == b"SUCCESS"
+        without = run([CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"], url], check=False)
+        if reject:
+            assert without.returncode != 0
+        else:
+            assert without.stdout == b"NONE"
+
+
+def test_cli_serve_wsgi_refuses_h2(cert_files, tmp_path):
+    """h2 is not WSGI: ``serve --wsgi --alpn h2,http/1.1`` exits with a clear error instead of
+    negotiating h2 and failing every request; WSGIServer refuses it too."""
+    (tmp_path / "h2app.py").write_text(MTLS_APP)
+    result = run([PY, "-m", "greentls", "serve", "--wsgi", "h2app:app", "--alpn", "h2,http/1.1",
+                  "--cert", cert_files["cert"], "--key", cert_files["key"]], check=False)
+    assert result.returncode == 2 and b"cannot offer ALPN 'h2'" in result.stderr
+    with pytest.raises(ValueError, match="h2"):
+        WSGIServer(("127.0.0.1", 0), lambda e, s: [], alpn_protocols=["h2", "http/1.1"],
+                   key=Path(cert_files["key"]), cert=Path(cert_files["cert"]))
+
+
+def test_serve_forever_with_workers(need_curl, cert_files, tmp_path):
+    """WSGIServer.serve_forever(workers=2) forks two workers that answer on the shared socket."""
+    import signal
+    import socket as stdlib_socket
+
+    from gevent import subprocess as gsubprocess
+    with stdlib_socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    script = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from greentls.wsgi import WSGIServer\n"
+        "def app(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [str(os.getpid()).encode()]\n"
+        f"server = WSGIServer(('127.0.0.1', {port}), app, log=None, key=Path(sys.argv[1]), cert=Path(sys.argv[2]))\n"
+        "server.start()\n"
+        "print('ready', flush=True)\n"
+        "server.serve_forever(workers=2)\n")
+    proc = gsubprocess.Popen([PY, "-c", script, cert_files["key"], cert_files["cert"]],
+                             stdout=gsubprocess.PIPE, stderr=gsubprocess.PIPE)
+    try:
+        with gevent.Timeout(20, AssertionError("the server did not start")):
+            assert proc.stdout.readline().strip() == b"ready"
+        pids = set()
+        with gevent.Timeout(30, AssertionError(f"fewer than 2 workers answered: {pids}")):
+            while len(pids) < 2:
+                result = run([CURL, "-sS", "--max-time", "10", "--cacert", cert_files["ca"],
+                              f"https://localhost:{port}/"], check=False)
+                if result.returncode == 0:
+                    pids.add(result.stdout)
+        assert str(proc.pid).encode() not in pids  # the parent supervises; workers serve
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except gsubprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

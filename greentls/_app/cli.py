@@ -73,6 +73,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="worker processes (forked)")
     serve.add_argument("--wsgi", metavar="MODULE:APP", help="serve this WSGI application")
     serve.add_argument("--handshake-timeout", type=float, default=120.0)
+    serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                       help="close a connection silent this long after its handshake")
+    serve.add_argument("--ca", help="CA certificates (PEM file) that client certificates must chain to")
+    serve.add_argument("--request-cert", action="store_true", help="ask clients for a certificate")
+    serve.add_argument("--no-reject-unauthorized", action="store_true",
+                       help="with --request-cert: let clients without a valid certificate in "
+                            "(the application checks authorized / SSL_CLIENT_VERIFY)")
     serve.add_argument("--headers-timeout", type=float, metavar="SECONDS",
                        help="--wsgi: the request head must arrive within it (default: 60, or "
                             "--request-timeout if smaller; 0: no limit)")
@@ -121,8 +128,24 @@ def _serve(args: argparse.Namespace) -> int:
         print("greentls serve: give --cert and --key, or --self-signed", file=sys.stderr)
         return 2
     options: dict[str, Any] = {"key": key, "cert": cert, "handshake_timeout": args.handshake_timeout}
+    if args.ca:
+        options["ca"] = _read(args.ca)
+    if args.request_cert:
+        options["request_cert"] = True
+        options["reject_unauthorized"] = not args.no_reject_unauthorized
+    elif args.no_reject_unauthorized:
+        print("greentls serve: --no-reject-unauthorized needs --request-cert", file=sys.stderr)
+        return 2
+    if args.idle_timeout is not None:
+        options["idle_timeout"] = args.idle_timeout
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
+        if args.wsgi and "h2" in options["alpn_protocols"]:
+            # A WSGI application speaks HTTP/1.x: a client that negotiated h2 would send the
+            # HTTP/2 preface, which no WSGI server can answer.
+            print("greentls serve: --wsgi cannot offer ALPN 'h2' (WSGI is HTTP/1.1); "
+                  "use --alpn http/1.1", file=sys.stderr)
+            return 2
     if args.wsgi:
         from greentls.wsgi import WSGIServer
         limits = {name: getattr(args, name) for name in ("headers_timeout", "request_timeout",
@@ -206,7 +229,10 @@ def _reload_files(server: Server, args: argparse.Namespace) -> None:
     """SIGHUP: re-read ``--cert``/``--key`` and make them the default context for new
     connections (under ``--workers`` the supervisor then rolls the workers, _workers.py)."""
     key, cert = _read(args.key), _read(args.cert)
-    server.set_secure_context(key=key, cert=cert)
+    context_options: dict[str, Any] = {"key": key, "cert": cert}
+    if args.ca:
+        context_options["ca"] = _read(args.ca)
+    server.set_secure_context(**context_options)
     logging.getLogger("greentls").warning("greentls: SIGHUP: reloaded %s and %s (certificate serial %s)",
                                           args.cert, args.key, _serial_of(cert))
 
