@@ -260,3 +260,26 @@ def test_reader_and_writer_greenlets_share_a_socket(server_options, client_optio
                 received += tls.recv(1 << 20)
             writer.get(timeout=10)
     assert bytes(received) == payload
+
+
+def test_error_log_lines_name_the_client(server_options, caplog):
+    """A failed handshake's debug line says which client it was (host:port), though the socket
+    is closed by the time it is written."""
+    import logging
+
+    from gevent import socket as gsocket
+
+    caplog.set_level(logging.DEBUG, logger="greentls")
+    with serving(echo, **server_options) as server:
+        raw = gsocket.create_connection(("127.0.0.1", port_of(server)))
+        local_port = raw.getsockname()[1]
+        raw.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        with gevent.Timeout(5):
+            while raw.recv(100):
+                pass
+        raw.close()
+        with gevent.Timeout(5):
+            while not any("TLS client error from" in r.getMessage() for r in caplog.records):
+                gevent.sleep(0.01)
+    line = next(r.getMessage() for r in caplog.records if "TLS client error from" in r.getMessage())
+    assert f"127.0.0.1:{local_port}" in line and "ERR_SSL_HTTP_REQUEST" in line

@@ -218,7 +218,7 @@ class Server:
 
     # -- one connection ---------------------------------------------------------------------
 
-    def _serve_connection(self, sock: gsocket.socket, _address: object) -> None:
+    def _serve_connection(self, sock: gsocket.socket, address: object) -> None:
         """Runs in the connection's greenlet: handshake, receivers, listener, clean close."""
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
@@ -229,12 +229,12 @@ class Server:
         try:
             error = self._handshake(tls, sock)
             if error is None:
-                self._run_handlers(tls)
+                self._run_handlers(tls, address)
         finally:
             tls._close_owned()
             self._connection_ended(tls)
         if error is not None:
-            self._client_error(tls, error)
+            self._client_error(tls, error, address)
 
     def _handshake(self, tls: TLSSocket, sock: gsocket.socket) -> BaseException | None:
         """Run the handshake under ``handshake_timeout``; returns the client's error, or None.
@@ -257,7 +257,7 @@ class Server:
             return HandshakeTimeoutError("TLS handshake timeout")
         return error
 
-    def _client_error(self, tls: TLSSocket, exc: BaseException) -> None:
+    def _client_error(self, tls: TLSSocket, exc: BaseException, address: object = None) -> None:
         """Report a failed handshake, after its socket was closed and counted out.
 
         The receivers run in a greenlet of their own, outside the ``max_connections`` pool: one
@@ -266,7 +266,7 @@ class Server:
         if signals.has_receivers(signals.tls_client_error, self):
             gevent.spawn(self._send_client_error, tls, error)
         else:
-            log.debug("TLS client error: %s (%s)", error, getattr(error, "code", None))
+            log.debug("TLS client error from %s: %s (%s)", _peer(address), error, getattr(error, "code", None))
 
     def _send_client_error(self, tls: TLSSocket, error: TLSError) -> None:
         try:
@@ -274,7 +274,7 @@ class Server:
         except Exception:
             log.exception("a tls_client_error receiver raised")
 
-    def _run_handlers(self, tls: TLSSocket) -> None:
+    def _run_handlers(self, tls: TLSSocket, address: object = None) -> None:
         if self.idle_timeout:
             # idle_timeout: each read or write of the handler waits at most this long for the
             # peer, then raises socket.timeout (TimeoutError) and the connection is closed
@@ -287,9 +287,10 @@ class Server:
             if self._listener_fn is not None:
                 self._listener_fn(tls)
         except (TLSError, OSError) as exc:
-            log.debug("connection ended: %s", exc)
+            log.debug("connection from %s ended: %s", _peer(address), exc)
         except Exception:
-            log.exception("a secure_connection handler raised; closing its connection")
+            log.exception("a secure_connection handler raised; closing the connection from %s",
+                          _peer(address))
 
     def _prepare_context(self, context: SecureContext) -> None:
         """Build the OpenSSL context this server's connections will use with ``context`` now,
@@ -515,6 +516,14 @@ class _Deadline:
         if self._timer is not None:
             self._timer.close()
             self._timer = None
+
+
+def _peer(address: object) -> str:
+    """The client's address for a log line: ``host:port``, ``[v6]:port``, or the Unix path."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        host = str(address[0])
+        return f"[{host}]:{address[1]}" if ":" in host else f"{host}:{address[1]}"
+    return str(address) if address else "a Unix socket client"
 
 
 def _remote_error(exc: BaseException) -> TLSError:
