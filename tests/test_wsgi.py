@@ -281,3 +281,40 @@ def test_serve_forever_with_workers(need_curl, cert_files, tmp_path):
         except gsubprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+STREAM_APP = ("import gevent\n"
+              "def app(environ, start_response):\n"
+              "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+              "    for i in range(6):\n"
+              "        gevent.sleep(0.25)\n"
+              "        yield b'chunk%d ' % i\n")
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_cli_serve_wsgi_drains_on_signal(signame, need_curl, cert_files, tmp_path):
+    """SIGTERM or SIGINT in one process: the streaming response in progress is finished, the
+    process exits 0 without a traceback, and no new connection is accepted meanwhile."""
+    import signal
+    (tmp_path / "streamapp.py").write_text(STREAM_APP)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--wsgi", "streamapp:app", "--port", str(port),
+                             "--cert", cert_files["cert"], "--key", cert_files["key"]],
+                            cwd=str(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        with gevent.Timeout(20, AssertionError("greentls serve did not start")):
+            assert b"serving WSGI" in proc.stderr.readline()
+        streaming = gevent.spawn(run, [CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"],
+                                       f"https://localhost:{port}/"], check=False)
+        gevent.sleep(0.6)  # the response is under way
+        proc.send_signal(getattr(signal, signame))
+        result = streaming.get(timeout=20)
+        assert result.stdout == b"".join(b"chunk%d " % i for i in range(6)), result
+        assert proc.wait(timeout=20) == 0
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -153,16 +153,17 @@ def _serve(args: argparse.Namespace) -> int:
                   if getattr(args, name) is not None}
         server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options, **limits)
         tls_server = server.server
-        watcher = _arrange_reload(tls_server, args)
+        watchers = [_arrange_reload(tls_server, args), *_arrange_drain(tls_server, args)]
         server.start()  # bound before the line below says so
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
         try:
             _serve_with_workers(tls_server, args) if args.workers > 1 else server.serve_forever()
         finally:
-            _cancel(watcher)
+            for watcher in watchers:
+                _cancel(watcher)
         return 0
     echo_server = greentls.create_server(echo, **options)
-    watcher = _arrange_reload(echo_server, args)
+    watchers = [_arrange_reload(echo_server, args), *_arrange_drain(echo_server, args)]
     echo_server.listen(args.port, args.host)
     address = echo_server.address()
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
@@ -172,8 +173,39 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         echo_server.stop(timeout=5)
     finally:
-        _cancel(watcher)
+        for watcher in watchers:
+            _cancel(watcher)
     return 0
+
+
+#: How long a single-process server finishes its connections after SIGTERM/SIGINT before it
+#: closes the rest (gunicorn's graceful_timeout is 30 s too).
+DRAIN_SECONDS = 30.0
+
+
+def _arrange_drain(server: Server, args: argparse.Namespace) -> list[signal_handler[...] | None]:
+    """SIGTERM and SIGINT in one process: stop accepting, let the connections in progress finish
+    (up to ``DRAIN_SECONDS``), then close the rest, as gunicorn does; a second signal closes them
+    at once.  Under ``--workers`` the supervisor drains (_net/workers.py)."""
+    if args.workers > 1:
+        return []
+    import gevent
+    state = {"draining": False}
+
+    def drain(name: str) -> None:
+        log = logging.getLogger("greentls")
+        if state["draining"]:
+            log.warning("greentls: %s again: closing the remaining connections now", name)
+            server.stop(timeout=0)
+            return
+        state["draining"] = True
+        log.warning("greentls: %s: no new connections; finishing %d in progress (at most %g s)",
+                    name, server.get_connections(), DRAIN_SECONDS)
+        server.close()
+        gevent.spawn_later(DRAIN_SECONDS, server.stop, 0)
+
+    return [gevent.signal_handler(signal.SIGTERM, drain, "SIGTERM"),
+            gevent.signal_handler(signal.SIGINT, drain, "SIGINT")]
 
 
 def _reloads_from_files(args: argparse.Namespace) -> bool:
