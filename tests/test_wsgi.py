@@ -318,3 +318,31 @@ def test_cli_serve_wsgi_drains_on_signal(signame, need_curl, cert_files, tmp_pat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+SLEEPY_APP = ("import time\n"
+              "def app(environ, start_response):\n"
+              "    time.sleep(1)\n"
+              "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+              "    return [b'slept']\n")
+
+
+@pytest.mark.parametrize("patched", [True, False], ids=["monkey-patched", "no-monkey-patch"])
+def test_cli_serve_wsgi_monkey_patches_before_the_app(patched, need_curl, cert_files, tmp_path):
+    """``serve --wsgi`` patches the standard library before importing the application, so an
+    application's ``time.sleep(1)`` blocks only its own request: three at once take about 1 s,
+    not 3 s as with ``--no-monkey-patch``."""
+    from time import monotonic
+    extra = () if patched else ("--no-monkey-patch",)
+    with serve_wsgi_cli(tmp_path, "sleepyapp", SLEEPY_APP, cert_files, *extra) as port:
+        def fetch():
+            return run([CURL, "-sS", "--max-time", "20", "--cacert", cert_files["ca"],
+                        f"https://localhost:{port}/"]).stdout
+        started = monotonic()
+        requests = [gevent.spawn(fetch) for _ in range(3)]
+        assert [r.get(timeout=30) for r in requests] == [b"slept"] * 3
+        elapsed = monotonic() - started
+    if patched:
+        assert elapsed < 2.2, elapsed
+    else:
+        assert elapsed >= 2.9, elapsed

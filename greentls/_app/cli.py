@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--alpn", help="comma list of ALPN protocols, server preference first")
     serve.add_argument("--workers", type=int, default=1, help="worker processes (forked)")
     serve.add_argument("--wsgi", metavar="MODULE:APP", help="serve this WSGI application")
+    serve.add_argument("--no-monkey-patch", action="store_true",
+                       help="--wsgi: do not gevent-monkey-patch the standard library before "
+                            "importing the application (blocking calls then stall the process)")
     serve.add_argument("--handshake-timeout", type=float, default=120.0)
     serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                        help="close a connection silent this long after its handshake")
@@ -114,7 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from gevent import monkey  # noqa: F401  (the server itself needs no patching)
+    if args.wsgi and not args.no_monkey_patch:
+        _monkey_patch()
 
     import greentls
 
@@ -276,6 +280,23 @@ def _serial_of(cert_pem: bytes) -> str:
         return format(x509.load_pem_x509_certificate(cert_pem).serial_number, "X")
     except ValueError:
         return "?"
+
+
+def _monkey_patch() -> None:
+    """Make the standard library cooperative before the WSGI application is imported, as
+    ``gunicorn -k gevent`` does: an application's ``time.sleep``, sockets, ``requests`` and
+    database drivers then block only their own greenlet, not every client.
+
+    ``ssl`` is already imported (greentls's errors subclass ``ssl.SSLError``), so gevent warns
+    that patching it late "may lead to errors"; that is about SSL objects made before the
+    patch, and none exist yet (the server's contexts are pyOpenSSL's), so the warning is
+    silenced here."""
+    import warnings
+
+    from gevent import monkey
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", monkey.MonkeyPatchWarning)
+        monkey.patch_all()
 
 
 def _load_app(spec: str) -> WSGIApplication:
