@@ -283,3 +283,36 @@ def test_error_log_lines_name_the_client(server_options, caplog):
                 gevent.sleep(0.01)
     line = next(r.getMessage() for r in caplog.records if "TLS client error from" in r.getMessage())
     assert f"127.0.0.1:{local_port}" in line and "ERR_SSL_HTTP_REQUEST" in line
+
+
+def test_reload_rereads_files_and_keeps_other_options(tmp_path, ca):
+    """Server.reload(): options given as paths are read again (a rotated certificate is served
+    to new connections), the other options stay, and a bad reload leaves the old one serving."""
+    from cryptography import x509
+    from gevent import socket as gsocket, ssl as gssl
+
+    def write(leaf: trustme.LeafCert) -> int:
+        leaf.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+        leaf.cert_chain_pems[0].write_to_path(str(tmp_path / "cert.pem"))
+        return x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes()).serial_number
+
+    def seen(port: int) -> tuple:
+        """(serial of the certificate served, protocol version) for a new connection."""
+        context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
+        raw = gsocket.create_connection(("127.0.0.1", port))
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            der = tls.getpeercert(binary_form=True)
+            return x509.load_der_x509_certificate(der).serial_number, tls.version()
+
+    first = write(ca.issue_cert("localhost"))
+    with serving(echo, key=tmp_path / "key.pem", cert=tmp_path / "cert.pem", max_version="TLSv1.2") as server:
+        port = port_of(server)
+        assert seen(port) == (first, "TLSv1.2")
+        second = write(ca.issue_cert("localhost"))
+        assert seen(port) == (first, "TLSv1.2")  # nothing changes until reload()
+        server.reload()
+        assert seen(port) == (second, "TLSv1.2")  # the new files, the same other options
+        with pytest.raises(ValueError):
+            server.reload(key=b"not a key")
+        assert seen(port) == (second, "TLSv1.2")

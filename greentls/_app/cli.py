@@ -268,7 +268,7 @@ def _reload_files(server: Server, args: argparse.Namespace) -> None:
     context_options: dict[str, Any] = {"key": key, "cert": cert}
     if args.ca:
         context_options["ca"] = _read(args.ca)
-    server.set_secure_context(**context_options)
+    server.reload(**context_options)
     logging.getLogger("greentls").warning("greentls: SIGHUP: reloaded %s and %s (certificate serial %s)",
                                           args.cert, args.key, _serial_of(cert))
 

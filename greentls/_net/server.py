@@ -418,13 +418,25 @@ class Server:
     def set_secure_context(self, **options: Any) -> None:
         """Replace the default context for new connections (certificate rotation); connections
         already made keep theirs."""
+        context = SecureContext(**options)  # first: a failure leaves the old one serving
+        apply_session_timeout(context, self.session_timeout, explicit=False)
+        self._prepare_context(context)
         self._context_options = split_options(options, CONTEXT_OPTIONS)
-        self._default_context = SecureContext(**options)
-        apply_session_timeout(self._default_context, self.session_timeout, explicit=False)
-        self._prepare_context(self._default_context)
+        self._default_context = context
         if self._workers is not None and self._workers.in_parent():
             # Workers hold copies of the old context: fork new ones from this one (_net/workers.py).
             self._workers.request_roll()
+
+    def reload(self, **context_options: Any) -> None:
+        """Rebuild the default context for new connections from its options, with
+        ``context_options`` replacing the ones given (a certificate rotation: SIGHUP).
+
+        Options given as ``pathlib.Path`` are read again, so ``reload()`` with no arguments
+        picks up certificate and key files replaced on disk.  Connections already made keep
+        their context; under ``serve_forever(workers=N)`` the workers are replaced by ones
+        forked from the new context.  A failure (a bad new key, say) raises and leaves the
+        old context serving."""
+        self.set_secure_context(**{**self._context_options, **context_options})
 
     def get_ticket_keys(self) -> bytes:
         """The 48 bytes of session-ticket keys (Node's ``getTicketKeys``)."""
