@@ -42,7 +42,7 @@ import gevent
 from cryptography.hazmat.primitives import serialization
 from gevent import pywsgi
 
-from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, reject_unknown
+from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, normalize_alpn, reject_unknown
 from greentls._net.server import Server
 from greentls._tls.socket import TLSSocket
 
@@ -517,8 +517,8 @@ class WSGIServer:
         log = options.pop("log", "default")
         error_log = options.pop("error_log", "default")
         options.setdefault("alpn_protocols", ["http/1.1"])
-        offered = options["alpn_protocols"]
-        if isinstance(offered, (list, tuple)) and any(p in ("h2", b"h2") for p in offered):
+        offered = normalize_alpn("alpn_protocols", options["alpn_protocols"]) or []
+        if b"h2" in offered:
             # WSGI is HTTP/1.x: a client that negotiated h2 sends the HTTP/2 preface next.
             raise ValueError("WSGIServer: option 'alpn_protocols' cannot offer 'h2' "
                              "(WSGI applications speak HTTP/1.1); offer ['http/1.1']")

@@ -236,9 +236,10 @@ def test_cli_serve_wsgi_refuses_h2(cert_files, tmp_path):
     result = run([PY, "-m", "greentls", "serve", "--wsgi", "h2app:app", "--alpn", "h2,http/1.1",
                   "--cert", cert_files["cert"], "--key", cert_files["key"]], check=False)
     assert result.returncode == 2 and b"cannot offer ALPN 'h2'" in result.stderr
-    with pytest.raises(ValueError, match="h2"):
-        WSGIServer(("127.0.0.1", 0), lambda e, s: [], alpn_protocols=["h2", "http/1.1"],
-                   key=Path(cert_files["key"]), cert=Path(cert_files["cert"]))
+    for offered in (["h2", "http/1.1"], [b"h2"], b"\x02h2\x08http/1.1"):  # list, bytes, wire format
+        with pytest.raises(ValueError, match="h2"):
+            WSGIServer(("127.0.0.1", 0), lambda e, s: [], alpn_protocols=offered,
+                       key=Path(cert_files["key"]), cert=Path(cert_files["cert"]))
 
 
 def test_serve_forever_with_workers(need_curl, cert_files, tmp_path):
