@@ -323,3 +323,16 @@ def test_stdlib_per_connection_settings_are_writable():
     assert context.verify_mode == ssl.CERT_OPTIONAL and context.verify_mode_set
     with pytest.raises(ValueError):
         context.verify_mode = 7
+
+
+def test_stdlib_options_flags_say_where_they_go():
+    """``ctx.options |= ssl.OP_NO_TLSv1`` (stdlib code) raises a TypeError that names
+    secure_options and min_version, not an unrelated error; the dict still works as a dict."""
+    import ssl
+    context = greentls.create_secure_context(min_version="TLSv1.2")
+    with pytest.raises(TypeError, match=r"secure_options.*min_version"):
+        context.options |= ssl.OP_NO_TLSv1
+    with pytest.raises(TypeError, match="secure_options"):
+        _ = context.options & ssl.OP_NO_COMPRESSION
+    assert context.options["min_version"] == "TLSv1.2"
+    assert dict(context.options | {"max_version": "TLSv1.3"}) == {"min_version": "TLSv1.2", "max_version": "TLSv1.3"}

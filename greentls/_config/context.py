@@ -165,6 +165,38 @@ _STDLIB_ONLY_SETTINGS = {
 }
 
 
+class NodeOptions(dict[str, Any]):
+    """``SecureContext.options``: the Node options the context was built from.
+
+    ``ssl.SSLContext.options`` is an int of ``OP_*`` flags, and stdlib code does
+    ``ctx.options |= ssl.OP_NO_TLSv1``; here that would fail with an unrelated error (or worse,
+    look as if it worked), so combining these options with an int says what to do instead."""
+
+    def _refuse(self, other: object) -> Any:
+        if isinstance(other, int) and not isinstance(other, bool):
+            raise TypeError("SecureContext.options holds Node's options, not ssl.SSLContext's OP_* "
+                            "flags, and a built context cannot change: pass OpenSSL's SSL_OP_* bits as "
+                            "secure_options=..., or min_version=/max_version= instead of OP_NO_TLSv1*, "
+                            "to create_secure_context")
+        return NotImplemented
+
+    def __or__(self, other: Any) -> Any:
+        refused = self._refuse(other)
+        return super().__or__(other) if refused is NotImplemented else refused
+
+    def __ior__(self, other: Any) -> Any:
+        refused = self._refuse(other)
+        return super().__ior__(other) if refused is NotImplemented else refused
+
+    def __and__(self, other: Any) -> Any:
+        return self._refuse(other)
+
+    __rand__ = __and__
+
+    def __ror__(self, other: Any) -> Any:
+        return self._refuse(other)
+
+
 class SecureContext:
     """A complete, immutable TLS configuration (Node's ``SecureContext``).
 
@@ -175,7 +207,7 @@ class SecureContext:
 
     def __init__(self, **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
-        self.options: Options = dict(options)
+        self.options: Options = NodeOptions(options)
         session_id = _session_id_context(self.options)
         self.context: SSL.Context = _build(self.options, session_id=session_id)
         # Server connections use their own OpenSSL contexts, one per client-certificate policy
