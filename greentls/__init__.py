@@ -1,6 +1,6 @@
 """greentls: Node.js's ``tls`` module for blocking-style Python on gevent greenlets and pyOpenSSL.
 
-One greenlet per connection; the contract is API.md.  Quick start::
+One greenlet per connection; the API reference is in the docs (docs/api/).  Quick start::
 
     import greentls
 

@@ -1,10 +1,10 @@
-"""greentls's events, as blinker signals (Node's ``EventEmitter`` events, API.md "Signals").
+"""greentls's events, as blinker signals (Node's ``EventEmitter`` events, docs/api/signals.rst).
 
 Each signal is sent with the emitting object as ``sender``: ``secure_connection.connect(fn,
 sender=server)`` hears one server, ``connect(fn)`` hears them all.  Receivers run in the
 connection's greenlet and may block; they are never called from inside an OpenSSL callback
-(FACTS.md item 7).  A receiver that returns a value answers the question the signal asks; one
-that raises ends that connection.
+(docs/architecture.rst, "fact-callbacks").  A receiver that returns a value answers the question
+the signal asks; one that raises ends that connection.
 
 blinker holds receivers weakly by default: a function defined inside another function and
 connected there disappears when the outer one returns.  Connect such closures with
@@ -63,7 +63,8 @@ def has_receivers(signal: NamedSignal, sender: object) -> bool:
 def ask(signal: NamedSignal, sender: object, **kwargs: Any) -> Any:
     """Send a question signal and return the answer (the first non-None value).
 
-    API.md: where several receivers answer, one answer is used and a warning is logged.
+    Where several receivers answer, one answer is used and a warning is logged
+    (docs/guides/signals.rst).
     """
     if not has_receivers(signal, sender):
         return None

@@ -1,4 +1,4 @@
-"""The public surface matches API.md: names, members, signals, error hierarchy, capabilities."""
+"""The public surface matches the API reference (docs/api/): names, members, signals, error hierarchy, capabilities."""
 from __future__ import annotations
 
 import ssl
@@ -32,7 +32,7 @@ ocsp_response session keylog secure""".split()
 
 @pytest.mark.parametrize("name", MODULE_NAMES)
 def test_module_exports(name):
-    """Every module-level name of API.md exists on greentls."""
+    """Every module-level name of the API reference exists on greentls."""
     assert hasattr(greentls, name)
 
 
@@ -47,13 +47,13 @@ def test_module_defaults():
 
 @pytest.mark.parametrize("name", SERVER_MEMBERS)
 def test_server_members(name):
-    """Server has every member API.md lists."""
+    """Server has every member docs/api/server.rst lists."""
     assert hasattr(greentls.Server, name)
 
 
 @pytest.mark.parametrize("name", SOCKET_MEMBERS)
 def test_tls_socket_members(name):
-    """TLSSocket has every member API.md lists."""
+    """TLSSocket has every member docs/api/tlssocket.rst lists."""
     assert hasattr(greentls.TLSSocket, name)
 
 
@@ -67,7 +67,7 @@ def test_signals(name):
 
 
 def test_error_hierarchy():
-    """TLSError is an ssl.SSLError; the subclasses are also what API.md says."""
+    """TLSError is an ssl.SSLError; the subclasses are also what docs/api/errors.rst says."""
     assert issubclass(greentls.TLSError, ssl.SSLError) and issubclass(greentls.TLSError, OSError)
     assert issubclass(greentls.CertificateError, ssl.SSLCertVerificationError)
     assert issubclass(greentls.HandshakeTimeoutError, TimeoutError)
@@ -79,7 +79,7 @@ def test_error_hierarchy():
 
 
 def test_capabilities_keys():
-    """capabilities is a dict of bools with at least the keys API.md names."""
+    """capabilities is a dict of bools with at least the keys docs/api/constants.rst names."""
     caps = greentls.capabilities
     assert {"external_session_cache", "ticket_keys", "client_cert_engine"} <= set(caps)
     assert all(isinstance(value, bool) for value in caps.values())

@@ -101,3 +101,35 @@ def test_a_raw_socket_closed_underneath_is_never_written_again(cert_files, need_
             other.close()
     finally:
         sink.close()
+
+
+def test_close_wakes_a_greenlet_waiting_to_read(server_options, ca):
+    """A greenlet parked in recv() on a connection OpenSSL reads itself wakes when another
+    greenlet closes the socket (EBADF, as a gevent socket's waiters do), instead of waiting
+    forever on a descriptor that is gone."""
+    outcome: list = []
+
+    def listener(tls: greentls.TLSSocket) -> None:
+        def reader() -> None:
+            try:
+                outcome.append(tls.recv(100))
+            except OSError as exc:
+                outcome.append(exc)
+        parked = gevent.spawn(reader)
+        gevent.sleep(0.2)  # the reader is waiting for bytes that never come
+        tls.close()
+        parked.join(5)
+        outcome.append("joined" if parked.dead else "still waiting")
+
+    server = greentls.create_server(listener, **server_options)
+    server.listen(0, "127.0.0.1")
+    try:
+        client = _client(server.address()["port"], ca.cert_pem.bytes().decode())
+        with gevent.Timeout(10):
+            while len(outcome) < 2:
+                gevent.sleep(0.05)
+        client.close()
+    finally:
+        server.close()
+    assert outcome[-1] == "joined"
+    assert isinstance(outcome[0], OSError) or outcome[0] == b""

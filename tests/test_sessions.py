@@ -57,7 +57,8 @@ def test_greentls_client_resumes_with_signalled_session(server_options, client_o
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_get_session_resumes_with_another_client_context(server_options, client_options, version):
-    """get_session() bytes resume from a client built with a different context (FACTS.md 8)."""
+    """get_session() bytes resume from a client built with a different context
+    (docs/architecture.rst, "fact-sessions-as-bytes")."""
     with serving(reply_once, **server_options) as server:
         session = fetch(port_of(server), client_options, version)[2]
         other = greentls.create_secure_context(max_version=version, **client_options)
@@ -210,7 +211,8 @@ def test_session_timeout_expires_sessions(server_options, client_options):
 
 
 def test_ticket_keys_are_unsupported(server_options):
-    """ticket_keys, get/set_ticket_keys raise UnsupportedError saying why (FACTS.md item 4)."""
+    """ticket_keys, get/set_ticket_keys raise UnsupportedError saying why
+    (docs/architecture.rst, "fact-binding-gaps")."""
     assert greentls.capabilities["ticket_keys"] is False
     with pytest.raises(greentls.UnsupportedError, match="SSL_CTX_ctrl"):
         greentls.create_server(ticket_keys=b"k" * 48, **server_options)

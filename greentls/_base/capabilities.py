@@ -1,9 +1,9 @@
-"""What this installation's OpenSSL binding can do, probed once at import (API.md "Sessions").
+"""What this installation's OpenSSL binding can do, probed once at import (docs/guides/sessions.rst).
 
-Each entry is computed from the functions pyOpenSSL's cffi binding actually exports (FACTS.md
-item 4), so a future binding that exports them turns the feature on without a code change here
-being a lie: code that uses a capability checks this dict and raises ``UnsupportedError`` with
-the reason when it is False.
+Each entry is computed from the functions pyOpenSSL's cffi binding actually exports
+(docs/architecture.rst, "fact-binding-gaps"), so a future binding that exports them turns the
+feature on without a code change here being a lie: code that uses a capability checks this dict and
+raises ``UnsupportedError`` with the reason when it is False.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ class TLSError(ssl.SSLError):
     reason: str  # never None: the message stands in for a missing reason
 
     def __init__(self, message: str, *, code: str = "ERR_SSL_UNKNOWN", reason: str | None = None):
-        # OSError(a, b) would take ``a`` as an errno (STYLE.md principle 5): pass the message only.
+        # OSError(a, b) would take ``a`` as an errno: pass the message only.
         super().__init__(message)
         self.code = code
         self.reason = reason if reason is not None else message
@@ -181,8 +181,9 @@ def from_openssl(exc: Exception, *, during: str = "") -> TLSError:
     """Translate a pyOpenSSL ``SSL.Error`` (its error-queue tuples) into a ``TLSError``.
 
     pyOpenSSL's ``Error.args[0]`` is a list of ``(library, function, reason)`` tuples taken from
-    OpenSSL's per-thread error queue; the first entry is the root cause (FACTS.md item 7 is why
-    the queue is never left to another greenlet: we translate right where the call failed).
+    OpenSSL's per-thread error queue; the first entry is the root cause.  The queue is never left
+    to another greenlet: we translate right where the call failed (docs/architecture.rst,
+    "fact-callbacks", "Errors").
     """
     entries = exc.args[0] if exc.args and isinstance(exc.args[0], list) else []
     reason = None

@@ -15,9 +15,9 @@ OpenSSL (4.0, bundled in cryptography) is not Node's (3.0):
   passes that through ``filterDuplicateStrings(..., true)`` (lower-case, de-duplicate, sort).
   :func:`get_ciphers` does the same against our OpenSSL.
 * **``getCipher().standardName``** is OpenSSL's ``SSL_CIPHER_standard_name``, which pyOpenSSL
-  does not bind (FACTS.md item 4).  :func:`standard_name` answers from a literal table of every
-  TLS 1.2-and-below suite our OpenSSL knows, keyed by OpenSSL name (TLS 1.3 names are already
-  the standard ones).  The table was captured from ``openssl ciphers -V -stdname
+  does not bind (docs/architecture.rst, "fact-binding-gaps").  :func:`standard_name` answers from a
+  literal table of every TLS 1.2-and-below suite our OpenSSL knows, keyed by OpenSSL name (TLS 1.3
+  names are already the standard ones).  The table was captured from ``openssl ciphers -V -stdname
   'ALL:COMPLEMENTOFALL:@SECLEVEL=0'`` (OpenSSL 3.0 CLI; names and code points are the IANA
   registry's, the same in 4.0), plus the suites that CLI does not list (IDEA, SEED, GOST),
   from OpenSSL's ssl/s3_lib.c.  tests/test_ciphers.py sweeps every code point through

@@ -1,11 +1,12 @@
 """``SecureContext``: one OpenSSL context, built once and complete from Node's options.
 
-pyOpenSSL refuses to change a context once a connection was made from it (FACTS.md item 1), so
-every option is applied here, at construction, and nothing mutates ``.context`` afterwards.
+pyOpenSSL refuses to change a context once a connection was made from it (docs/architecture.rst,
+"fact-context-immutable"), so every option is applied here, at construction, and nothing mutates
+``.context`` afterwards.
 Per-connection policy (verify mode, ALPN list, SNI name, session) is set on each connection by
 the engine instead.  The callbacks every context carries (ALPN selection) only read
-per-connection state that the connection's greenlet prepared before OpenSSL runs them (FACTS.md
-item 7): they never block and never switch greenlets.
+per-connection state that the connection's greenlet prepared before OpenSSL runs them
+(docs/architecture.rst, "fact-callbacks"): they never block and never switch greenlets.
 """
 from __future__ import annotations
 
@@ -60,8 +61,9 @@ for _prefix, _versions in (("TLS", (None, None)), ("SSLv23", (None, None)),
     for _role in ("", "_server", "_client"):
         SECURE_PROTOCOLS[f"{_prefix}{_role}_method"] = _versions
 
-# OpenSSL 3 refuses client-initiated renegotiation unless this bit is set (FACTS.md item 3); the
-# bindings do not export it.  Node sets it too and enforces its own limit (renegotiation window).
+# OpenSSL 3 refuses client-initiated renegotiation unless this bit is set (docs/architecture.rst,
+# "fact-renegotiation"); the bindings do not export it.  Node sets it too and enforces its own
+# limit (renegotiation window).
 OP_ALLOW_CLIENT_RENEGOTIATION = 0x100
 
 # Node's default session id context is derived from the process's command line (lib/_tls_wrap.js,
@@ -219,7 +221,7 @@ class SecureContext:
         self._lock = threading.Lock()
         #: ``SSL_CTX_set_timeout`` for server contexts built later (``_sessions.py``).
         self.session_timeout: int | None = None
-        # stdlib-ssl compatibility: per-connection policy, so writable (API.md, wsgi section).
+        # stdlib-ssl compatibility: per-connection policy, so writable (docs/guides/stdlib.rst).
         self.check_hostname: bool = True
         self._verify_mode: _stdlib_ssl.VerifyMode = _stdlib_ssl.CERT_REQUIRED
         #: Whether ``verify_mode`` was assigned: a server socket then follows it (wrap.py).
@@ -248,7 +250,7 @@ class SecureContext:
         object.__setattr__(self, name, value)
 
     #: stdlib code (http.client) enables TLS 1.3 post-handshake auth only where this is not None;
-    #: OpenSSL's post-handshake auth is not exposed by pyOpenSSL, so it reads None (API.md).
+    #: OpenSSL's post-handshake auth is not exposed by pyOpenSSL, so it reads None (docs/guides/stdlib.rst).
     post_handshake_auth = None
 
     def set_alpn_protocols(self, protocols: Iterable[str | bytes]) -> None:
@@ -329,12 +331,12 @@ def _build(options: Options, *, session_id: bytes) -> SSL.Context:
     ctx.set_min_proto_version(PROTOCOL_VERSIONS[min_name])
     ctx.set_max_proto_version(PROTOCOL_VERSIONS[max_name])
     # No TLS compression (CRIME); client renegotiation allowed so that Node's limit, not
-    # OpenSSL 3's blanket refusal, governs it (FACTS.md item 3).
+    # OpenSSL 3's blanket refusal, governs it (docs/architecture.rst, "fact-renegotiation").
     ctx.set_options(SSL.OP_NO_COMPRESSION | OP_ALLOW_CLIENT_RENEGOTIATION)
     if options.get("honor_cipher_order") is not None and check_bool(
             "honor_cipher_order", options["honor_cipher_order"]):
         ctx.set_options(SSL.OP_CIPHER_SERVER_PREFERENCE)
-    # Idle connections keep no read/write buffers (FACTS.md item 13: 57 -> 33 KiB per connection).
+    # Idle connections keep no read/write buffers: 57 -> 33 KiB per connection (docs/performance.rst).
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     _apply_ciphers(ctx, ciphers)
     _apply_curves(ctx, options.get("ecdh_curve", DEFAULTS.ecdh_curve))
@@ -399,10 +401,10 @@ def _apply_ciphers(ctx: SSL.Context, ciphers: str) -> None:
 
 def _apply_curves(ctx: SSL.Context, curves: object) -> None:
     if curves in (None, "auto"):
-        return  # OpenSSL's defaults: X25519MLKEM768, X25519, P-256... (FACTS.md item 5)
+        return  # OpenSSL's defaults: X25519MLKEM768, X25519, P-256... (docs/architecture.rst, "fact-groups")
     if not isinstance(curves, str):
         raise TypeError("option 'ecdh_curve' must be 'auto' or a colon list such as 'P-256:X25519'")
-    # pyOpenSSL's set_tmp_ecdh takes one curve only (FACTS.md item 9).
+    # pyOpenSSL's set_tmp_ecdh takes one curve only (docs/architecture.rst, "fact-groups").
     if not _lib.SSL_CTX_set1_curves_list(ctx._context, curves.encode("ascii")):
         _lib.ERR_clear_error()
         raise ValueError(f"option 'ecdh_curve': unknown or unsupported group in {curves!r}")
@@ -596,7 +598,7 @@ def _check_engine(options: Options) -> None:
 def _apply_trust(ctx: SSL.Context, options: Options) -> None:
     ca = options.get("ca")
     if ca is None:
-        # Node trusts Mozilla's list by default; API.md names certifi's copy of it.
+        # Node trusts Mozilla's list by default; greentls uses certifi's copy of it (docs/api/options.rst).
         ctx.load_verify_locations(certifi.where())
         return
     store = _store(ctx)

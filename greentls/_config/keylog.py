@@ -4,7 +4,8 @@ OpenSSL calls ``SSL_CTX_set_keylog_callback``'s function with each secret line d
 handshake (pyOpenSSL ``Context.set_keylog_callback``: context-level).  Inside OpenSSL the
 callback only appends to the file named by ``SSLKEYLOGFILE`` (as curl and browsers do: opened
 for append, one line each; a plain file write does not switch greenlets) and records the line
-for the connection's greenlet, which sends the ``keylog`` signal (FACTS.md item 7).
+for the connection's greenlet, which sends the ``keylog`` signal (docs/architecture.rst,
+"fact-callbacks").
 
 The callback is installed on a context when it is built while ``SSLKEYLOGFILE`` is set
 (``install_if_logging_to_file``: the variable is read when a context is made, as curl reads it

@@ -8,8 +8,8 @@ that looks at the connection's role and:
 
 * server: staples the answer the connection's greenlet computed beforehand and left in the
   connection's ``CallbackRecord`` (``_config/record.py``; the ``ocsp_request`` signal is sent
-  from ``TLSSocket._ask_staple``, before OpenSSL reads the ClientHello: FACTS.md items 7 and
-  10), or declines (``SSL_TLSEXT_ERR_NOACK``);
+  from ``TLSSocket._ask_staple``, before OpenSSL reads the ClientHello: docs/architecture.rst,
+  "fact-callbacks" and "fact-ocsp-der"), or declines (``SSL_TLSEXT_ERR_NOACK``);
 * client: copies the stapled response (or notes that none came) into that record for
   ``ocsp_response``, which the socket sends after the handshake, before ``secure_connect``
   (Node emits 'OCSPResponse' first).
@@ -84,7 +84,7 @@ def _read_staple(ssl: CData, record: CallbackRecord | None) -> int:
 
 @_ffi.callback("int (*)(SSL *, void *)")
 def _status_callback(ssl: CData, _arg: CData) -> int:
-    """Runs inside OpenSSL: reads or records bytes only (FACTS.md item 7)."""
+    """Runs inside OpenSSL: reads or records bytes only (docs/architecture.rst, "fact-callbacks")."""
     try:
         engine = _engine_of(ssl)
         server_side = engine.server_side if engine is not None else False

@@ -1,8 +1,8 @@
 """Option checking shared by every public entry point.
 
-API.md: options are keyword arguments; an unknown option raises ``TypeError`` naming it, a wrong
-type or value raises ``TypeError``/``ValueError`` whose message names the option.  Key material
-(``key cert ca pfx crl dhparam``) is content when ``str``/``bytes`` and a file when
+Options are keyword arguments (docs/api/options.rst); an unknown option raises ``TypeError`` naming
+it, a wrong type or value raises ``TypeError``/``ValueError`` whose message names the option.  Key
+material (``key cert ca pfx crl dhparam``) is content when ``str``/``bytes`` and a file when
 ``os.PathLike``; a list mixes them.
 """
 from __future__ import annotations
@@ -65,7 +65,7 @@ def check_bool(name: str, value: object) -> bool:
 
 
 def check_seconds(name: str, value: object, *, allow_none: bool = False) -> float | None:
-    """A time in seconds (API.md: times are seconds as float, never milliseconds)."""
+    """A time in seconds (times are seconds as float, never milliseconds: docs/api/options.rst)."""
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):

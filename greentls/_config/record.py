@@ -1,4 +1,4 @@
-"""What OpenSSL's callbacks on one connection leave for its greenlet (FACTS.md item 7).
+"""What OpenSSL's callbacks on one connection leave for its greenlet (docs/architecture.rst, "fact-callbacks").
 
 A callback runs inside OpenSSL, so it may only record: the key log callback (``keylog.py``)
 adds a line, the OCSP status callback (``ocsp.py``) reads the staple to send or keeps the

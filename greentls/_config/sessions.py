@@ -1,9 +1,11 @@
-"""TLS sessions as bytes, as Node hands them around (FACTS.md items 2, 6 and 8).
+"""TLS sessions as bytes, as Node hands them around (docs/architecture.rst, "fact-sessions-as-bytes",
+"fact-unexpected-eof", "fact-ticket-keys-fork").
 
 pyOpenSSL's ``Session`` has no bytes form and ``Connection.set_session`` takes only a session of
-the very same context (FACTS.md item 8), while Node's ``session`` option is DER bytes usable with
-any client context.  ``i2d_SSL_SESSION``/``d2i_SSL_SESSION``/``SSL_set_session`` are bound, and a
-session decoded afresh belongs to no context's cache, so any client ``SSL`` may offer it.
+the very same context (docs/architecture.rst, "fact-sessions-as-bytes"), while Node's ``session``
+option is DER bytes usable with any client context.  ``i2d_SSL_SESSION``/``d2i_SSL_SESSION``/
+``SSL_set_session`` are bound, and a session decoded afresh belongs to no context's cache, so any
+client ``SSL`` may offer it.
 """
 from __future__ import annotations
 
@@ -70,7 +72,7 @@ def _session_fields(der: bytes) -> list[tuple[int, int, int]]:
 
 def session_id_from_der(der: bytes) -> bytes:
     """The session id of a DER session: the fourth field, ``session_id OCTET STRING``
-    (ssl/ssl_asn1.c; SSL_SESSION_get_id is not bound, FACTS.md item 4)."""
+    (ssl/ssl_asn1.c; SSL_SESSION_get_id is not bound: docs/architecture.rst, "fact-binding-gaps")."""
     _tag, start, end = _session_fields(der)[3]
     return der[start:end]
 
@@ -92,9 +94,10 @@ DEFAULT_SESSION_TIMEOUT = 300
 def apply_session_timeout(context: SecureContext, seconds: float | None, *, explicit: bool) -> None:
     """Set how long the server's sessions stay resumable (``SSL_CTX_set_timeout``).
 
-    A context cannot change once a connection was made from it (FACTS.md item 1) and
-    ``SSL_SESSION_set_timeout`` is not bound, so the timeout is set on the contexts the server
-    uses before their first connection; an explicit ``session_timeout`` with a ``secure_context``
+    A context cannot change once a connection was made from it and ``SSL_SESSION_set_timeout`` is
+    not bound (docs/architecture.rst, "fact-context-immutable", "fact-binding-gaps"), so the
+    timeout is set on the contexts the server uses before their first connection; an explicit
+    ``session_timeout`` with a ``secure_context``
     that already served raises instead of being silently ignored.
     """
     value = DEFAULT_SESSION_TIMEOUT if seconds is None else max(1, int(seconds))
@@ -105,11 +108,13 @@ def apply_session_timeout(context: SecureContext, seconds: float | None, *, expl
     except ValueError as exc:
         if explicit:
             raise ValueError("option 'session_timeout': the secure_context was already used "
-                             "for a connection and cannot change (FACTS.md item 1)") from exc
+                             "for a connection, and a context cannot change after that; pass "
+                             "a secure_context that has not served yet (a new "
+                             "create_secure_context()), or leave session_timeout out") from exc
 
 
 def session_to_bytes(ssl_session: CData) -> bytes | None:
-    """DER bytes of an ``SSL_SESSION*`` (FACTS.md item 8), or None."""
+    """DER bytes of an ``SSL_SESSION*`` (docs/architecture.rst, "fact-sessions-as-bytes"), or None."""
     if ssl_session == _ffi.NULL:
         return None
     length: int = _lib.i2d_SSL_SESSION(ssl_session, _ffi.NULL)

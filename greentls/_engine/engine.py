@@ -18,18 +18,18 @@ Two transports, one engine:
 * socket BIO: a socket transport may call ``attach_fd(fd)`` after the handshake, or
   ``begin_on_fd(fd, hello)`` before it, when the ClientHello was looked at with ``MSG_PEEK``
   (parsed, or, for a server with nothing to decide, only its size checked) and is still in the
-  socket for OpenSSL to read; OpenSSL then reads and writes the
-  non-blocking descriptor itself and ``WantRead``/``WantWrite`` mean "wait until the
-  descriptor is ready".  FACTS.md item 13 measured this 1.65x faster per round trip than memory
-  BIOs: the cost is the number of Python calls per record, and this path needs one per read or
-  write instead of three.
+  socket for OpenSSL to read; OpenSSL then reads and writes the non-blocking descriptor itself and
+  ``WantRead``/``WantWrite`` mean "wait until the descriptor is ready".  This measured 1.65x faster
+  per round trip than memory BIOs (docs/architecture.rst, "Two transports"; docs/performance.rst):
+  the cost is the number of Python calls per record, and this path needs one per read or write
+  instead of three.
 
 The ClientHello seam (servers)
 ------------------------------
 OpenSSL's SNI, OCSP-status and session callbacks run inside OpenSSL, where a greenlet must never
-block or switch (FACTS.md item 7).  So a server engine that has such decisions to make first
-feeds the client's bytes to our own ``ClientHelloParser`` (as Node's ``ClientHelloParser``
-does) and withholds them from OpenSSL.
+block or switch (docs/architecture.rst, "fact-callbacks").  So a server engine that has such
+decisions to make first feeds the client's bytes to our own ``ClientHelloParser`` (as Node's
+``ClientHelloParser`` does) and withholds them from OpenSSL.
 When the hello is complete ``do_handshake()`` raises ``HelloReady``; the connection's greenlet
 then makes its blocking decisions (pick a context, fetch an OCSP response) and calls
 ``release_hello()``, after which OpenSSL sees the bytes and its callbacks only read the answers.
@@ -121,7 +121,8 @@ class TLSEngine:
         #: What the OpenSSL callbacks record for the connection's greenlet (``_config/record.py``),
         #: set by the socket; never read by the engine itself.
         self.record: CallbackRecord | None = None
-        #: True once the peer's close_notify arrived (a session stays resumable, FACTS.md item 2).
+        #: True once the peer's close_notify arrived (a session stays resumable:
+        #: docs/architecture.rst, "fact-unexpected-eof").
         self.clean_close = False
         #: (X509_V_ERR code, depth) recorded by an accepting verify callback (``_config/verify.py``).
         self.verify_error: tuple[int, int] | None = None
@@ -395,7 +396,8 @@ class TLSEngine:
 
     def _read_failed(self, exc: SSL.SysCallError) -> None:
         # An EOF without close_notify: reported as the end of the stream, like the stdlib's
-        # suppress_ragged_eofs, but the session is not resumable (FACTS.md item 2).
+        # suppress_ragged_eofs, but the session is not resumable (docs/architecture.rst,
+        # "fact-unexpected-eof").
         if exc.args and exc.args[0] in (-1, 0):
             return
         self._move(State.BROKEN)
@@ -427,8 +429,8 @@ class TLSEngine:
         raise TLSError("SSL_write failed without an error", code="ERR_SSL_WRITE")
 
     def pending(self) -> int:
-        """Decrypted bytes OpenSSL already holds (FACTS.md item 12: drain before waiting);
-        0 when the connection is not open for reading."""
+        """Decrypted bytes OpenSSL already holds (drain before waiting: docs/architecture.rst,
+        "fact-drain"); 0 when the connection is not open for reading."""
         state = self.state
         if state is not _OPEN and state is not _CLOSING:
             return 0
@@ -519,7 +521,7 @@ class TLSEngine:
     # -- errors ----------------------------------------------------------------------------
 
     def translate(self, exc: Exception, during: str) -> TLSError:
-        """The one place a pyOpenSSL error becomes a ``TLSError`` (STYLE.md principle 5).
+        """The one place a pyOpenSSL error becomes a ``TLSError`` (docs/architecture.rst, "Errors").
 
         OpenSSL reports a connection's fatal error once: a later call fails with an empty error
         queue (e.g. a read after SSL_shutdown met the peer's alert), so the first error with a

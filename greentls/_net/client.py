@@ -56,7 +56,7 @@ def _open_transport(port: object, host: str, path: str | None, lookup: Callable[
 
 def connect(port: int | None = None, host: str | None = None, *, path: str | None = None,
             **options: Any) -> TLSSocket:
-    """Connect, handshake and verify; returns the ``TLSSocket`` (see API.md for the options)."""
+    """Connect, handshake and verify; returns the ``TLSSocket`` (the options: docs/api/options.rst)."""
     reject_unknown(options, CONNECT_OPTIONS | CONTEXT_OPTIONS, "connect")
     port = options.pop("port", port)
     host = options.pop("host", host) or "localhost"

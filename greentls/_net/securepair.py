@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 A pair is a ``TLSSocket`` whose transport is not a socket but two in-memory pipes, so it runs on
-the same engine and the same memory pump as every ``TLSSocket`` (STYLE.md principle 1: the pair
-is a thin layer that moves bytes, not a copy of the pump):
+the same engine and the same memory pump as every ``TLSSocket`` (docs/architecture.rst,
+"The layers": the pair is a thin layer that moves bytes, not a copy of the pump):
 
 * ``pair.cleartext`` (a ``CleartextStream``) *is* that ``TLSSocket``: ``recv``, ``sendall``,
   ``get_peer_certificate``, ``get_cipher``... all inherited.
@@ -13,7 +13,7 @@ is a thin layer that moves bytes, not a copy of the pump):
 
 The handshake starts at once in the pair's own greenlet (Node's SecurePair starts it when it is
 made: a client's ClientHello is ready on ``encrypted`` straight away); when it completes the pair
-sends ``secure`` from that greenlet (STYLE.md principle 7).  Cleartext I/O before then waits for
+sends ``secure`` from that greenlet (docs/api/securepair.rst).  Cleartext I/O before then waits for
 it.  ``bytes_written`` on both streams counts the TLS bytes, record framing included, that the
 pair has produced for the transport (Node's ``CryptoStream.bytesWritten``).
 """

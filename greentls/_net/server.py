@@ -2,11 +2,11 @@
 
 Built on gevent's ``StreamServer`` for accepting (its accept loop already backs off on EMFILE and
 friends: ``BaseServer._do_read`` pauses accepting from ``min_delay`` up to ``max_delay``), but
-never with its ``ssl_args``, which have no handshake timeout (FACTS.md item 11).  Each connection
-runs ``_serve_connection`` in its own greenlet: handshake under a gevent timer, then the
-``secure_connection`` receivers, then the listener, then always a clean close (gevent's
-handler-then-close rule).  A peer's fault is remote: it becomes ``tls_client_error`` and the
-server serves on (STYLE.md principle 6).
+never with its ``ssl_args``, which have no handshake timeout (docs/architecture.rst,
+"fact-gevent-ssl-args").  Each connection runs ``_serve_connection`` in its own greenlet: handshake
+under a gevent timer, then the ``secure_connection`` receivers, then the listener, then always a
+clean close (gevent's handler-then-close rule).  A peer's fault is remote: it becomes
+``tls_client_error`` and the server serves on (docs/architecture.rst, "One server connection").
 """
 from __future__ import annotations
 
@@ -295,7 +295,7 @@ class Server:
     def _prepare_context(self, context: SecureContext) -> None:
         """Build the OpenSSL context this server's connections will use with ``context`` now,
         not on the first connection: workers forked later then share its session cache and
-        ticket keys (FACTS.md item 6)."""
+        ticket keys (docs/architecture.rst, "fact-ticket-keys-fork")."""
         context.server_context(self.request_cert, self.reject_unauthorized)
 
     def _publish_count(self) -> None:

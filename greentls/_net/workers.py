@@ -1,11 +1,11 @@
 """Pre-forked workers: ``Server.serve_forever(workers=N)`` (Node's ``cluster`` for a TLS server).
 
-The parent has bound the listening socket and built every context (the default one and those
-given to ``add_context``) before it forks, so every worker holds a copy of the same
-``SSL_CTX`` and with it the same session-ticket keys: OpenSSL draws them in ``SSL_CTX_new``
-(FACTS.md item 6), which is what Node's cluster workers achieve by sharing ``ticketKeys``.
-Workers accept on the shared socket; the parent stops its own accept loop (the socket stays
-open for later workers) and only supervises:
+The parent has bound the listening socket and built every context (the default one and those given
+to ``add_context``) before it forks, so every worker holds a copy of the same ``SSL_CTX`` and with
+it the same session-ticket keys: OpenSSL draws them in ``SSL_CTX_new`` (docs/architecture.rst,
+"fact-ticket-keys-fork"), which is what Node's cluster workers achieve by sharing ``ticketKeys``.
+Workers accept on the shared socket; the parent stops its own accept loop (the socket stays open
+for later workers) and only supervises:
 
 * a worker that exits is replaced; one that dies within ``QUICK_DEATH`` seconds of its start
   makes the next start wait (exponential back-off up to ``MAX_BACKOFF``), so a worker that

@@ -6,7 +6,8 @@ The server's engine feeds the first bytes a client sends into a ``ClientHelloPar
 hands any of them to OpenSSL.  Once the whole hello is in, the connection's greenlet knows the
 server name, the ALPN list, whether OCSP stapling is asked for and which session or ticket the
 client wants to resume, so it can run the lookups that may block (SNI, OCSP, sessions) *before*
-OpenSSL's callbacks run, where blocking is forbidden (FACTS.md item 7).  This is what Node's
+OpenSSL's callbacks run, where blocking is forbidden (docs/architecture.rst,
+"fact-callbacks").  This is what Node's
 ``ClientHelloParser`` (src/crypto/crypto_clienthello.cc) does for ``SNICallback``, ``OCSPRequest``
 and ``resumeSession``; then the engine hands ``buffered`` (every byte fed) to OpenSSL unchanged.
 

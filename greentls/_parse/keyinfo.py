@@ -1,13 +1,14 @@
 """The ephemeral key exchange of a finished handshake, in Node's shape.
 
 Node reports ``getEphemeralKeyInfo()`` from ``SSL_get_peer_tmp_key`` (src/crypto/crypto_common.cc,
-``GetEphemeralKey``); the binding lacks it (FACTS.md item 4), but ``SSL_get0_group_name`` is bound
-(``Connection.get_group_name()``), which names the negotiated group for ECDHE, the TLS 1.3
-finite-field groups and hybrids (FACTS.md item 5).  A TLS 1.2 DHE exchange with the server's own
-parameters (``dhparam``) has no group name: its size is the bit length of the prime ``dh_p`` in
-the server's ServerKeyExchange (RFC 5246 section 7.4.3), which a client reads from the plaintext
-handshake records as they arrive (``ServerKeyExchangeSniffer``): the client's handshake runs on
-memory BIOs, so the sniffer sees only handshake bytes and costs nothing after it.
+``GetEphemeralKey``); the binding lacks it (docs/architecture.rst, "fact-binding-gaps"), but
+``SSL_get0_group_name`` is bound (``Connection.get_group_name()``), which names the negotiated
+group for ECDHE, the TLS 1.3 finite-field groups and hybrids (docs/architecture.rst,
+"fact-groups").  A TLS 1.2 DHE exchange with the server's own parameters (``dhparam``) has no group
+name: its size is the bit length of the prime ``dh_p`` in the server's ServerKeyExchange (RFC 5246
+section 7.4.3), which a client reads from the plaintext handshake records as they arrive
+(``ServerKeyExchangeSniffer``): the client's handshake runs on memory BIOs, so the sniffer sees
+only handshake bytes and costs nothing after it.
 """
 from __future__ import annotations
 
@@ -102,7 +103,7 @@ _EC_GROUPS = {
     "brainpoolp384r1": ("brainpoolP384r1", 384),
     "brainpoolp512r1": ("brainpoolP512r1", 512),
 }
-# Hybrid groups: the size of the classical part (API.md).
+# Hybrid groups: the size of the classical part (docs/api/tlssocket.rst, get_ephemeral_key_info).
 _HYBRID_CLASSICAL = {"x25519": 253, "secp256r1": 256, "secp384r1": 384, "x448": 448}
 
 

@@ -3,13 +3,13 @@ session tickets and key log lines, noticed through OpenSSL's info callback.
 
 Theory of operation.  OpenSSL calls the info callback on every handshake state change and
 alert, never per application record, so it costs nothing on the hot path.  The callback runs
-inside OpenSSL (FACTS.md item 7): it only records (a count, a flag, a snapshot of the session's
-DER, which is pure computation) in the connection's ``Watch`` and calls the ``report`` function
-the socket gave it, which sets one flag of the socket's.  The connection's greenlet checks that
-flag after its reads and handshakes and does the rest there (``Watch.deliver``): sends the
-``session``, ``new_session`` and ``keylog`` signals, and hands back the renegotiation error the
-socket then raises, so errors after the handshake are raised by the handler's next I/O call
-(API.md).
+inside OpenSSL (docs/architecture.rst, "fact-callbacks"): it only records (a count, a flag, a
+snapshot of the session's DER, which is pure computation) in the connection's ``Watch`` and calls
+the ``report`` function the socket gave it, which sets one flag of the socket's.  The
+connection's greenlet checks that flag after its reads and handshakes and does the rest there
+(``Watch.deliver``): sends the ``session``, ``new_session`` and ``keylog`` signals, and hands back
+the renegotiation error the socket then raises, so errors after the handshake are raised by the
+handler's next I/O call (docs/guides/security-defaults.rst).
 
 Renegotiation limit, as Node's ``onhandshakestart`` (lib/_tls_wrap.js): the initial handshake is
 not counted; each client renegotiation is, and the count starts over at one when
@@ -17,9 +17,9 @@ not counted; each client renegotiation is, and the count starts over at one when
 makes it exceed ``CLIENT_RENEG_LIMIT`` fails the socket with ``ERR_TLS_SESSION_ATTACK`` (so
 with the defaults three renegotiations pass and the fourth fails).  Here a gevent timer,
 restarted at each renegotiation (started, not waited on, inside the callback: no switch), ends
-the window.  OpenSSL 3+
-only lets a client renegotiate because the context sets SSL_OP_ALLOW_CLIENT_RENEGOTIATION
-(FACTS.md item 3); each renegotiation shows as one ``SSL_CB_HANDSHAKE_START``.
+the window.  OpenSSL 3+ only lets a client renegotiate because the context sets
+SSL_OP_ALLOW_CLIENT_RENEGOTIATION (docs/architecture.rst, "fact-renegotiation"); each
+renegotiation shows as one ``SSL_CB_HANDSHAKE_START``.
 """
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ _CB_HANDSHAKE_DONE = SSL.SSL_CB_HANDSHAKE_DONE
 _CLIENT_READ_TICKET = b"SSLv3/TLS read server session ticket"
 _SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
 # SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
-# not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION, FACTS.md item 3).
+# not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION,
+# docs/architecture.rst, "fact-renegotiation").
 _OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
 
 
@@ -78,7 +79,7 @@ class Watch(CallbackRecord):
         #: Client renegotiations in the current window (Node's ``handshakes``).
         self.renegotiations = 0
         self.window_timer: _TimerWatcher | None = None
-        # Read when the connection starts (API.md): users may change them at any time.
+        # Read when the connection starts (docs/api/constants.rst): users may change them at any time.
         self.limit = DEFAULTS.reneg_limit
         self.window = DEFAULTS.reneg_window
         self.disabled = False
@@ -109,7 +110,7 @@ class Watch(CallbackRecord):
             self.started = True
             self.conn.set_info_callback(self._on_info)
 
-    # -- inside OpenSSL: record only (FACTS.md item 7) ---------------------------------------
+    # -- inside OpenSSL: record only (docs/architecture.rst, "fact-callbacks") ----------------
 
     def _on_info(self, conn: SSL.Connection, where: int, _ret: int) -> None:
         if where & _CB_HANDSHAKE_START:

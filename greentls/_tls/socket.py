@@ -82,7 +82,7 @@ class TLSSocket(ConnectionInfo):
     """A TLS connection over a connected socket or any duplex object (Node's ``TLSSocket``).
 
     Reads and writes block only the calling greenlet over a gevent (or monkey-patched) socket;
-    one greenlet may read while another writes.  See API.md for every member.
+    one greenlet may read while another writes.
     """
 
     encrypted = True
@@ -293,8 +293,8 @@ class TLSSocket(ConnectionInfo):
 
     def _on_client_hello(self, hello: ClientHello) -> None:
         """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
-        (FACTS.md item 7): the context for the requested name, and the OCSP staple; then the key
-        log callback on that context, before any secret is derived."""
+        (docs/architecture.rst, "fact-callbacks"): the context for the requested name, and the OCSP
+        staple; then the key log callback on that context, before any secret is derived."""
         self.servername = hello.server_name
         if self._engine.hello_decision is not None:
             # The name every decision below is made for; OpenSSL must read the same one.
@@ -390,8 +390,9 @@ class TLSSocket(ConnectionInfo):
             check_min_dh_size(self.get_ephemeral_key_info(), self._min_dh_size)
 
     def _maybe_attach(self) -> None:
-        """Move to the descriptor pump (FACTS.md item 13) once nothing is left in the BIOs:
-        decrypted bytes that arrived with the last flight are drained first (FACTS.md item 12)."""
+        """Move to the descriptor pump (docs/architecture.rst, "Two transports") once nothing is
+        left in the BIOs: decrypted bytes that arrived with the last flight are drained first
+        (docs/architecture.rst, "fact-drain")."""
         engine = self._engine
         if engine.attached or not is_gevent_socket(self._transport):
             return
@@ -545,8 +546,9 @@ class TLSSocket(ConnectionInfo):
     def set_max_send_fragment(self, size: int) -> bool:
         """Records sent from now on carry at most ``size`` (512..16384) bytes of plaintext.
 
-        ``SSL_set_max_send_fragment`` is not bound (FACTS.md item 4); one ``SSL_write`` of at
-        most ``size`` bytes makes records of at most ``size`` bytes, so writes are cut to it.
+        ``SSL_set_max_send_fragment`` is not bound (docs/architecture.rst, "fact-binding-gaps");
+        one ``SSL_write`` of at most ``size`` bytes makes records of at most ``size`` bytes, so
+        writes are cut to it.
         """
         if isinstance(size, bool) or not isinstance(size, int):
             raise TypeError("set_max_send_fragment: 'size' must be an int")
@@ -597,7 +599,8 @@ class TLSSocket(ConnectionInfo):
 
     def _send_close_notify(self) -> None:
         """Queue and send our close_notify once, without waiting for the peer's (Node's end());
-        never mid-handshake, where SSL_shutdown can hang (STYLE.md traps)."""
+        never mid-handshake, where OpenSSL refuses SSL_shutdown (docs/architecture.rst,
+        "fact-shutdown-in-handshake")."""
         engine = self._engine
         if engine.state is not State.OPEN:
             return
@@ -673,15 +676,22 @@ class TLSSocket(ConnectionInfo):
         left unread (the rest of an HTTP request, say).  Closing a TCP socket with unread bytes
         sends a reset instead of a FIN (RFC 1122 section 4.2.2.13), and a peer that receives
         the reset may drop our alert unread.  The memory pump reads whole buffers anyway."""
-        raw = getattr(self._transport, "_sock", None)
-        if raw is None:
+        transport = self._transport
+        if not is_gevent_socket(transport):
             return
-        for _ in range(16):  # bounded: a peer that keeps sending gets its reset
-            try:
-                if not raw.recv(_RECV_DEFAULT, _socket.MSG_DONTWAIT):
+        timeout = transport.gettimeout()
+        transport.settimeout(0.0)  # a recv with nothing to read raises instead of waiting
+        try:
+            for _ in range(16):  # bounded: a peer that keeps sending gets its reset
+                if not transport.recv(_RECV_DEFAULT):
                     return
-            except OSError:  # nothing more (EAGAIN), or the peer is gone
-                return
+        except OSError:  # nothing more (EAGAIN), or the peer is gone
+            return
+        finally:
+            try:
+                transport.settimeout(timeout)
+            except OSError:
+                pass
 
     def _close_transport(self) -> None:
         close = getattr(self._transport, "close", None)
@@ -790,7 +800,7 @@ class TLSSocket(ConnectionInfo):
 def new_socket(sock: Any, *, identity_check: tuple[IdentityCheck, str] | None = None, min_dh_size: int = 0,
                handshake_on_connect: bool = True, **options: Any) -> TLSSocket:
     """``TLSSocket(sock, **options)`` with what only greentls's own constructors set, which are
-    no ``TLSSocket`` parameters (API.md lists those): ``connect()``'s identity check
+    no ``TLSSocket`` parameters (docs/api/tlssocket.rst lists those): ``connect()``'s identity check
     ``(check_server_identity, host)``, run after the chain check, and its ``min_dh_size``
     (``_net/client.py``); ``wrap_socket``'s ``do_handshake_on_connect``, for a later
     ``connect()`` (``_tls/wrap.py``).  Internal: the one place outside ``TLSSocket`` that sets

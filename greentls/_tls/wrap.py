@@ -1,4 +1,4 @@
-"""Drop-in use by code written for the stdlib ``ssl`` module (API.md, "stdlib-ssl code").
+"""Drop-in use by code written for the stdlib ``ssl`` module (docs/guides/stdlib.rst).
 
 ``http.client``, ``urllib.request`` and ``smtplib`` take an ``ssl.SSLContext`` and call
 ``context.wrap_socket(sock, server_hostname=host)`` on a connected plain socket, then use the
@@ -51,8 +51,9 @@ def wrap_with_context(context: SecureContext, sock: Any, server_side: bool = Fal
                       suppress_ragged_eofs: bool = True, **node_options: Any) -> TLSSocket:
     """``SecureContext.wrap_socket``: the stdlib signature over a greentls context."""
     if not suppress_ragged_eofs:
-        # TLSSocket reports an EOF without close_notify as b"" (API.md), which is what the
-        # stdlib does with suppress_ragged_eofs=True; the strict mode has no equivalent here.
+        # TLSSocket reports an EOF without close_notify as b"" (docs/guides/stdlib.rst), which is
+        # what the stdlib does with suppress_ragged_eofs=True; the strict mode has no equivalent
+        # here.
         from greentls._base.errors import UnsupportedError
         raise UnsupportedError("wrap_socket: suppress_ragged_eofs=False is not supported: "
                                "greentls reports an unclean end as b'' like the stdlib default")
