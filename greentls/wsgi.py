@@ -148,6 +148,30 @@ class _BadFraming(ValueError):
     parser with 400 and closes the connection."""
 
 
+class _StrictLines:
+    """The request head's reader, refusing a bare CR inside a line.
+
+    The stdlib's header parser splits lines at a lone CR too, so ``X-A: a\rContent-Length: 35``
+    would hide a framing field from a front end that (as RFC 9112 section 2.2 requires) does not
+    treat a bare CR as a line end: request smuggling.  RFC 9112 lets the recipient reject such a
+    message or replace each bare CR with SP; we reject (400 and close)."""
+
+    __slots__ = ("_fp",)
+
+    def __init__(self, fp: Any) -> None:
+        self._fp = fp
+
+    def readline(self, size: int = -1) -> bytes:
+        line: bytes = self._fp.readline(size)
+        content = line[:-2] if line.endswith(b"\r\n") else line[:-1] if line.endswith(b"\n") else line
+        if b"\r" in content:
+            raise _BadFraming("a bare CR in a header line")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
 def _before_http11(version: str) -> bool:
     """True for HTTP/1.0 and 0.9 (pywsgi has already checked the version's syntax)."""
     return tuple(int(part) for part in version[5:].split(".")) < (1, 1)
@@ -403,6 +427,8 @@ class WSGIHandler(pywsgi.WSGIHandler):
     def MessageClass(self, *args: Any) -> pywsgi.OldMessage:  # pywsgi's name
         # pywsgi's read_request parses the fields here, then drops Content-Length when it sees
         # chunked: the framing must be judged in between, on the fields as they came.
+        if args:
+            args = (_StrictLines(args[0]), *args[1:])
         headers = super().MessageClass(*args)
         if not headers.status:  # a line too long: pywsgi itself answers 400
             # read_request set the version from the request line before it parses the fields.

@@ -336,3 +336,15 @@ def test_stdlib_options_flags_say_where_they_go():
         _ = context.options & ssl.OP_NO_COMPRESSION
     assert context.options["min_version"] == "TLSv1.2"
     assert dict(context.options | {"max_version": "TLSv1.3"}) == {"min_version": "TLSv1.2", "max_version": "TLSv1.3"}
+
+
+def test_assigning_options_or_protocol_raises():
+    """``ctx.options = <OP_* int>`` used to be accepted and broke every later handshake; it now
+    raises at the assignment, as does ``ctx.protocol = ...``."""
+    import ssl
+    context = greentls.create_secure_context()
+    with pytest.raises(AttributeError, match="secure_options"):
+        context.options = ssl.OP_NO_TLSv1_3 | ssl.OP_NO_TICKET
+    with pytest.raises(AttributeError, match="min_version"):
+        context.protocol = ssl.PROTOCOL_TLS_SERVER
+    assert isinstance(context.options, dict)

@@ -354,3 +354,39 @@ def test_cli_serve_wsgi_takes_the_limits(cert_files, tmp_path, client_context):
         assert 0.4 <= client.closed_at - started < 3.0
         assert [status for status, _ in parse_responses(client.received)] == [408]
         client.close()
+
+
+@pytest.mark.parametrize("hidden", [b"Content-Length: 35", b"Transfer-Encoding: chunked"])
+def test_bare_cr_in_a_header_line_is_refused(hidden, serve, connect):
+    """A bare CR inside a header line is no line end (RFC 9112 section 2.2): a framing field
+    hidden behind one (``X-A: a\\rContent-Length: 35``) gets 400 and a close, and the request
+    pipelined after it is never served (the stdlib parser would split the line there)."""
+    served: list = []
+    client = connect(serve(recording_app(served)))
+    client.send(b"POST / HTTP/1.1\r\nHost: localhost\r\nX-A: a\r" + hidden + b"\r\n\r\n" + SMUGGLED)
+    assert client.read_until_closed(5.0)
+    assert [status for status, _ in parse_responses(client.received)] == [400]
+    assert "/smuggled" not in served
+
+
+def test_stop_ends_a_request_whose_body_is_still_arriving(server_options, client_context):
+    """WSGIServer.stop(timeout=0) ends a connection whose handler waits in wsgi.input.read()
+    (no request_timeout to end it), even though pywsgi holds a file on the socket and turns a
+    kill into a 500: the client sees the close, and get_connections() drops to 0."""
+    server = WSGIServer(("127.0.0.1", 0), recording_app([]), log=None, error_log=None,
+                        headers_timeout=0, request_timeout=0, **server_options)
+    server.start()
+    client = RawClient(server.address[1], client_context)
+    try:
+        client.send(post(b"Content-Length: 100") + b"ab")
+        with gevent.Timeout(5):
+            while server.server.get_connections() < 1:
+                gevent.sleep(0.01)
+        gevent.sleep(0.2)  # the application is now waiting for the other 98 bytes
+        started = monotonic()
+        server.stop(timeout=0)
+        assert server.server.get_connections() == 0
+        assert client.read_until_closed(3.0)
+        assert client.closed_at - started < 2.5
+    finally:
+        client.close()

@@ -164,6 +164,7 @@ _STDLIB_ONLY_SETTINGS = {
                                    "(subjectAltName; the common name only without one)",
     "security_level": "put @SECLEVEL=N in Node's option ciphers",
     "num_tickets": "TLS 1.3 session tickets are OpenSSL's default (two per handshake)",
+    "protocol": "a SecureContext serves both roles; choose the versions with min_version and max_version",
 }
 
 
@@ -241,6 +242,10 @@ class SecureContext:
         self.verify_mode_set = True
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "options" and "options" in self.__dict__:
+            raise AttributeError("SecureContext.options cannot change once the context is built (it "
+                                 "holds Node's options, not ssl.SSLContext's OP_* flags): build a new "
+                                 "context, passing OpenSSL's SSL_OP_* bits as secure_options=...")
         hint = _STDLIB_ONLY_SETTINGS.get(name)
         if hint is not None:
             # Never silently ignore a setting, security settings above all: a stdlib attribute

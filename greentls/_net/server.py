@@ -348,7 +348,10 @@ class Server:
         self.close()
         self._all_ended.wait(timeout)
         for tls, greenlet in list(self._connections.items()):
-            tls.close()
+            # Close now, even if a makefile() file still holds the socket (pywsgi's rfile): a
+            # greenlet blocked reading it then wakes to an error, where a kill alone can be
+            # swallowed (pywsgi turns any exception of the application into a 500).
+            tls._close_owned()
             gevent.kill(greenlet)  # a gevent Greenlet (Pool) or a recycled raw greenlet
         self._all_ended.wait(1.0)
 

@@ -713,7 +713,7 @@ class ClientHelloParser:
         if missing > 0:
             if self._record_start + _fewest_record_bytes(missing) > self._max_size:
                 raise ClientHelloTooLargeError(
-                    f"ClientHello of {total} bytes exceeds the limit of {self._max_size} bytes")
+                    f"ClientHello of {total} bytes needs more than the {self._max_size} bytes of records allowed")
             return None
         return _parse_body(bytes(handshake), _HANDSHAKE_HEADER_LEN, total, self._record_version,
                            self._record_start)
@@ -735,7 +735,8 @@ def check_announced_size(data: bytes, max_size: int = MAX_CLIENT_HELLO_SIZE) -> 
         return
     total = _HANDSHAKE_HEADER_LEN + (data[6] << 16 | data[7] << 8 | data[8])
     if _fewest_record_bytes(total) > max_size:
-        raise ClientHelloTooLargeError(f"ClientHello of {total} bytes exceeds the limit of {max_size} bytes")
+        raise ClientHelloTooLargeError(
+            f"ClientHello of {total} bytes needs more than the {max_size} bytes of records allowed")
 
 
 def parse_client_hello(data: bytes) -> ClientHello:
