@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from OpenSSL import SSL
 
 from greentls._base.binding import ffi as _ffi, lib as _lib
+from greentls._parse.certinfo import der_element
 
 if TYPE_CHECKING:
     from greentls._base.binding import CData
@@ -51,15 +52,9 @@ def _der_items(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, in
     """Yield (tag, value_start, value_end) of the DER items in ``data[start:end]``."""
     pos = start
     while pos < end:
-        tag = data[pos]
-        length = data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            count = length & 0x7F
-            length = int.from_bytes(data[pos:pos + count], "big")
-            pos += count
-        yield tag, pos, pos + length
-        pos += length
+        tag, value_start, value_end = der_element(data, pos)
+        yield tag, value_start, value_end
+        pos = value_end
 
 
 def _session_fields(der: bytes) -> list[tuple[int, int, int]]:

@@ -97,8 +97,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 # --- a minimal DER reader -------------------------------------------------------------------
 
 
-def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start, end of the content) of the element at ``pos`` (one-octet tags only)."""
+def der_element(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start, end of the content) of the DER element at ``pos`` (one-octet tags only)."""
     tag, length = data[pos], data[pos + 1]
     pos += 2
     if length & 0x80:
@@ -111,7 +111,7 @@ def _tlv(data: bytes, pos: int) -> tuple[int, int, int]:
 def _children(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """(tag, content start, content end, element start) of each element in ``data[start:end]``."""
     while start < end:
-        tag, content_start, content_end = _tlv(data, start)
+        tag, content_start, content_end = der_element(data, start)
         yield tag, content_start, content_end, start
         start = content_end
 
@@ -131,7 +131,7 @@ def _oid(content: bytes) -> str:
 def _tbs_fields(cert: x509.Certificate) -> _TBSFields:
     """The TBSCertificate fields whose exact DER matters: names, times, key (RFC 5280 4.1)."""
     tbs = cert.tbs_certificate_bytes
-    _, start, end = _tlv(tbs, 0)
+    _, start, end = der_element(tbs, 0)
     elements = [(tbs[s:e], tbs[el:e], tag) for tag, s, e, el in _children(tbs, start, end)]
     if elements[0][2] == 0xA0:  # [0] EXPLICIT version is optional (v1 certificates)
         elements = elements[1:]
@@ -144,7 +144,7 @@ def _tbs_fields(cert: x509.Certificate) -> _TBSFields:
 def _name_entries(name_der: bytes) -> list[tuple[int, str, int, bytes, bytes]]:
     """(RDN index, OID, string tag, content, AttributeValue DER) for each entry, in DER order."""
     entries = []
-    _, start, end = _tlv(name_der, 0)
+    _, start, end = der_element(name_der, 0)
     for index, (_, s, e, _) in enumerate(_children(name_der, start, end)):
         for _, ps, pe, _ in _children(name_der, s, e):
             (_, os_, oe, _), (tag, vs, ve, vel) = list(_children(name_der, ps, pe))[:2]
@@ -261,7 +261,7 @@ def _general_name(name: x509.GeneralName) -> str | None:
         return "Registered ID:" + name.value.dotted_string
     if isinstance(name, x509.OtherName):
         known = _OTHERNAMES.get(name.type_id.dotted_string)
-        tag, start, end = _tlv(name.value, 0)
+        tag, start, end = der_element(name.value, 0)
         if known is None or tag != known[1]:
             return "othername:<unsupported>"
         return "othername:" + _print_alt_name(name.value[start:end], tag == 0x0C, known[0])
@@ -332,7 +332,7 @@ def _key_fields(cert: x509.Certificate, spki: bytes) -> CertDict:
                     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)}
     if algorithm != _EC:
         return {}
-    _, start, end = _tlv(spki, 0)
+    _, start, end = der_element(spki, 0)
     (_, a_start, a_end, _), (_, k_start, k_end, _) = list(_children(spki, start, end))
     params = list(_children(spki, a_start, a_end))[1]
     curve = _oid(spki[params[1]:params[2]]) if params[0] == 0x06 else None
@@ -559,7 +559,7 @@ def _stdlib_general_name(name: x509.GeneralName) -> tuple[str, str | NameTuple] 
         return "Registered ID", _NAMES[oid][1] if oid in _NAMES else oid
     if isinstance(name, x509.OtherName):  # GENERAL_NAME_print, split at the first colon
         known = _OTHERNAMES.get(name.type_id.dotted_string)
-        tag, start, end = _tlv(name.value, 0)
+        tag, start, end = der_element(name.value, 0)
         if known is None or tag != known[1]:
             return "othername", "<unsupported>"
         return "othername", f"{known[0]}:{name.value[start:end].decode('utf-8', 'replace')}"
