@@ -66,6 +66,14 @@ def port_of(server: greentls.Server) -> int:
     return server.address()["port"]
 
 
+def read_to_end(sock: Any, size: int = 65536) -> bytes:
+    """Everything ``sock`` receives until the peer ends the stream."""
+    chunks = []
+    while data := sock.recv(size):
+        chunks.append(data)
+    return b"".join(chunks)
+
+
 def echo(tls_socket: Any) -> None:
     """Echo handler used by many tests."""
     while True:

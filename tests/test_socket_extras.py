@@ -8,7 +8,7 @@ import gevent
 import pytest
 import trustme
 from gevent import server as gserver, socket, subprocess
-from helpers import echo, node, node_server, port_of, serving
+from helpers import echo, node, node_server, port_of, read_to_end, serving
 
 import greentls
 
@@ -251,12 +251,7 @@ def test_export_keying_material_matches_node(need_node, cert_files, client_optio
     """export_keying_material() equals a Node server's exportKeyingMaterial (RFC 5705)."""
     with node_server(NODE_EKM_SERVER, cert_files["key"], cert_files["cert"], version) as port:
         tls = client(port, client_options, max_version=version)
-        theirs = b""
-        while True:
-            data = tls.recv(1000)
-            if not data:
-                break
-            theirs += data
+        theirs = read_to_end(tls, 1000)
         ours = (tls.export_keying_material(32, "EXPERIMENTAL-greentls").hex() + " " +
                 tls.export_keying_material(16, "EXPERIMENTAL-ctx", b"context").hex())
         tls.close()
@@ -407,12 +402,7 @@ def test_x509_getters_match_node(need_node, cert_files, client_options, version)
     with node_server(NODE_X509_SERVER, cert_files["key"], cert_files["cert"], cert_files["ca"]) as port:
         tls = client(port, client_options, max_version=version, cert=read_bytes(cert_files["client_cert"]),
                      key=read_bytes(cert_files["client_key"]))
-        theirs = b""
-        while True:
-            data = tls.recv(1000)
-            if not data:
-                break
-            theirs += data
+        theirs = read_to_end(tls, 1000)
         own, peer = tls.get_x509_certificate(), tls.get_peer_x509_certificate()
         tls.close()
     assert isinstance(own, x509.Certificate) and isinstance(peer, x509.Certificate)

@@ -77,7 +77,8 @@ def retry(pump: Pump, role: str, operation: Callable[..., _T], *args: Any,
         except WantWrite:
             wants_read = False
         else:
-            pump.flush()
+            if not pump.attached:  # OpenSSL already wrote a descriptor pump's bytes itself
+                pump.flush()
             return result
         if wants_read:
             if before_read_wait is not None:

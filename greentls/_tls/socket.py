@@ -66,6 +66,10 @@ _RECV_DEFAULT = 65536
 #: A TLS record header (5 bytes) and a handshake message header (4): where a ClientHello
 #: announces its size (RFC 8446 sections 5.1 and 4).
 _HELLO_HEADERS = 9
+#: The states the record path compares against, by identity: ``State.OPEN`` is an enum class
+#: attribute lookup (about 180 ns on CPython 3.11), a module global about 16 ns.
+_OPEN = State.OPEN
+_CLOSING = State.CLOSING
 #: The policy of a socket that decides nothing on the ClientHello.
 _NO_DECISIONS = HelloPolicy()
 #: One peek for a ClientHello to decide on: a whole record (2^14 + its 5-byte header) holds
@@ -191,7 +195,7 @@ class TLSSocket(ConnectionInfo):
     def do_handshake(self) -> None:
         """Run the handshake to completion (blocking this greenlet); raises ``TLSError``."""
         engine = self._engine
-        if engine.state is State.OPEN:
+        if engine.state is _OPEN:
             return
         if self._handshake_error is not None:
             raise self._handshake_error
@@ -418,7 +422,7 @@ class TLSSocket(ConnectionInfo):
 
     def _ensure_open(self) -> None:
         engine = self._engine
-        if engine.state is State.OPEN:
+        if engine.state is _OPEN:
             return
         if self._closed or engine.state in (State.CLOSED, State.BROKEN):
             raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
@@ -431,7 +435,7 @@ class TLSSocket(ConnectionInfo):
             data, self._plain = self._plain[:bufsize], self._plain[bufsize:]
             return data
         state = self._engine.state
-        if state is not State.OPEN and state is not State.CLOSING:
+        if state is not _OPEN and state is not _CLOSING:
             # CLOSING: our close_notify went out (shutdown(SHUT_WR)); the peer may still send.
             self._ensure_open()
             # The handshake may have left decrypted bytes (_maybe_attach): the cast keeps mypy
@@ -454,7 +458,7 @@ class TLSSocket(ConnectionInfo):
         """Read into ``buffer``; returns the count (0 at the peer's end)."""
         view = memoryview(buffer).cast("B")
         nbytes = nbytes or len(view)
-        if self._plain or self._engine.state is not State.OPEN:
+        if self._plain or self._engine.state is not _OPEN:
             data = self.recv(nbytes)
             if self._closed and not data:
                 return 0
@@ -480,7 +484,7 @@ class TLSSocket(ConnectionInfo):
     def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
         """Encrypt and send all of ``data``."""
         offset = 0
-        if type(data) is bytes and len(data) <= self._write_chunk and self._engine.state is State.OPEN \
+        if type(data) is bytes and len(data) <= self._write_chunk and self._engine.state is _OPEN \
                 and not self._events:
             # The common case, one SSL_write of a small bytes object: no views, no loop.
             if not data:
@@ -507,8 +511,8 @@ class TLSSocket(ConnectionInfo):
     def _ensure_writable(self) -> None:
         if self._events:  # e.g. a renegotiation error seen by an earlier read (_tls/renegotiation.py)
             self._handle_events()
-        if self._engine.state is not State.OPEN:
-            if self._closed or self._engine.state is State.CLOSING:
+        if self._engine.state is not _OPEN:
+            if self._closed or self._engine.state is _CLOSING:
                 raise TLSError("cannot write after the TLS connection was shut down",
                                code="EPIPE", reason="write after end")
             self._ensure_open()
@@ -576,7 +580,7 @@ class TLSSocket(ConnectionInfo):
         """``ssl.SSLSocket.unwrap()``: exchange close_notify (RFC 8446 section 6.1), then return
         the transport for plain use; this ``TLSSocket`` is closed afterwards."""
         engine = self._engine
-        if engine.state in (State.OPEN, State.CLOSING):
+        if engine.state in (_OPEN, _CLOSING):
             assert self._pump is not None  # the handshake chose it
             while not retry(self._pump, HANDSHAKE, engine.shutdown):
                 pass  # ours went out; the next call waits for the peer's close_notify
@@ -595,14 +599,14 @@ class TLSSocket(ConnectionInfo):
 
     def pending(self) -> int:
         """``ssl.SSLSocket.pending()``: decrypted bytes readable without waiting."""
-        return len(self._plain) + (self._engine.pending() if self._engine.state is State.OPEN else 0)
+        return len(self._plain) + (self._engine.pending() if self._engine.state is _OPEN else 0)
 
     def _send_close_notify(self) -> None:
         """Queue and send our close_notify once, without waiting for the peer's (Node's end());
         never mid-handshake, where OpenSSL refuses SSL_shutdown (docs/architecture.rst,
         "fact-shutdown-in-handshake")."""
         engine = self._engine
-        if engine.state is not State.OPEN:
+        if engine.state is not _OPEN:
             return
         assert self._pump is not None  # open: the handshake chose it
         try:
