@@ -425,3 +425,41 @@ def test_x509_getters_without_certificates(need_node, server_options, cert_files
         node(NODE_KEYLOG_CLIENT, port_of(server), cert_files["ca"], "TLSv1.3")
     assert seen["peer"] is None
     assert seen["own"] == x509.load_pem_x509_certificates(server_options["cert"])[0]
+
+
+def test_recv_into_refuses_more_than_the_buffer_and_flags(server_options, client_options):
+    """recv_into never lets OpenSSL write past the caller's buffer, and non-zero flags (which a
+    TLS socket cannot honour: MSG_PEEK would consume) raise ValueError, as the stdlib's do."""
+    import socket as stdlib_socket
+    with serving(echo, **server_options) as server:
+        tls = greentls.connect(port_of(server), "127.0.0.1", servername="localhost", **client_options)
+        tls.sendall(b"x" * 100)
+        window = memoryview(bytearray(32))[:16]
+        with pytest.raises(ValueError, match="nbytes"):
+            tls.recv_into(window, 4000)
+        for call in (lambda: tls.recv(10, stdlib_socket.MSG_PEEK), lambda: tls.recv_into(window, 0, 1),
+                     lambda: tls.send(b"y", 1), lambda: tls.sendall(b"y", 1)):
+            with pytest.raises(ValueError, match="non-zero flags"):
+                call()
+        assert tls.recv_into(window) == 16
+        tls.close()
+
+
+@pytest.mark.parametrize("version", ["TLSv1.2", "TLSv1.3"])
+def test_resumed_session_keeps_a_failed_identity_check(version, server_options, client_options):
+    """A client with reject_unauthorized=False that met a certificate for another name is
+    authorized=False; resuming that session never upgrades it (the name is checked again)."""
+    with serving(echo, **server_options) as server:
+        def attempt(session=None):
+            tls = greentls.connect(port_of(server), "127.0.0.1", servername="wrong.example",
+                                   reject_unauthorized=False, max_version=version, session=session,
+                                   **client_options)
+            tls.sendall(b"ping")
+            assert tls.recv(4) == b"ping"  # TLS 1.3: the ticket has arrived by now
+            result = (tls.authorized, tls.authorization_error, tls.is_session_reused(), tls.get_session())
+            tls.close()
+            return result
+        authorized, error, reused, session = attempt()
+        assert (authorized, reused) == (False, False) and error == "ERR_TLS_CERT_ALTNAME_INVALID"
+        authorized, error, reused, _ = attempt(session)
+        assert reused and not authorized and error == "ERR_TLS_CERT_ALTNAME_INVALID"

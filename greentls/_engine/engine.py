@@ -48,7 +48,7 @@ from OpenSSL import SSL
 
 from greentls._base.binding import ffi as _ffi, lib as _lib
 from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
-from greentls._engine.state import State, advance, refusal
+from greentls._engine.state import ALLOWED, State, advance, refusal
 from greentls._parse.clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ class TLSEngine:
 
     def set_context(self, context: SSL.Context) -> None:
         """Use another context (SNI) for this connection; only before OpenSSL saw the hello."""
-        if self.state is not State.NEW and self.state is not State.HANDSHAKING:
+        if self.state not in ALLOWED["configure"]:
             raise refusal("configure", self.state)
         self.conn.set_context(context)
 
@@ -277,7 +277,7 @@ class TLSEngine:
         server that closed the socket underneath) would otherwise read or write another
         connection's socket.
         """
-        if self.state is not State.NEW and self.state is not State.OPEN:
+        if self.state not in ALLOWED["attach"]:
             raise refusal("attach", self.state)
         if not _lib.SSL_set_fd(self.conn._ssl, fd):
             _lib.ERR_clear_error()
@@ -301,6 +301,12 @@ class TLSEngine:
             self._move(State.BROKEN)
             return True
         return False
+
+    def _lose_descriptor(self) -> TLSError:
+        """The record path found its descriptor gone (``_descriptor_lost``, inlined there): the
+        connection is broken; returns the error to raise."""
+        self._move(State.BROKEN)
+        return self._lost_error()
 
     def _lost_error(self) -> TLSError:
         return TLSError("the socket under this TLS connection was closed", code="EBADF",
@@ -352,8 +358,8 @@ class TLSEngine:
         state = self.state
         if state is not _OPEN and state is not _CLOSING:
             raise refusal("read", state)
-        if self._attached and self._descriptor_lost():
-            raise self._lost_error()
+        if self._attached and self._fd_owner.fileno() != self._fd:  # type: ignore[union-attr]  # set with _attached
+            raise self._lose_descriptor()
         ssl = self.conn._ssl
         buffer = _scratch()[1] if size <= _BIO_CHUNK else _ffi.new("char[]", size)
         count: int = _lib.SSL_read(ssl, buffer, size)
@@ -368,8 +374,8 @@ class TLSEngine:
         state = self.state
         if state is not _OPEN and state is not _CLOSING:
             raise refusal("read", state)
-        if self._attached and self._descriptor_lost():
-            raise self._lost_error()
+        if self._attached and self._fd_owner.fileno() != self._fd:  # type: ignore[union-attr]  # set with _attached
+            raise self._lose_descriptor()
         ssl = self.conn._ssl
         count: int = _lib.SSL_read(ssl, _ffi.from_buffer(buffer, require_writable=True), size)
         if count > 0:
@@ -409,8 +415,8 @@ class TLSEngine:
         a zero-length SSL_write is meaningless and pyOpenSSL treats it as an error)."""
         if self.state is not _OPEN:
             raise refusal("write", self.state)
-        if self._attached and self._descriptor_lost():
-            raise self._lost_error()
+        if self._attached and self._fd_owner.fileno() != self._fd:  # type: ignore[union-attr]  # set with _attached
+            raise self._lose_descriptor()
         ssl = self.conn._ssl
         count: int = _lib.SSL_write(ssl, _ffi.from_buffer(data), len(data))
         if count > 0:
@@ -438,7 +444,7 @@ class TLSEngine:
 
     def renegotiate(self) -> None:
         """TLS 1.2: start a renegotiation (``SSL_renegotiate``); ``renegotiation_step`` drives it."""
-        if self.state is not _OPEN:
+        if self.state not in ALLOWED["renegotiate"]:
             raise refusal("renegotiate", self.state)
         if is_tls13(self.conn):
             # Node: ERR_TLS_RENEGOTIATE ("Attempt to renegotiate TLS session failed").
@@ -455,7 +461,7 @@ class TLSEngine:
     def renegotiation_step(self) -> bytes | None:
         """Advance a renegotiation: None once it is complete, else the application data that
         arrived meanwhile (possibly ``b""``); raises ``WantRead``/``WantWrite`` like any call."""
-        if self.state is not _OPEN:
+        if self.state not in ALLOWED["renegotiate"]:
             raise refusal("renegotiate", self.state)
         if self._attached and self._descriptor_lost():
             raise self._lost_error()
@@ -488,7 +494,7 @@ class TLSEngine:
 
     def export_keying_material(self, label: bytes, length: int, context: bytes | None) -> bytes:
         """RFC 5705 / RFC 8446 section 7.5 keying material; only once the handshake is done."""
-        if self.state is not _OPEN and self.state is not _CLOSING:
+        if self.state not in ALLOWED["established"]:
             raise refusal("established", self.state)
         try:
             return bytes(self.conn.export_keying_material(label, length, context))

@@ -2,8 +2,10 @@
 
 One table, as h11's ``_state.py`` keeps one: ``TLSEngine`` changes state only through
 ``advance`` (which refuses a move the table does not list) and checks ``ALLOWED`` before every
-operation (``refusal`` says why one is refused).  ``TLSSocket`` asks the same table, so the
-facade and the engine cannot disagree about what a closed or broken connection may still do.
+operation (``refusal`` says why one is refused); the record path (``read``, ``read_into``,
+``write``) tests the same sets inline, by identity, and ``tests/test_state.py`` pins them.
+``TLSSocket`` reads the engine's state and gets the engine's refusals, so the facade and the
+engine cannot disagree about what a closed or broken connection may still do.
 
 ::
 
@@ -21,7 +23,7 @@ import enum
 
 from greentls._base.errors import TLSError
 
-__all__ = ["State", "TRANSITIONS", "ALLOWED", "advance", "allowed", "refusal"]
+__all__ = ["State", "TRANSITIONS", "ALLOWED", "advance", "refusal"]
 
 
 class State(enum.Enum):
@@ -62,11 +64,6 @@ ALLOWED: dict[str, frozenset[State]] = {
     # Handing OpenSSL the descriptor: before the handshake (begin_on_fd) or once it is done.
     "attach": frozenset({State.NEW, State.OPEN}),
 }
-
-
-def allowed(operation: str, state: State) -> bool:
-    """Whether ``operation`` may run in ``state``."""
-    return state in ALLOWED[operation]
 
 
 def advance(current: State, new: State) -> State:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket as _stdlib_socket
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -108,23 +109,29 @@ _CONTEXT_CACHE: dict[tuple[tuple[str, Any], ...], tuple[SecureContext, tuple[obj
 _CONTEXT_CACHE_SIZE = 64
 
 
+_CONTEXT_CACHE_LOCK = threading.Lock()
+
+
 def _client_context(options: Options) -> SecureContext:
+    """The cached client context for ``options`` and the current defaults, built if needed.
+    Safe across OS threads: the lock guards the table only, never a build (two threads that
+    miss together may both build; the last stored wins, and both contexts are correct)."""
     try:
         key = tuple(sorted((k, _freeze(v)) for k, v in options.items()))
         hash(key)
     except TypeError:
         return SecureContext(**options)
-    cached = _CONTEXT_CACHE.get(key)
-    if cached is None:
-        context = SecureContext(**options)
-        if len(_CONTEXT_CACHE) >= _CONTEXT_CACHE_SIZE:
+    settings = _build_settings()
+    with _CONTEXT_CACHE_LOCK:
+        cached = _CONTEXT_CACHE.get(key)
+    if cached is not None and cached[1] == settings:
+        return cached[0]
+    context = SecureContext(**options)
+    with _CONTEXT_CACHE_LOCK:
+        _CONTEXT_CACHE.pop(key, None)
+        while len(_CONTEXT_CACHE) >= _CONTEXT_CACHE_SIZE:
             _CONTEXT_CACHE.pop(next(iter(_CONTEXT_CACHE)))
-        _CONTEXT_CACHE[key] = (context, _build_settings())
-        return context
-    context, settings = cached
-    if settings != _build_settings():
-        del _CONTEXT_CACHE[key]
-        return _client_context(options)
+        _CONTEXT_CACHE[key] = (context, settings)
     return context
 
 

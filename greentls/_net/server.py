@@ -500,6 +500,10 @@ class _HandshakeExpired(BaseException):
     code catching ``Exception`` in an SNI or OCSP callback lets it through."""
 
 
+#: After the handshake deadline, how often the timer throws again (seconds).
+_DEADLINE_REPEAT = 1.0
+
+
 class _Deadline:
     """``handshake_timeout`` for one connection's greenlet.
 
@@ -513,7 +517,9 @@ class _Deadline:
         self._sock = sock
         self._timer: _TimerWatcher | None = None
         if seconds:
-            self._timer = gevent.get_hub().loop.timer(seconds)
+            # Fires at the deadline, then again every second until cancelled: a callback that
+            # swallows the first throw and blocks on something else is interrupted again.
+            self._timer = gevent.get_hub().loop.timer(seconds, _DEADLINE_REPEAT)
             self._timer.start(self._expire, gevent.getcurrent())
 
     def _expire(self, greenlet: greenlet) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import socket as _socket
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from greentls import signals
@@ -207,9 +208,11 @@ class TLSSocket(ConnectionInfo):
         except BaseException as exc:
             self._handshake_error = exc if isinstance(exc, TLSError) else None
             self._servername_from_openssl()  # for tls_client_error receivers
-            if isinstance(exc, ClientHelloTooLargeError):
-                self._refuse_oversized_hello()
-            self._abort()
+            try:
+                if isinstance(exc, ClientHelloTooLargeError):
+                    self._refuse_oversized_hello()
+            finally:  # even if the handshake timer interrupts the drain
+                self._abort()
             raise
 
     def _run_handshake(self) -> None:
@@ -382,7 +385,9 @@ class TLSSocket(ConnectionInfo):
         code = verify_result(conn)
         if code is not None:
             error = CertificateError(f"certificate verification failed: {code}", code=code)
-        elif self._identity_check is not None and not self.is_session_reused():
+        elif self._identity_check is not None:
+            # A resumed session carries the peer's certificate: the name is checked again, so a
+            # session made with reject_unauthorized=False never resumes into authorized=True.
             check, host = self._identity_check
             error = check(host, self.get_peer_certificate(detailed=True))
         self.authorized = error is None
@@ -431,6 +436,8 @@ class TLSSocket(ConnectionInfo):
 
     def recv(self, bufsize: int = _RECV_DEFAULT, flags: int = 0) -> bytes:
         """Up to ``bufsize`` decrypted bytes; ``b""`` at the peer's end (clean or not)."""
+        if flags:
+            raise ValueError("non-zero flags not allowed in calls to recv() on TLSSocket")
         if self._plain:
             data, self._plain = self._plain[:bufsize], self._plain[bufsize:]
             return data
@@ -456,7 +463,12 @@ class TLSSocket(ConnectionInfo):
 
     def recv_into(self, buffer: WriteableBuffer, nbytes: int = 0, flags: int = 0) -> int:
         """Read into ``buffer``; returns the count (0 at the peer's end)."""
+        if flags:
+            raise ValueError("non-zero flags not allowed in calls to recv_into() on TLSSocket")
         view = memoryview(buffer).cast("B")
+        if nbytes < 0 or nbytes > len(view):
+            # OpenSSL would write past the end of the caller's buffer (the stdlib's check too).
+            raise ValueError("nbytes is greater than the length of the buffer")
         nbytes = nbytes or len(view)
         if self._plain or self._engine.state is not _OPEN:
             data = self.recv(nbytes)
@@ -475,6 +487,8 @@ class TLSSocket(ConnectionInfo):
 
     def send(self, data: ReadableBuffer, flags: int = 0) -> int:
         """Encrypt and send some of ``data``; returns how many bytes were taken."""
+        if flags:
+            raise ValueError("non-zero flags not allowed in calls to send() on TLSSocket")
         view = memoryview(data).cast("B")
         if not len(view):
             return 0
@@ -483,6 +497,8 @@ class TLSSocket(ConnectionInfo):
 
     def sendall(self, data: ReadableBuffer, flags: int = 0) -> None:
         """Encrypt and send all of ``data``."""
+        if flags:
+            raise ValueError("non-zero flags not allowed in calls to sendall() on TLSSocket")
         offset = 0
         if type(data) is bytes and len(data) <= self._write_chunk and self._engine.state is _OPEN \
                 and not self._events:
@@ -665,9 +681,13 @@ class TLSSocket(ConnectionInfo):
         try:
             transport.sendall(_ALERT_ILLEGAL_PARAMETER)
             transport.shutdown(_socket.SHUT_WR)
-            transport.settimeout(_DRAIN_SECONDS)
+            end = monotonic() + _DRAIN_SECONDS  # in all, not per read: a trickle cannot extend it
             left = _DRAIN_BYTES
             while left > 0:
+                remaining = end - monotonic()
+                if remaining <= 0:
+                    return
+                transport.settimeout(remaining)
                 chunk = transport.recv(min(left, _RECV_DEFAULT))
                 if not chunk:
                     return
