@@ -508,16 +508,16 @@ class _TLSServer(Server):
         self._wsgi = wsgi
 
     def listen(self, port: int | None = None, host: str | None = None, backlog: int | None = None,
-               *, path: str | None = None) -> Server:
-        if port is None and host is None and path is None:
+               *, path: str | None = None, sock: _socket.socket | Any = None) -> Server:
+        if port is None and host is None and path is None and sock is None:
             return self._wsgi._listen(backlog)
-        return Server.listen(self, port or 0, host, backlog, path=path)
+        return Server.listen(self, port or 0, host, backlog, path=path, sock=sock)
 
 
 class WSGIServer:
     """Serve a WSGI application over greentls, as ``gevent.pywsgi.WSGIServer`` does over TCP.
 
-    ``listener`` is ``(host, port)`` or a Unix socket path; ``options`` are ``create_server``'s
+    ``listener`` is ``(host, port)``, a Unix socket path, or a bound socket; ``options`` are ``create_server``'s
     (``alpn_protocols`` defaults to ``["http/1.1"]``), pywsgi's ``log`` and ``error_log``, and
     Node's ``headers_timeout``, ``request_timeout`` and ``keep_alive_timeout`` (seconds; see the
     module's docstring), kept in ``limits`` (an ``HTTPLimits``, read as each connection starts).
@@ -525,19 +525,26 @@ class WSGIServer:
 
     handler_class = WSGIHandler
 
-    def __init__(self, listener: tuple[str, int] | str | os.PathLike[str], application: WSGIApplication,
-                 **options: Any) -> None:
+    def __init__(self, listener: tuple[str, int] | str | os.PathLike[str] | _socket.socket,
+                 application: WSGIApplication, **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS | SERVER_OPTIONS | _WSGI_OPTIONS, "WSGIServer")
         if not callable(application):
             raise TypeError("WSGIServer: 'application' must be callable")
-        if isinstance(listener, (str, os.PathLike)):
-            self._path: str | None = os.fspath(listener)
+        self._sock: Any = None
+        self._path: str | None = None
+        if hasattr(listener, "accept") and hasattr(listener, "fileno"):
+            self._sock = listener  # a bound socket (stdlib or gevent), as pywsgi also takes
+            self._path = None
+            self._host, self._port = None, None
+        elif isinstance(listener, (str, os.PathLike)):
+            self._path = os.fspath(listener)
             self._host, self._port = None, None
         elif isinstance(listener, tuple) and len(listener) == 2:
             self._path = None
             self._host, self._port = listener
         else:
-            raise TypeError("WSGIServer: 'listener' must be (host, port) or a Unix socket path")
+            raise TypeError("WSGIServer: 'listener' must be (host, port), a Unix socket path "
+                            "or a bound socket")
         self.application = application
         self.limits = _http_limits(options)
         log = options.pop("log", "default")
@@ -560,7 +567,14 @@ class WSGIServer:
             self._pywsgi.environ.setdefault("SERVER_NAME", "")
             self._pywsgi.environ.setdefault("SERVER_PORT", "")
             return self.server
-        Server.listen(self.server, self._port or 0, self._host, backlog)
+        if self._sock is not None:
+            Server.listen(self.server, backlog=backlog, sock=self._sock)
+            if self._sock.family == _socket.AF_UNIX:
+                self._pywsgi.environ.setdefault("SERVER_NAME", "")
+                self._pywsgi.environ.setdefault("SERVER_PORT", "")
+                return self.server
+        else:
+            Server.listen(self.server, self._port or 0, self._host, backlog)
         bound = self.server.address()  # Node's {"address", "family", "port"}
         host, port = bound["address"], bound["port"]
         if "SERVER_NAME" not in self._pywsgi.environ:

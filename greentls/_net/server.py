@@ -142,13 +142,24 @@ class Server:
     # -- listening --------------------------------------------------------------------------
 
     def listen(self, port: int | None = 0, host: str | None = None, backlog: int | None = None,
-               *, path: str | None = None) -> Server:
-        """Bind (TCP, or a Unix socket at ``path``) and accept in the background; returns self."""
+               *, path: str | None = None,
+               sock: _stdlib_socket.socket | gsocket.socket | None = None) -> Server:
+        """Bind (TCP, or a Unix socket at ``path``) and accept in the background; returns self.
+
+        ``sock`` is an already bound stream socket to accept on instead (Node's
+        ``server.listen(handle)``), such as one that a process manager like gunicorn hands its
+        workers; the server takes it over and closes it when it closes.
+        """
         if self._stream_server is not None:
             raise TLSError("the server is already listening", code="ERR_SERVER_ALREADY_LISTEN")
         self._check_session_capabilities()
         backlog = DEFAULT_BACKLOG if backlog is None else backlog
-        sock = self._bind_unix(path) if path is not None else self._bind_tcp(port or 0, host)
+        if sock is not None:
+            if port or host is not None or path is not None:
+                raise ValueError("listen(): give 'sock' or an address ('port', 'host', 'path'), not both")
+            sock = self._adopt(sock)
+        else:
+            sock = self._bind_unix(path) if path is not None else self._bind_tcp(port or 0, host)
         sock.listen(backlog)
         self._listen_socket = sock
         # A Pool when connections are capped (accepting pauses while it is full), else parked
@@ -162,6 +173,17 @@ class Server:
         self._closed_event.clear()
         self._stream_server.start()
         return self
+
+    @staticmethod
+    def _adopt(sock: object) -> gsocket.socket:
+        if not isinstance(sock, (_stdlib_socket.socket, gsocket.socket)):
+            raise TypeError(f"listen(): 'sock' must be a socket.socket, got {type(sock).__name__}")
+        if sock.type != _stdlib_socket.SOCK_STREAM:
+            raise ValueError("listen(): 'sock' must be a stream (SOCK_STREAM) socket")
+        if type(sock).__module__.startswith("gevent"):
+            return sock
+        # A stdlib socket would block the hub: take its descriptor over into a gevent socket.
+        return gsocket.socket(sock.family, sock.type, sock.proto, fileno=sock.detach())
 
     def _check_session_capabilities(self) -> None:
         if not capabilities["external_session_cache"] and signals.has_receivers(signals.resume_session, self):
