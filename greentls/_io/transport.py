@@ -12,16 +12,17 @@ The engine says what it needs (``WantRead``/``WantWrite``); this module does it:
 * ``DescriptorPump``: over a gevent socket (after the handshake, or for a server's whole
   handshake), OpenSSL reads and writes the descriptor itself (docs/architecture.rst,
   "Two transports"; docs/performance.rst) and the pump only waits for readiness on the socket's
-  own watchers, exactly as ``gevent.ssl`` does.
+  watchers it owns on the descriptor.
 """
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from gevent import socket as gsocket
+from gevent import get_hub, socket as gsocket
 from gevent.lock import Semaphore
-from gevent.socket import wait_read, wait_write
+from gevent.socket import wait, wait_read, wait_write
 
 from greentls._engine.engine import TLSEngine, WantRead, WantWrite
 
@@ -29,6 +30,13 @@ __all__ = ["MemoryPump", "DescriptorPump", "Pump", "retry", "READER", "WRITER", 
            "transport_functions"]
 
 _RECV_SIZE = 65536
+#: libev/libuv event masks for an io watcher.
+_READ, _WRITE = 1, 2
+
+
+def _closed_error() -> OSError:
+    """What a greenlet waiting on a closed socket gets, as gevent's own close gives it."""
+    return OSError(errno.EBADF, "File descriptor was closed in another greenlet")
 
 _T = TypeVar("_T")
 
@@ -51,6 +59,7 @@ class Pump(Protocol):
     def wait_writable(self) -> None: ...
     def wait_readable_fresh(self) -> None: ...
     def wait_writable_fresh(self) -> None: ...
+    def close(self) -> None: ...
 
 
 def retry(pump: Pump, role: str, operation: Callable[..., _T], *args: Any,
@@ -167,17 +176,21 @@ class MemoryPump:
     wait_readable_fresh = wait_readable
     wait_writable_fresh = wait_writable
 
+    def close(self) -> None:
+        """Nothing to release: the transport's own close wakes its readers."""
+
 
 class DescriptorPump:
     """Waits on a gevent socket while OpenSSL does the I/O on its descriptor.
 
-    It waits on the socket's own readiness watchers through gevent's ``socket._wait``, the one
-    private gevent API greentls uses: gevent's public ``wait`` on watchers of our own measured
-    about 6 % fewer 64-byte round trips per CPU-second and 0.5 KiB more per idle connection
-    (``make bench``, 2026-12-03), and ``wait_read``, a watcher per wait, 25 % more time per
-    round trip.  Closing the gevent socket wakes whoever waits on them (EBADF)."""
+    It owns two readiness watchers on the descriptor, made once, and waits on them with
+    gevent's public ``gevent.socket.wait`` (with the socket's timeout).  ``wait_read``, a new
+    watcher per wait, costs 25 % more time per round trip; the socket's own watchers would
+    need gevent's private ``socket._wait``.  ``close()`` (the ``TLSSocket`` calls it before it
+    closes the transport) wakes whoever waits, with EBADF, as closing a gevent socket does, and
+    releases the watchers before the descriptor number can be reused."""
 
-    __slots__ = ("engine", "_sock", "_fd")
+    __slots__ = ("engine", "_sock", "_fd", "_readable", "_writable")
 
     attached = True
     eof = False
@@ -186,20 +199,20 @@ class DescriptorPump:
         self.engine = engine
         self._sock = sock
         self._fd = sock.fileno()
+        loop = get_hub().loop
+        self._readable = loop.io(self._fd, _READ)
+        self._writable = loop.io(self._fd, _WRITE)
 
     def flush(self) -> None:
         """OpenSSL already wrote to the descriptor."""
 
     def wait_readable(self) -> None:
         """Block this greenlet until the socket is readable (honours the socket's timeout)."""
-        sock = self._sock
-        # types-gevent models gevent's socket as the stdlib's, without its watchers.
-        sock._wait(sock._read_event)  # type: ignore[attr-defined]
+        wait(self._readable, self._sock.gettimeout())
 
     def wait_writable(self) -> None:
         """Block this greenlet until the socket is writable (honours the socket's timeout)."""
-        sock = self._sock
-        sock._wait(sock._write_event)  # type: ignore[attr-defined]  # as in wait_readable
+        wait(self._writable, self._sock.gettimeout())
 
     def wait_readable_fresh(self) -> None:
         """Wait for readability on a watcher of our own: used by a writer whose SSL_write needs
@@ -209,6 +222,17 @@ class DescriptorPump:
     def wait_writable_fresh(self) -> None:
         """Wait for writability on a watcher of our own (a reader whose SSL_read must write)."""
         wait_write(self._fd, self._sock.gettimeout())
+
+    def close(self) -> None:
+        """Wake any greenlet waiting on the watchers (EBADF), then release them."""
+        hub = get_hub()
+        for watcher in (self._readable, self._writable):
+            # ``callback`` is set while a greenlet waits (gevent's watcher interface; the type
+            # stubs omit it): throw into that greenlet, and close the watcher after.
+            if getattr(watcher, "callback", None) is not None:
+                hub.cancel_wait(watcher, _closed_error(), True)
+            else:
+                watcher.close()
 
 
 def is_gevent_socket(transport: Any) -> bool:

@@ -718,6 +718,8 @@ class TLSSocket(ConnectionInfo):
                 pass
 
     def _close_transport(self) -> None:
+        if self._pump is not None:
+            self._pump.close()  # wakes waiters and frees its watchers before the descriptor goes
         close = getattr(self._transport, "close", None)
         if close is not None:
             try:
