@@ -15,6 +15,7 @@ import logging
 import os
 import socket as _stdlib_socket
 from collections.abc import Callable
+from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 import gevent
@@ -40,6 +41,7 @@ from greentls._config.options import (
 from greentls._config.sessions import apply_session_timeout
 from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
 from greentls._net.sni import ContextCache, SNITable, context_from_answer
+from greentls._net.stats import Stats, wire_bytes
 from greentls._tls.inspect import address_dict
 from greentls._tls.policy import HelloPolicy
 from greentls._tls.socket import TLSSocket
@@ -138,6 +140,8 @@ class Server:
         # shared-memory counter array and this worker's slot in it.
         self._workers: Supervisor | None = None
         self._count_slot: tuple[Counts, int] | None = None
+        #: What stats() reports (_net/stats.py).
+        self._stats = Stats()
 
     # -- listening --------------------------------------------------------------------------
 
@@ -242,17 +246,21 @@ class Server:
 
     def _serve_connection(self, sock: gsocket.socket, address: object) -> None:
         """Runs in the connection's greenlet: handshake, receivers, listener, clean close."""
+        started = monotonic()
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
                         hello_policy=self.hello_policy, secure_context=self._default_context)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()
+        stats = self._stats
         try:
             error = self._handshake(tls, sock)
             if error is None:
+                stats.handshake(tls.get_protocol(), tls.is_session_reused(), monotonic() - started)
                 self._run_handlers(tls, address)
         finally:
+            stats.transferred(*wire_bytes(sock))
             tls._close_owned()
             self._connection_ended(tls)
         if error is not None:
@@ -285,6 +293,7 @@ class Server:
         The receivers run in a greenlet of their own, outside the ``max_connections`` pool: one
         that blocks holds neither a slot nor a descriptor, and ``stop()`` does not wait for it."""
         error = exc if isinstance(exc, TLSError) else _remote_error(exc)
+        self._stats.client_error(getattr(error, "code", None))
         if signals.has_receivers(signals.tls_client_error, self):
             gevent.spawn(self._send_client_error, tls, error)
         else:
@@ -408,14 +417,29 @@ class Server:
         ``get_connections()`` and ``set_secure_context()`` go through it."""
         self._workers = supervisor
 
-    def _become_worker(self, counts: Counts, slot: int) -> None:
+    def _become_worker(self, counts: Counts, slot: int) -> Stats:
         """A forked worker: publish its open connections in ``counts[slot]`` for the parent;
-        it has no supervisor of its own, and leaves a Unix socket's path to the parent."""
+        it has no supervisor of its own, and leaves a Unix socket's path to the parent.
+        Returns the worker's own, fresh, counts, which it publishes (``_net/stats.py``)."""
         self._workers = None
         self._count_slot = (counts, slot)
         self._unix_path = None
+        self._stats = Stats()
+        return self._stats
 
     # -- connections and contexts ----------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """What this server counted since it started, for operators: ``connections`` (open),
+        ``handshakes`` (``{protocol: {"full": n, "resumed": n}}``), ``client_errors``
+        (``{code: n}``), ``handshake_seconds`` (``{"buckets": {upper_bound: cumulative count},
+        "sum": seconds, "count": n}``, the last bound ``math.inf``), and ``bytes_in`` /
+        ``bytes_out`` (TCP bytes of connections that ended, as the kernel counted them; 0 on
+        Unix sockets).  With ``serve_forever(workers=N)`` the parent's are its workers' sums,
+        at most half a second old (``_net/stats.py``)."""
+        if self._workers is not None and self._workers.in_parent():
+            return self._workers.total_stats().report(self.get_connections())
+        return self._stats.report(len(self._connections))
 
     def get_connections(self) -> int:
         """Open connections (handshaking or established); with workers, the parent sums them."""

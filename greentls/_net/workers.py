@@ -46,6 +46,8 @@ import gevent
 from gevent.event import Event
 from gevent.os import fork_gevent
 
+from greentls._net.stats import PUBLISH_INTERVAL, SharedSnapshots, Stats
+
 if TYPE_CHECKING:
     from greentls._net.server import Server
 
@@ -101,6 +103,9 @@ class Supervisor:
         self.parent_pid = os.getpid()
         # Twice the workers plus spare: during a rolling restart old and new sets coexist.
         self.counts: Counts = RawArray("q", max(4 * workers, 8))
+        #: Each worker's published counts (Server.stats), by slot; and those of workers gone.
+        self.snapshots = SharedSnapshots(len(self.counts))
+        self.retired = Stats()
         self.children: dict[int, _Worker] = {}
         self.generation = 0
         self.backoff = 0.0
@@ -178,6 +183,7 @@ class Supervisor:
     def _spawn(self) -> None:
         slot = self._free_slot()
         self.counts[slot] = 0
+        self.snapshots.clear(slot)
         pid = fork_gevent()
         if pid == 0:
             self._become_worker(slot)     # never returns
@@ -190,7 +196,7 @@ class Supervisor:
             for watcher in self._watchers:    # the parent's, copied by fork
                 watcher.cancel()
             _WorkerProcess(self.server, self.parent_pid, self.counts, slot,
-                           self.drain_timeout).run()
+                           self.drain_timeout, self.snapshots).run()
             code = 0
         except BaseException:
             log.exception("greentls: worker (pid %d) failed", os.getpid())
@@ -212,6 +218,10 @@ class Supervisor:
             if worker is None:
                 continue      # some other child of this process (not ours to judge)
             self.counts[worker.slot] = 0
+            final = self.snapshots.read(worker.slot)  # its counts outlive it
+            if final is not None:
+                self.retired.add(final)
+            self.snapshots.clear(worker.slot)
             if worker.retiring or self.stopping:
                 log.info("greentls: worker %d (pid %d) %s", worker.slot, pid, _describe(status))
                 continue
@@ -271,6 +281,16 @@ class Supervisor:
         """Open connections summed over every worker (for the parent's ``get_connections()``)."""
         return sum(int(self.counts[w.slot]) for w in list(self.children.values()))
 
+    def total_stats(self) -> Stats:
+        """Counts summed over every worker, live and gone (for the parent's ``stats()``)."""
+        total = Stats()
+        total.add(self.retired.raw())
+        for worker in list(self.children.values()):
+            raw = self.snapshots.read(worker.slot)
+            if raw is not None:
+                total.add(raw)
+        return total
+
     def in_parent(self) -> bool:
         """True in the process that forked the workers."""
         return os.getpid() == self.parent_pid
@@ -280,8 +300,9 @@ class _WorkerProcess:
     """One worker: accept on the inherited socket, count connections, drain on SIGTERM."""
 
     def __init__(self, server: Server, parent_pid: int, counts: Counts, slot: int,
-                 drain_timeout: float) -> None:
+                 drain_timeout: float, snapshots: SharedSnapshots) -> None:
         self.server = server
+        self.snapshots = snapshots
         self.parent_pid = parent_pid
         self.counts = counts
         self.slot = slot
@@ -291,13 +312,16 @@ class _WorkerProcess:
 
     def run(self) -> None:
         server = self.server
-        server._become_worker(self.counts, self.slot)     # only the parent unlinks a Unix path
+        counts = server._become_worker(self.counts, self.slot)  # only the parent unlinks a Unix path
         signal.signal(signal.SIGINT, signal.SIG_IGN)     # a terminal's ^C reaches the parent
         signal.signal(signal.SIGHUP, signal.SIG_IGN)     # rotation is the parent's business
         gevent.signal_handler(signal.SIGTERM, self._drain_soon)
         gevent.spawn(self._watch_parent)
+        publisher = gevent.spawn(self._publish_stats, counts)
         server._accept_loop().start_accepting()
         self.done.wait()
+        publisher.kill()
+        self.snapshots.publish(self.slot, counts.raw())  # the last word, read when it is reaped
 
     def _drain_soon(self) -> None:
         if not self.draining:
@@ -309,6 +333,15 @@ class _WorkerProcess:
             self.server.stop(self.drain_timeout)
         finally:
             self.done.set()
+
+    def _publish_stats(self, counts: Stats) -> None:
+        """Republish this worker's counts for the parent whenever they changed."""
+        seen = -1
+        while True:
+            if counts.changes != seen:
+                seen = counts.changes
+                self.snapshots.publish(self.slot, counts.raw())
+            gevent.sleep(PUBLISH_INTERVAL)
 
     def _watch_parent(self) -> None:
         """An orphaned worker (the parent was killed) drains and leaves rather than serve on."""
