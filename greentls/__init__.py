@@ -34,6 +34,7 @@ from greentls._config.defaults import (
     PACKAGE_ATTRIBUTES as _PACKAGE_ATTRIBUTES,
     Defaults as _Defaults,
 )
+from greentls._config.optiontable import add_option_docs as _add_option_docs
 from greentls._net.client import connect
 from greentls._net.server import Server, create_server
 from greentls._parse.identity import check_server_identity
@@ -53,6 +54,12 @@ from greentls.signals import (
 )
 
 __version__ = "0.1.0"
+
+# The docstrings help() and pydoc show list the options, from the one table of them.
+_add_option_docs(create_secure_context, "context")
+_add_option_docs(create_server, "context", "server")
+_add_option_docs(connect, "context", "connect")
+_add_option_docs(wrap_socket, "context", "wrap_socket")
 
 # Node's tls.DEFAULT_* and tls.CLIENT_RENEG_*: package attributes that read and write
 # ``DEFAULTS`` (greentls/_config/defaults.py), where the modules that use them read them when

@@ -1,16 +1,24 @@
-"""Sphinx extension of the greentls docs: option tables, the module layout, and three checks.
+"""Sphinx extension of the greentls docs: option tables, the module layout, and the checks.
 
-* ``.. greentls-options:: TABLE`` renders one option table.  The option names come from the
-  package (the sets named in ``option_docs.SOURCES``), the descriptions from
-  ``option_docs.TABLES``.  When the build starts, the two must agree exactly: an option in the
-  code without a description, or a description of an option the code lacks, stops the build.
+* ``.. greentls-options:: TABLE`` renders one option table from the package's option table
+  (``greentls/_config/optiontable.py``, the one description of the options, which the
+  docstrings and the unknown-option errors also read).  When the build starts, the table must
+  agree exactly with the option sets the entry points check (named in ``SOURCES``): an option
+  in the code without a row, or a row of an option the code lacks, stops the build.  After
+  reading, every row of every table must have been rendered somewhere.
+* The option list the docstrings of the entry points carry (``add_option_docs``) is replaced,
+  on the API pages, by links to the tables it came from.
 * ``:opt:`name``` (or ``:opt:`table.name```) links to an option's row; an unknown option is a
   warning, so ``-W`` fails on it.
+* A cross-reference into Python, gevent, cryptography, pyOpenSSL or blinker whose project's
+  inventory is loaded (docs/conf.py) must resolve: an unresolved one is a warning.
 * ``.. greentls-module-layout::`` lists the package's modules with the first line of each
   module's docstring, read from the source files (nothing is imported), so the table shows the
   layout of the checkout being built.
 * ``.. greentls-benchmarks::`` shows the capacity tables of the newest full benchmark run
   committed under ``benchmarks/results/``.
+* After writing the HTML, every public name and every option must have its anchor on a page
+  of the built site.
 * After reading, every public name (``greentls.__all__``, ``greentls.signals.__all__``,
   ``greentls.wsgi.__all__``) and every public member of the public classes must have an entry
   in the API reference, or the build stops with the list of what is missing.
@@ -29,12 +37,13 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-import option_docs
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.errors import ExtensionError
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
+
+from greentls._config import optiontable
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +63,48 @@ def _load_public_modules() -> None:
         getattr(greentls, name)
 
 
+#: Table -> the name of the set in the package that the table's entry points check options
+#: against.  The set is looked up in every loaded ``greentls`` module, so this keeps working while
+#: modules move; it must exist in exactly one place (or be the same value everywhere).
+SOURCES = {
+    "context": "CONTEXT_OPTIONS",
+    "server": "SERVER_OPTIONS",
+    "connect": "CONNECT_OPTIONS",
+    "wsgi": "_WSGI_OPTIONS",
+    "wrap_socket": "_SOCKET_OPTIONS",
+    "secure_pair": "_PAIR_OPTIONS",
+}
+
+#: Rows of the table that the code may not accept yet: options being added, whose rows are
+#: written first.  A row listed here is excused only while the code lacks the option; nothing
+#: excuses an option without a row.  Empty this once the options have landed.
+PENDING: dict[str, frozenset[str]] = {
+    "context": frozenset({"post_handshake_auth"}),
+    "wsgi": frozenset({"limit_request_line", "limit_request_fields", "limit_request_field_size",
+                       "limit_request_body"}),
+}
+
+#: Table -> who takes its options (the sentence under the table's heading).
+TAKERS = {
+    "context": (":func:`greentls.create_secure_context`, and through it "
+                ":func:`~greentls.create_server`, :meth:`Server.set_secure_context "
+                "<greentls.Server.set_secure_context>`, :meth:`Server.add_context "
+                "<greentls.Server.add_context>` (as a dict), :func:`~greentls.connect`, "
+                ":func:`~greentls.wrap_socket`, :class:`greentls.wsgi.WSGIServer`"),
+    "server": (":func:`greentls.create_server` and :class:`greentls.wsgi.WSGIServer`, "
+               "besides the context options"),
+    "connect": ":func:`greentls.connect`, besides the context options",
+    "wsgi": ":class:`greentls.wsgi.WSGIServer`, besides the context and server options",
+    "wrap_socket": (":func:`greentls.wrap_socket`, besides the context options; "
+                    ":meth:`SecureContext.wrap_socket <greentls.SecureContext.wrap_socket>` "
+                    "takes the same, except ``context``"),
+    "secure_pair": ("the ``options`` dict of :func:`greentls.create_secure_pair` "
+                    "(deprecated)"),
+}
+
+_TABLE_FILE = "greentls/_config/optiontable.py"
+
+
 def find_option_set(attribute: str) -> frozenset:
     """The set named ``attribute`` in the loaded greentls modules; exactly one value allowed."""
     _load_public_modules()
@@ -68,40 +119,50 @@ def find_option_set(attribute: str) -> frozenset:
     if not values:
         raise ExtensionError(
             f"greentls docs: no module of greentls defines the option set {attribute!r}; "
-            f"update SOURCES in docs/_ext/option_docs.py to where the options now live")
+            f"update SOURCES in docs/_ext/greentls_docs.py to where the options now live")
     if len(values) > 1:
         raise ExtensionError(f"greentls docs: {attribute!r} differs between modules {sorted(found)}")
     return values.pop()
 
 
-def check_option_agreement() -> dict[str, frozenset]:
-    """Compare the code's option sets with the descriptions; raise listing every difference."""
+def option_problems() -> tuple[dict[str, frozenset], list[str]]:
+    """The code's option sets, and every way the option table and they disagree."""
     problems = []
     code_sets = {}
-    if set(option_docs.SOURCES) != set(option_docs.TABLES) or set(option_docs.TITLES) != set(option_docs.TABLES):
-        problems.append("option_docs.SOURCES, TITLES and TABLES must have the same keys")
-    for table, attribute in option_docs.SOURCES.items():
+    tables = optiontable.TABLES
+    for keys, what in ((SOURCES, "SOURCES"), (TAKERS, "TAKERS"), (optiontable.TITLES, "TITLES")):
+        if set(keys) != set(tables):
+            problems.append(f"{what} and the option table have different tables: "
+                            f"{sorted(set(keys) ^ set(tables))}")
+    for table, attribute in SOURCES.items():
         names = find_option_set(attribute)
         code_sets[table] = names
-        described = set(option_docs.TABLES.get(table, {}))
+        described = set(tables.get(table, {}))
         for name in sorted(names - described):
-            problems.append(f"{table}: option {name!r} ({attribute} in the code) has no description "
-                            f"in docs/_ext/option_docs.py")
-        for name in sorted(described - names):
-            problems.append(f"{table}: option {name!r} is described in docs/_ext/option_docs.py "
-                            f"but {attribute} in the code has no such option")
-        for name, row in option_docs.TABLES.get(table, {}).items():
-            if not (isinstance(row, tuple) and len(row) == 4 and all(isinstance(f, str) and f for f in row)):
-                problems.append(f"{table}: option {name!r} needs (type, default, meaning, node) strings")
+            problems.append(f"{table}: option {name!r} ({attribute} in the code) has no row in "
+                            f"{_TABLE_FILE}")
+        for name in sorted(described - names - PENDING.get(table, frozenset())):
+            problems.append(f"{table}: option {name!r} has a row in {_TABLE_FILE} but "
+                            f"{attribute} in the code has no such option")
+        for name, row in tables.get(table, {}).items():
+            if row.name != name or not all(isinstance(f, str) and f.strip() for f in row):
+                problems.append(f"{table}: option {name!r} needs a name, type, default, meaning "
+                                f"and Node spelling")
+    return code_sets, problems
+
+
+def check_option_agreement() -> dict[str, frozenset]:
+    """Compare the code's option sets with the option table; raise listing every difference."""
+    code_sets, problems = option_problems()
     if problems:
-        raise ExtensionError("greentls docs: the option descriptions and the code disagree:\n  "
+        raise ExtensionError("greentls docs: the option table and the code disagree:\n  "
                              + "\n  ".join(problems))
     return code_sets
 
 
 def option_owner(name: str) -> str | None:
     """The first table (in TABLES order) that has ``name``: where ``:opt:`name``` points."""
-    for table, rows in option_docs.TABLES.items():
+    for table, rows in optiontable.TABLES.items():
         if name in rows:
             return table
     return None
@@ -121,10 +182,11 @@ class OptionTable(SphinxDirective):
 
     def run(self) -> list[nodes.Node]:
         table_key = self.arguments[0]
-        if table_key not in option_docs.TABLES:
-            raise self.error(f"unknown option table {table_key!r}; known: {sorted(option_docs.TABLES)}")
-        rows = option_docs.TABLES[table_key]
-        _title, takers = option_docs.TITLES[table_key]
+        if table_key not in optiontable.TABLES:
+            raise self.error(f"unknown option table {table_key!r}; known: {sorted(optiontable.TABLES)}")
+        rows = optiontable.TABLES[table_key]
+        takers = TAKERS[table_key]
+        self.env.note_dependency(str(Path(optiontable.__file__)))
         std = self.env.get_domain("std")
 
         intro = nodes.paragraph()
@@ -143,7 +205,7 @@ class OptionTable(SphinxDirective):
         body = nodes.tbody()
         group += body
         for name in sorted(rows):
-            type_, default, meaning, node_name = rows[name]
+            _name, type_, default, meaning, node_name = rows[name]
             anchor = option_anchor(table_key, name)
             first = nodes.paragraph(ids=[anchor])
             first += nodes.literal(text=name)
@@ -345,11 +407,19 @@ def check_no_outside_citations(package: str = "greentls") -> None:
 
 
 def process_docstring(app: Any, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:
-    """The same check on every docstring autodoc renders."""
+    """The same check on every docstring autodoc renders; and the option list a docstring
+    carries for ``help()`` becomes links to the tables it was made from."""
     match = OUTSIDE_CITATION.search("\n".join(lines))
     if match:
         raise ExtensionError(f"greentls docs: the docstring of {name} cites {match.group(0)}, a "
                              f"document outside the repository")
+    if optiontable.OPTIONS_HEADING in lines:
+        start = lines.index(optiontable.OPTIONS_HEADING)
+        by_title = {f"{title}:": table for table, title in optiontable.TITLES.items()}
+        tables = [by_title[line] for line in lines[start:] if line in by_title]
+        links = ", ".join(f":ref:`{optiontable.TITLES[t].lower()} <options-{t}>`" for t in tables)
+        del lines[start:]
+        lines.extend([f"Options: the {links}.", ""])
 
 
 # -- the API reference must hold every public name -------------------------------------------------
@@ -405,13 +475,120 @@ def check_reference_complete(app: Any, env: Any) -> None:
                              "(docs/api/):\n  " + "\n  ".join(missing))
 
 
-# -- :opt: references that resolve nowhere ---------------------------------------------------------
+# -- :opt: references that resolve nowhere, and links into other projects' docs ---------------------
+
+#: The top-level package a cross-reference names -> the intersphinx inventory (docs/conf.py) that
+#: holds it; any other package not of greentls is Python's.
+_PROJECTS = {"gevent": "gevent", "cryptography": "cryptography", "OpenSSL": "pyopenssl",
+             "blinker": "blinker"}
+
+
+def inventory_for(target: str) -> str | None:
+    """The intersphinx project a Python cross-reference to ``target`` belongs to (None: ours)."""
+    top = target.lstrip("~.!").split(".")[0]
+    if top == "greentls" or not top:
+        return None
+    return _PROJECTS.get(top, "python")
+
 
 def warn_unknown_option(app: Any, env: Any, node: Any, contnode: Any) -> None:
+    """``missing-reference``: an unknown ``:opt:`` warns; a Python reference into a project
+    whose inventory is loaded is marked, so that it warns if intersphinx does not resolve it
+    either (``warn_unresolved``).  Every handler of the event runs, so marking is all that can
+    be done here."""
     if node.get("reftype") == "opt":
-        logger.warning("unknown greentls option %r in :opt: (docs/_ext/option_docs.py)",
-                       node.get("reftarget"), location=node)
+        logger.warning("unknown greentls option %r in :opt: (%s)", node.get("reftarget"),
+                       _TABLE_FILE, location=node)
+        return None
+    if node.get("refdomain") != "py" or _in_signature(node):
+        return None
+    project = inventory_for(node.get("reftarget", ""))
+    if project is not None and project in app.config.intersphinx_mapping:
+        node["refwarn"] = True
+        node["greentls_inventory"] = project
     return None
+
+
+def warn_unresolved(app: Any, domain: Any, node: Any) -> bool | None:
+    """``warn-missing-reference``: the marked reference resolved nowhere."""
+    project = node.get("greentls_inventory")
+    if project is None:
+        return None
+    logger.warning("%s reference %r is not in the %s inventory (docs/conf.py)",
+                   node.get("reftype"), node.get("reftarget"), project, location=node)
+    return True
+
+
+def _in_signature(node: Any) -> bool:
+    """Whether ``node`` is part of an autodoc signature (its type hints are not checked: they
+    name private aliases such as ``ReadableBuffer``)."""
+    from sphinx import addnodes
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, addnodes.desc_signature):
+            return True
+        parent = parent.parent
+    return False
+
+
+# -- every option rendered, and every page in the built HTML -------------------------------------
+
+def check_options_rendered(app: Any, env: Any) -> None:
+    """Every row of every option table has been rendered on some page."""
+    std = env.get_domain("std")
+    rendered = {name for (kind, name) in std.objects if kind == "tlsoption"}
+    missing = [f"{table}.{name}" for table, rows in optiontable.TABLES.items() for name in rows
+               if f"{table}.{name}" not in rendered]
+    if missing:
+        raise ExtensionError("greentls docs: options without a rendered row (a "
+                             "'.. greentls-options::' directive is missing):\n  "
+                             + "\n  ".join(missing))
+
+
+def expected_anchors(env: Any) -> dict[str, tuple[str, str]]:
+    """Every public name and option -> (its page, its anchor), as the environment records them."""
+    python = env.get_domain("py")
+    std = env.get_domain("std")
+    anchors = {}
+    for name in public_names():
+        entry = python.objects.get(name)
+        if entry is not None:
+            anchors[name] = (entry.docname, entry.node_id)
+        elif name in getattr(python, "modules", {}):
+            module = python.modules[name]
+            anchors[name] = (module.docname, module.node_id)
+    for table, rows in optiontable.TABLES.items():
+        for option in rows:
+            key = f"{table}.{option}"
+            docname, anchor = std.objects[("tlsoption", key)]
+            anchors[f"option {key}"] = (docname, anchor)
+    return anchors
+
+
+def missing_in_html(outdir: Path, anchors: dict[str, tuple[str, str]], suffix: str = ".html") -> list[str]:
+    """The names whose anchor is not on their page in the HTML written to ``outdir``."""
+    pages: dict[str, str] = {}
+    missing = []
+    for what, (docname, anchor) in sorted(anchors.items()):
+        if docname not in pages:
+            path = outdir / f"{docname}{suffix}"
+            pages[docname] = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if f'id="{anchor}"' not in pages[docname]:
+            missing.append(f"{what} (#{anchor} on {docname}{suffix})")
+    return missing
+
+
+def check_html_pages(app: Any, exception: BaseException | None) -> None:
+    """After an HTML build: every public name and option has its anchor in the written pages."""
+    if exception is not None or app.builder.name not in ("html", "dirhtml"):
+        return
+    if app.builder.name == "dirhtml":
+        return  # pages are docname/index.html there; the html builder is the one checked
+    missing = missing_in_html(Path(app.outdir), expected_anchors(app.env))
+    if missing:
+        raise ExtensionError("greentls docs: the built HTML lacks these entries:\n  "
+                             + "\n  ".join(missing))
+    logger.info("greentls docs: every public name and option is on a page of the HTML")
 
 
 def on_builder_inited(app: Any) -> None:
@@ -430,5 +607,8 @@ def setup(app: Any) -> dict:
     app.connect("builder-inited", on_builder_inited)
     app.connect("autodoc-process-docstring", process_docstring)
     app.connect("env-check-consistency", check_reference_complete)
+    app.connect("env-check-consistency", check_options_rendered)
     app.connect("missing-reference", warn_unknown_option)
+    app.connect("warn-missing-reference", warn_unresolved)
+    app.connect("build-finished", check_html_pages)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,58 +1,44 @@
-"""Descriptions of every greentls option, for the option tables of the API reference.
+"""The table of every option: its name, type, default, meaning and Node's spelling.
 
-This is the docs' half of one agreement with the code.  The option *names* live in the
-package, as the sets the entry points check keyword arguments against (``CONTEXT_OPTIONS`` and
-friends, see ``SOURCES``); the descriptions live here until they move into the code.  The
-``greentls_docs`` extension compares the two when a build starts and stops the build when an
-option exists in the code without a row here, or a row here names an option the code does not
-have.
+This is the one description of the options.  The sets the entry points check keyword arguments
+against are the keys of these tables, the documentation's option tables (docs/api/options.rst)
+are rendered from them, and the docstrings of the entry points list them
+(``add_option_docs``), so ``help(greentls.create_server)`` shows the same text.
 
-Each table maps an option name to ``(type, default, meaning, Node's spelling)``.  The four
-fields are reStructuredText inline markup; ``:opt:`name``` links to another option's row.
-``"-"`` means "nothing to say" (no Node equivalent, or no default).
+The text fields are reStructuredText inline markup, as the documentation renders them;
+``:opt:`name``` refers to another option's row (``:opt:`table.name``` to a row of a given
+table) and ``"-"`` means "nothing to say" (no default, or no Node equivalent).  ``plain()``
+turns a field into the plain text a docstring shows.
 """
 from __future__ import annotations
 
-#: Table key -> the name of the set in the package that lists the table's options.  The
-#: extension looks the name up in every loaded ``greentls`` module, so it keeps working while
-#: modules move; the set must exist in exactly one place (or be the same object everywhere).
-SOURCES = {
-    "context": "CONTEXT_OPTIONS",
-    "server": "SERVER_OPTIONS",
-    "connect": "CONNECT_OPTIONS",
-    "wsgi": "_WSGI_OPTIONS",
-    "wrap_socket": "_SOCKET_OPTIONS",
-    "secure_pair": "_PAIR_OPTIONS",
-}
+import inspect
+import re
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
-#: Table key -> (title, who takes these options).
-TITLES = {
-    "context": ("Context options",
-                ":func:`greentls.create_secure_context`, and through it "
-                ":func:`~greentls.create_server`, :meth:`Server.set_secure_context "
-                "<greentls.Server.set_secure_context>`, :meth:`Server.add_context "
-                "<greentls.Server.add_context>` (as a dict), :func:`~greentls.connect`, "
-                ":func:`~greentls.wrap_socket`, :class:`greentls.wsgi.WSGIServer`"),
-    "server": ("Server options",
-               ":func:`greentls.create_server` and :class:`greentls.wsgi.WSGIServer`, "
-               "besides the context options"),
-    "connect": ("Client options",
-                ":func:`greentls.connect`, besides the context options"),
-    "wsgi": ("WSGI server options",
-             ":class:`greentls.wsgi.WSGIServer`, besides the context and server options"),
-    "wrap_socket": ("wrap_socket options",
-                    ":func:`greentls.wrap_socket`, besides the context options; "
-                    ":meth:`SecureContext.wrap_socket <greentls.SecureContext.wrap_socket>` "
-                    "takes the same, except ``context``"),
-    "secure_pair": ("SecurePair options",
-                    "the ``options`` dict of :func:`greentls.create_secure_pair` "
-                    "(deprecated)"),
-}
+from greentls._config.defaults import Defaults
+
+__all__ = ["Option", "TABLES", "TITLES", "CONTEXT", "SERVER", "CONNECT", "WSGI", "WRAP_SOCKET",
+           "SECURE_PAIR", "names", "plain", "option_docs", "add_option_docs", "OPTIONS_HEADING"]
+
+
+class Option(NamedTuple):
+    """One row of an option table."""
+
+    name: str
+    type: str
+    default: str
+    meaning: str
+    node: str
+
+
+_Rows = dict[str, tuple[str, str, str, str]]
 
 _MATERIAL = ("A ``str`` or ``bytes`` is the PEM text itself; an :class:`os.PathLike` "
              "(:class:`pathlib.Path`) is a file that is read")
 
-CONTEXT = {
+_CONTEXT: _Rows = {
     "pfx": (
         "``bytes``, path, ``{'buf': ..., 'passphrase': ...}``, or a list of them",
         "``None``",
@@ -94,7 +80,7 @@ CONTEXT = {
         "A server picks the cipher by its own order instead of the client's.",
         "``honorCipherOrder``"),
     "ecdh_curve": (
-        "``str``", ":data:`greentls.DEFAULT_ECDH_CURVE` (``'auto'``)",
+        "``str``", f":data:`greentls.DEFAULT_ECDH_CURVE` (``{Defaults.ecdh_curve!r}``)",
         "``'auto'`` keeps OpenSSL's default groups; otherwise a colon list such as "
         "``'X25519:P-256'``.",
         "``ecdhCurve``"),
@@ -132,12 +118,12 @@ CONTEXT = {
         "(:ref:`security-sessions`).",
         "``sessionIdContext``"),
     "min_version": (
-        "``str``", ":data:`greentls.DEFAULT_MIN_VERSION` (``'TLSv1.2'``)",
+        "``str``", f":data:`greentls.DEFAULT_MIN_VERSION` (``{Defaults.min_version!r}``)",
         "The lowest protocol version: ``'TLSv1'``, ``'TLSv1.1'``, ``'TLSv1.2'`` or "
         "``'TLSv1.3'``.",
         "``minVersion``"),
     "max_version": (
-        "``str``", ":data:`greentls.DEFAULT_MAX_VERSION` (``'TLSv1.3'``)",
+        "``str``", f":data:`greentls.DEFAULT_MAX_VERSION` (``{Defaults.max_version!r}``)",
         "The highest protocol version; same names as :opt:`min_version`.",
         "``maxVersion``"),
     "sigalgs": (
@@ -145,9 +131,15 @@ CONTEXT = {
         "Signature algorithms to offer and accept, in OpenSSL's colon list "
         "(``'ECDSA+SHA256:rsa_pss_rsae_sha256'``).",
         "``sigalgs``"),
+    "post_handshake_auth": (
+        "``bool``", "``False``",
+        "TLS 1.3 post-handshake authentication. A client offers it, so that a server may ask "
+        "for its certificate after the handshake; a server allows it, so that "
+        "``verify_client_post_handshake()`` can ask then.",
+        "- (greentls-only, as :attr:`ssl.SSLContext.post_handshake_auth`)"),
 }
 
-SERVER = {
+_SERVER: _Rows = {
     "handshake_timeout": (
         "seconds (``float``)", "``120.0``",
         "A handshake not finished by then ends the connection and sends "
@@ -202,7 +194,7 @@ SERVER = {
         "``server.timeout`` (advisory in Node)"),
 }
 
-CONNECT = {
+_CONNECT: _Rows = {
     "host": (
         "``str``", "``'localhost'``",
         "Host to connect to; also the name checked against the server's certificate.",
@@ -277,7 +269,7 @@ CONNECT = {
         "the ``callback`` argument of ``tls.connect``"),
 }
 
-WSGI = {
+_WSGI: _Rows = {
     "headers_timeout": (
         "seconds", "``60.0``, or :opt:`request_timeout <wsgi.request_timeout>` if smaller",
         "The request head must arrive within it, counted from the request's first byte; a "
@@ -294,6 +286,26 @@ WSGI = {
         "How long an idle connection waits for its next request before it is closed, "
         "without an answer. ``0`` or ``None``: no limit.",
         "``http.Server`` ``keepAliveTimeout``"),
+    "limit_request_line": (
+        "``int`` (bytes) or ``None``", "``4094``",
+        "The longest request line; a longer one is answered ``414`` and the connection closed. "
+        "``0`` or ``None``: no limit.",
+        "- (gunicorn's ``limit_request_line``)"),
+    "limit_request_fields": (
+        "``int`` or ``None``", "``100``",
+        "The most header fields a request may have; more are answered ``431``. ``0`` or "
+        "``None``: no limit.",
+        "- (gunicorn's ``limit_request_fields``)"),
+    "limit_request_field_size": (
+        "``int`` (bytes) or ``None``", "``8190``",
+        "The longest header field line; a longer one is answered ``431``. ``0`` or ``None``: "
+        "no limit.",
+        "- (gunicorn's ``limit_request_field_size``)"),
+    "limit_request_body": (
+        "``int`` (bytes) or ``None``", "``None`` (no limit)",
+        "The largest request body; a larger one is answered ``413``. ``0`` or ``None``: no "
+        "limit.",
+        "- (Apache's ``LimitRequestBody``)"),
     "log": (
         "file-like, :class:`logging.Logger` or ``None``", "``'default'`` (standard error)",
         "The access log, as for :class:`gevent.pywsgi.WSGIServer`.",
@@ -304,7 +316,7 @@ WSGI = {
         "-"),
 }
 
-WRAP_SOCKET = {
+_WRAP_SOCKET: _Rows = {
     "context": (
         ":class:`~greentls.SecureContext`", "``None``",
         "The configuration; without it the context options build one. Not combinable with "
@@ -344,7 +356,7 @@ WRAP_SOCKET = {
         "``ALPNProtocols``"),
 }
 
-SECURE_PAIR = {
+_SECURE_PAIR: _Rows = {
     "alpn_protocols": (
         "list of ``str``/``bytes``", "``None``",
         "As :opt:`the client option <connect.alpn_protocols>`, or on a server pair as "
@@ -368,12 +380,117 @@ SECURE_PAIR = {
         "``requestOCSP``"),
 }
 
-#: Table key -> its rows, in the order the tables appear.
-TABLES = {
-    "context": CONTEXT,
-    "server": SERVER,
-    "connect": CONNECT,
-    "wsgi": WSGI,
-    "wrap_socket": WRAP_SOCKET,
-    "secure_pair": SECURE_PAIR,
+
+#: Table key -> its rows, in the order the documentation shows them.
+TABLES: dict[str, dict[str, Option]] = {
+    key: {name: Option(name, *fields) for name, fields in rows.items()}
+    for key, rows in (("context", _CONTEXT), ("server", _SERVER), ("connect", _CONNECT),
+                      ("wsgi", _WSGI), ("wrap_socket", _WRAP_SOCKET),
+                      ("secure_pair", _SECURE_PAIR))
 }
+del _CONTEXT, _SERVER, _CONNECT, _WSGI, _WRAP_SOCKET, _SECURE_PAIR
+
+CONTEXT = TABLES["context"]
+SERVER = TABLES["server"]
+CONNECT = TABLES["connect"]
+WSGI = TABLES["wsgi"]
+WRAP_SOCKET = TABLES["wrap_socket"]
+SECURE_PAIR = TABLES["secure_pair"]
+
+#: Table key -> the table's title, as the documentation's headings and the docstrings use it.
+TITLES = {
+    "context": "Context options",
+    "server": "Server options",
+    "connect": "Client options",
+    "wsgi": "WSGI server options",
+    "wrap_socket": "wrap_socket options",
+    "secure_pair": "SecurePair options",
+}
+
+
+def names(*tables: str) -> frozenset[str]:
+    """The option names of the given tables together: what an entry point taking them accepts."""
+    return frozenset(name for table in tables for name in TABLES[table])
+
+
+# -- plain text, for docstrings ----------------------------------------------------------------
+
+#: ``:role:`text <target>```, ``:role:`~a.b.c``` and ``:role:`target```.
+_ROLE = re.compile(r":(?P<role>[a-z]+):`(?P<body>[^`]+)`")
+_LITERAL = re.compile(r"``(.+?)``")
+
+
+def _role_text(match: re.Match[str]) -> str:
+    role, body = match.group("role"), match.group("body")
+    explicit = re.fullmatch(r"(.+?)\s*<([^>]+)>", body)
+    if explicit:
+        text = explicit.group(1)
+        return f"{text} in the docs" if role == "ref" else text
+    if role == "ref":
+        return "the docs"
+    if role == "opt":
+        return body.split(".")[-1]
+    target = body.lstrip("~!")
+    short = target.split(".")[-1] if body.startswith("~") else target
+    return short + "()" if role in ("func", "meth") else short
+
+
+def plain(text: str) -> str:
+    """A table field as plain text: roles become their text, literals lose their quotes."""
+    return _LITERAL.sub(r"\1", _ROLE.sub(_role_text, text))
+
+
+def _wrap(text: str, indent: str, width: int = 88) -> list[str]:
+    """Greedy word wrap (textwrap costs more at import than this table needs)."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split():
+        if line and len(indent) + len(line) + 1 + len(word) > width:
+            lines.append(indent + line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    if line:
+        lines.append(indent + line)
+    return lines
+
+
+#: The line that starts the option list of a docstring (the docs' extension replaces what follows
+#: it with links to the option tables).
+OPTIONS_HEADING = "Options (keyword arguments):"
+
+_blocks: dict[str, str] = {}
+
+
+def _block(table: str) -> str:
+    """One table as docstring text, made once per table."""
+    block = _blocks.get(table)
+    if block is None:
+        lines = [f"{TITLES[table]}:"]
+        for name in sorted(TABLES[table]):
+            row = TABLES[table][name]
+            facts = f"{plain(row.type)}; default: {plain(row.default)}"
+            if row.node.startswith("- "):  # no Node option; what it is instead
+                facts += f"; not in Node: {plain(row.node[2:]).strip('()')}"
+            elif row.node != "-":
+                facts += f"; Node: {plain(row.node)}"
+            lines.append(f"    {name} ({facts})")
+            lines.extend(_wrap(plain(row.meaning), " " * 8))
+        block = _blocks[table] = "\n".join(lines)
+    return block
+
+
+def option_docs(*tables: str) -> str:
+    """The option list of a docstring: the heading, then every row of ``tables``."""
+    return "\n\n".join([OPTIONS_HEADING, *(_block(table) for table in tables)])
+
+
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+def add_option_docs(function: _F, *tables: str) -> _F:
+    """Append the option list of ``tables`` to the docstring of ``function`` (a function or a
+    class) and return it; a docstring ``python -OO`` dropped stays ``None``."""
+    if function.__doc__ is not None:
+        function.__doc__ = inspect.cleandoc(function.__doc__) + "\n\n" + option_docs(*tables) + "\n"
+    return function
