@@ -123,3 +123,21 @@ def serve_wsgi_cli(tmp_path: Any, module: str, source: str, cert_files: dict, *e
     finally:
         proc.kill()
         proc.wait()
+
+
+def debian_tool(program: str, package: str | None = None) -> str | None:
+    """The path of ``program``, installing its Debian package first when it is missing and this
+    is a Debian machine where we are root (``apt-get update`` once if the install needs it);
+    None when it cannot be had, for the caller to skip with the reason."""
+    found = shutil.which(program)
+    if found is not None:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        return None
+    import subprocess as _blocking  # an install is setup, not something the hub must run past
+    command = ["apt-get", "install", "-y", "-q", "--no-install-recommends", package or program]
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    if _blocking.run(command, capture_output=True, timeout=900, check=False, env=env).returncode != 0:
+        _blocking.run(["apt-get", "update", "-q"], capture_output=True, timeout=900, check=False, env=env)
+        _blocking.run(command, capture_output=True, timeout=900, check=False, env=env)
+    return shutil.which(program) or (f"/usr/sbin/{program}" if os.path.exists(f"/usr/sbin/{program}") else None)

@@ -22,7 +22,8 @@ gettimeout fileno authorized authorization_error encrypted alpn_protocol servern
 get_ephemeral_key_info get_finished get_peer_finished get_peer_certificate get_certificate
 get_x509_certificate get_peer_x509_certificate
 get_protocol get_session get_tls_ticket is_session_reused renegotiate disable_renegotiation
-set_max_send_fragment export_keying_material address local_address local_port remote_address
+set_max_send_fragment export_keying_material verify_client_post_handshake proxy address local_address
+local_port remote_address
 remote_family remote_port getpeercert cipher version selected_alpn_protocol server_hostname
 __enter__ __exit__""".split()
 
@@ -81,7 +82,7 @@ def test_error_hierarchy():
 def test_capabilities_keys():
     """capabilities is a dict of bools with at least the keys docs/api/constants.rst names."""
     caps = greentls.capabilities
-    assert {"external_session_cache", "ticket_keys", "client_cert_engine"} <= set(caps)
+    assert {"external_session_cache", "ticket_keys", "client_cert_engine", "post_handshake_auth"} <= set(caps)
     assert all(isinstance(value, bool) for value in caps.values())
 
 

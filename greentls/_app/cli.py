@@ -333,7 +333,12 @@ def _connect(args: argparse.Namespace) -> int:
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
     if args.session_in:
-        options["session"] = _read(args.session_in)
+        try:
+            options["session"] = _read(args.session_in)
+        except OSError as exc:
+            print(f"greentls connect: --session-in: cannot read {args.session_in!r}: {exc.strerror}",
+                  file=sys.stderr)
+            return 2
     try:
         tls = greentls.connect(int(port_text), host.strip("[]"), **options)
     except greentls.CertificateError as exc:
@@ -342,6 +347,9 @@ def _connect(args: argparse.Namespace) -> int:
     except (greentls.TLSError, OSError) as exc:
         print(f"connection failed: {getattr(exc, 'code', '')} {exc}", file=sys.stderr)
         return 1
+    except ValueError as exc:  # bad input, e.g. a --session-in file that holds no DER session
+        print(f"greentls connect: {exc}", file=sys.stderr)
+        return 2
     _print_summary(tls)
     reader = gevent.spawn(_copy_socket_to_stdout, tls)
     fd = sys.stdin.fileno()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     #: A C value or pointer as cffi hands it to Python (``SSL *``, ``X509_STORE_CTX *``...).
     CData: TypeAlias = FFI.CData
 
-__all__ = ["ffi", "lib", "has", "NULL", "c_string"]
+__all__ = ["ffi", "lib", "has", "NULL", "c_string", "take_errors"]
 
 #: cffi's FFI object of the binding: ``new``, ``buffer``, ``from_buffer``, ``callback``, ``NULL``.
 ffi: FFI = _ffi
@@ -42,3 +42,19 @@ def c_string(pointer: CData) -> bytes:
     """``ffi.string`` of a ``char *``: bytes (cffi returns ``str`` only for ``wchar_t *``, which
     OpenSSL never hands out)."""
     return cast("bytes", _ffi.string(pointer))
+
+
+def take_errors() -> list[tuple[str, str, str]]:
+    """Empty this thread's OpenSSL error queue into ``(library, function, reason)`` tuples, the
+    shape of pyOpenSSL's ``SSL.Error.args[0]`` (what ``errors.from_openssl`` reads): for a
+    raw call that failed, whose error pyOpenSSL's ``SSL_get_error`` path would misreport (it
+    asks the connection's last I/O state first, and may answer WANT_READ)."""
+    entries: list[tuple[str, str, str]] = []
+    while True:
+        code = _lib.ERR_get_error()
+        if code == 0:
+            return entries
+        library = _lib.ERR_lib_error_string(code)
+        reason = _lib.ERR_reason_error_string(code)
+        entries.append((c_string(library).decode("ascii", "replace") if library != _ffi.NULL else "", "",
+                        c_string(reason).decode("ascii", "replace") if reason != _ffi.NULL else ""))

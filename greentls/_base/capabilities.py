@@ -22,6 +22,10 @@ capabilities: dict[str, bool] = {
     "ticket_keys": _has("SSL_CTX_ctrl") or _has("SSL_CTX_set_tlsext_ticket_key_evp_cb"),
     # OpenSSL 3 deprecated engines and OpenSSL 4 removed them; the binding exports no ENGINE_*.
     "client_cert_engine": _has("ENGINE_by_id", "SSL_CTX_set_client_cert_engine"),
+    # TLS 1.3 post-handshake client authentication (RFC 8446 section 4.6.2): the client offers
+    # it with SSL_CTX_set_post_handshake_auth, the server asks with
+    # SSL_verify_client_post_handshake.
+    "post_handshake_auth": _has("SSL_CTX_set_post_handshake_auth", "SSL_verify_client_post_handshake"),
 }
 
 #: Why a capability is missing, for ``UnsupportedError`` messages.
@@ -38,4 +42,9 @@ REASONS = {
     "client_cert_engine": (
         "OpenSSL engines are gone in OpenSSL 4 (deprecated since 3.0) and the binding exports "
         "no ENGINE_* functions; use a key in a PEM or PKCS#12 file"),
+    "post_handshake_auth": (
+        "pyOpenSSL's OpenSSL binding exports neither SSL_CTX_set_post_handshake_auth nor "
+        "SSL_verify_client_post_handshake, so TLS 1.3 post-handshake client authentication "
+        "cannot be offered or requested; ask for the client certificate in the handshake "
+        "(request_cert=True)"),
 }

@@ -68,7 +68,8 @@ OP_ALLOW_CLIENT_RENEGOTIATION = 0x100
 
 # Node's default session id context is derived from the process's command line (lib/_tls_wrap.js,
 # ``defaultSessionIdContext``), so every server of one program shares it: sessions resume across
-# a program's servers but not into another program's.
+# a program's servers but not into another program's.  Node sets it on servers only; so do we
+# (it seeds the scope of ``SecureContext.server_context``): a client context has none.
 DEFAULT_SESSION_ID_CONTEXT = hashlib.sha1(" ".join(sys.argv).encode()).hexdigest()[:32].encode()
 
 
@@ -159,7 +160,8 @@ _STDLIB_ONLY_SETTINGS = {
     "verify_flags": "pass certificate revocation lists with Node's option crl",
     "keylog_filename": "set SSLKEYLOGFILE in the environment, or connect to the keylog signal",
     "sni_callback": "pass sni_callback to create_server (or TLSSocket)",
-    "post_handshake_auth": "TLS 1.3 post-handshake authentication is not available on a SecureContext",
+    "post_handshake_auth": "build the context with the option post_handshake_auth, e.g. "
+                           "create_secure_context(post_handshake_auth=True)",
     "hostname_checks_common_name": "greentls checks names as Node's check_server_identity does "
                                    "(subjectAltName; the common name only without one)",
     "security_level": "put @SECLEVEL=N in Node's option ciphers",
@@ -212,11 +214,16 @@ class SecureContext:
         reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
         self.options: Options = NodeOptions(options)
         session_id = _session_id_context(self.options)
-        self.context: SSL.Context = _build(self.options, session_id=session_id)
+        # ``.context`` is the client side's, and has no session id context, as a Node client's:
+        # OpenSSL copies a client's id into each session it makes and refuses a resumption
+        # whose session carries another id (ATTEMPT_TO_REUSE_SESSION_IN_DIFFERENT_CONTEXT), so
+        # an id here (the argv-derived default) would keep a session saved with get_session()
+        # from resuming in another process, or on a client context of another id.  The id
+        # guards a server's cache; a client offers only sessions it was handed.
+        self.context: SSL.Context = _build(self.options, session_id=None)
         # Server connections use their own OpenSSL contexts, one per client-certificate policy
         # (``server_context``), whose session id contexts hash a random scope of this object:
-        # no two SecureContexts share one, whatever their options.  ``.context`` keeps the
-        # process-wide id, so a client session resumes on any client context of the process.
+        # no two SecureContexts share one, whatever their options.
         self._scope = hashlib.sha256(session_id + os.urandom(16)).digest()
         self._server_contexts: dict[tuple[bool, bool], SSL.Context] = {}
         self._lock = threading.Lock()
@@ -254,8 +261,9 @@ class SecureContext:
                                  f"(assigning it would change nothing): {hint}")
         object.__setattr__(self, name, value)
 
-    #: stdlib code (http.client) enables TLS 1.3 post-handshake auth only where this is not None;
-    #: OpenSSL's post-handshake auth is not exposed by pyOpenSSL, so it reads None (docs/guides/stdlib.rst).
+    #: stdlib code (http.client) switches TLS 1.3 post-handshake auth on where this is not None.
+    #: A built context cannot change, so it reads None and stdlib code leaves it alone; the
+    #: option ``post_handshake_auth`` sets it when the context is built (docs/guides/stdlib.rst).
     post_handshake_auth = None
 
     def set_alpn_protocols(self, protocols: Iterable[str | bytes]) -> None:
@@ -321,8 +329,9 @@ def create_secure_context(**options: Any) -> SecureContext:
     return SecureContext(**options)
 
 
-def _build(options: Options, *, session_id: bytes) -> SSL.Context:
-    """Build and fully configure one ``SSL.Context`` from validated options."""
+def _build(options: Options, *, session_id: bytes | None) -> SSL.Context:
+    """Build and fully configure one ``SSL.Context`` from validated options; ``session_id``:
+    the session id context of a server's context, None for the client's."""
 
     ctx = SSL.Context(SSL.TLS_METHOD)
     min_name, max_name = _version_range(options, DEFAULTS)
@@ -353,7 +362,9 @@ def _build(options: Options, *, session_id: bytes) -> SSL.Context:
     _apply_crl(ctx, options)
     _apply_dhparam(ctx, options)
     _apply_sigalgs(ctx, options)
-    ctx.set_session_id(session_id)
+    _apply_post_handshake_auth(ctx, options)
+    if session_id is not None:
+        ctx.set_session_id(session_id)
     ctx.set_session_cache_mode(SSL.SESS_CACHE_SERVER)
     ctx.set_alpn_select_callback(_alpn_select)
     _lib.SSL_CTX_set_tlsext_servername_callback(ctx._context, _accept_servername)
@@ -580,6 +591,21 @@ def _apply_sigalgs(ctx: SSL.Context, options: Options) -> None:
     if not _lib.SSL_CTX_set1_sigalgs_list(ctx._context, value.encode("ascii")):
         _lib.ERR_clear_error()
         raise ValueError(f"option 'sigalgs': unknown signature algorithm in {value!r}")
+
+
+def _apply_post_handshake_auth(ctx: SSL.Context, options: Options) -> None:
+    """``post_handshake_auth``: a client offers TLS 1.3 post-handshake authentication (the
+    ClientHello's post_handshake_auth extension, RFC 8446 section 4.2.6) and answers a later
+    CertificateRequest with the context's certificate.  A server context keeps the flag too,
+    where OpenSSL ignores it: the server side reads the option itself (``TLSSocket``)."""
+    value = options.get("post_handshake_auth")
+    if value is None or not check_bool("post_handshake_auth", value):
+        return
+    from greentls._base.capabilities import REASONS, capabilities
+    if not capabilities["post_handshake_auth"]:
+        raise UnsupportedError(f"option 'post_handshake_auth': {REASONS['post_handshake_auth']}",
+                               reason="no post-handshake authentication")
+    _lib.SSL_CTX_set_post_handshake_auth(ctx._context, 1)
 
 
 def _apply_secure_options(ctx: SSL.Context, options: Options) -> None:

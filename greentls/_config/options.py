@@ -21,12 +21,14 @@ Options: TypeAlias = dict[str, Any]
 #: Options of ``create_secure_context`` (Node's ``tls.createSecureContext``).
 CONTEXT_OPTIONS = frozenset(
     "pfx key passphrase cert ca ciphers honor_cipher_order ecdh_curve client_cert_engine crl "
-    "dhparam secure_options secure_protocol session_id_context min_version max_version sigalgs".split()
+    "dhparam secure_options secure_protocol session_id_context min_version max_version sigalgs "
+    "post_handshake_auth".split()
 )
 #: Options a ``Server`` takes besides the context options.
 SERVER_OPTIONS = frozenset(
     "handshake_timeout request_cert reject_unauthorized alpn_protocols sni_callback "
-    "session_timeout ticket_keys secure_context max_connections idle_timeout".split()
+    "session_timeout ticket_keys secure_context max_connections idle_timeout proxy_protocol "
+    "proxy_allow_from".split()
 )
 #: Options ``connect()`` takes besides the context options.
 CONNECT_OPTIONS = frozenset(

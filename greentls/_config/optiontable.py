@@ -113,9 +113,9 @@ _CONTEXT: _Rows = {
     "session_id_context": (
         "``str`` or ``bytes`` (1 to 32 bytes)",
         "derived from the program's command line, as Node does",
-        "Scopes where a client's sessions can be offered. A server's connections always use "
-        "session id contexts of their own, one per context and client-certificate policy "
-        "(:ref:`security-sessions`).",
+        "Used by servers only, as in Node: a client's sessions resume from any process and "
+        "any client context. A server's connections use session id contexts of their own, "
+        "one per context and client-certificate policy (:ref:`security-sessions`).",
         "``sessionIdContext``"),
     "min_version": (
         "``str``", f":data:`greentls.DEFAULT_MIN_VERSION` (``{Defaults.min_version!r}``)",
@@ -192,6 +192,23 @@ _SERVER: _Rows = {
         "After the handshake, a read or write that waits this long for the peer raises "
         ":exc:`TimeoutError` in the handler; an unhandled one ends the connection.",
         "``server.timeout`` (advisory in Node)"),
+    "proxy_protocol": (
+        "``bool``", "``False``",
+        "Behind a load balancer: every connection from an address in "
+        ":opt:`proxy_allow_from <server.proxy_allow_from>` must begin with a PROXY protocol "
+        "header (v1 or v2, HAProxy's specification), read under "
+        ":opt:`handshake_timeout <server.handshake_timeout>` before the ClientHello. "
+        ":attr:`~greentls.TLSSocket.remote_address` and its port and family are then the "
+        "client's, and :attr:`~greentls.TLSSocket.proxy` the balancer's. A missing, malformed "
+        "or oversized header, or a connection from elsewhere, fails with "
+        "``ERR_PROXY_PROTOCOL``.",
+        "none (greentls-only; Node has no PROXY protocol)"),
+    "proxy_allow_from": (
+        "list of IP addresses or CIDR blocks (``str``)", "``('127.0.0.1', '::1')``",
+        "The balancers that connect to this server; with "
+        ":opt:`proxy_protocol <server.proxy_protocol>` only. IPv4 clients of a dual-stack "
+        "listener match their IPv4 entries.",
+        "none (greentls-only)"),
 }
 
 _CONNECT: _Rows = {

@@ -21,14 +21,15 @@ if TYPE_CHECKING:
     from greentls._base.binding import CData
     from greentls._config.context import SecureContext
 
-__all__ = ["apply_client_session", "current_session_bytes", "session_id_from_der", "ticket_from_der"]
+__all__ = ["apply_client_session", "current_session_bytes", "session_id_from_der", "ticket_from_der",
+           "without_id_context"]
 
 
 def apply_client_session(conn: SSL.Connection, session: object) -> None:
     """Offer the DER session ``session`` (from ``get_session()``) on a client connection."""
     if not isinstance(session, (bytes, bytearray, memoryview)):
         raise TypeError("option 'session' must be bytes from get_session() or the 'session' signal")
-    data = bytes(session)
+    data = without_id_context(bytes(session))
     buf = _ffi.new("unsigned char[]", data)
     pointer = _ffi.new("unsigned char **", buf)
     ssl_session = _lib.d2i_SSL_SESSION(_ffi.NULL, pointer, len(data))
@@ -41,6 +42,49 @@ def apply_client_session(conn: SSL.Connection, session: object) -> None:
             raise ValueError("option 'session': OpenSSL refused the session")
     finally:
         _lib.SSL_SESSION_free(ssl_session)  # SSL_set_session took its own reference
+
+
+#: ``session_id_context [4] EXPLICIT OCTET STRING`` of OpenSSL's ``SSL_SESSION_ASN1`` (ssl/ssl_asn1.c).
+_ID_CONTEXT_TAG = 0xA4
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def without_id_context(der: bytes) -> bytes:
+    """``der`` without the session id context the client that made it had.
+
+    A client context has none (``SecureContext``, as Node's), but a session saved by a greentls
+    before that carries its program's argv-derived id, and OpenSSL's client refuses to resume a
+    session whose id is not its own (ATTEMPT_TO_REUSE_SESSION_IN_DIFFERENT_CONTEXT: a fatal
+    handshake error, not a fallback to a full handshake).  The id is the client's own guard; the
+    server checks its own id, in its own cache or ticket, whatever the client holds, so dropping
+    it changes nothing the server decides.  Bytes that do not parse are returned as they are,
+    for OpenSSL to refuse (``apply_client_session``)."""
+    try:
+        tag, start, end = der_element(der, 0)
+        if tag != 0x30 or end > len(der):
+            return der
+        kept, pos, found = [], start, False
+        while pos < end:
+            item_tag, _value_start, item_end = der_element(der, pos)
+            if item_end > end:
+                return der
+            if item_tag == _ID_CONTEXT_TAG:
+                found = True
+            else:
+                kept.append(der[pos:item_end])
+            pos = item_end
+    except IndexError:
+        return der
+    if not found:
+        return der
+    body = b"".join(kept)
+    return b"\x30" + _der_length(len(body)) + body + der[end:]
 
 
 def current_session_bytes(conn: SSL.Connection) -> bytes | None:

@@ -46,8 +46,9 @@ from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
 
-from greentls._base.binding import ffi as _ffi, lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib, take_errors
 from greentls._base.errors import PEER_LEFT_DURING_HANDSHAKE, UNKNOWN_SSL_ERROR_CODE, TLSError, from_openssl
+from greentls._config.verify import certificate_error_for
 from greentls._engine.state import ALLOWED, State, advance, refusal
 from greentls._parse.clienthello import ClientHello, ClientHelloError, ClientHelloParser, ClientHelloTooLargeError
 
@@ -398,7 +399,9 @@ class TLSEngine:
             raise
         except SSL.Error as exc:
             self._move(State.BROKEN)
-            raise self.translate(exc, "read") from exc
+            # A certificate the peer sent after the handshake (TLS 1.3 post-handshake
+            # authentication) that failed verification: the verify code, as after a handshake.
+            raise certificate_error_for(self.conn, self.translate(exc, "read")) from exc
 
     def _read_failed(self, exc: SSL.SysCallError) -> None:
         # An EOF without close_notify: reported as the end of the stream, like the stdlib's
@@ -475,6 +478,37 @@ class TLSEngine:
         except SSL.Error as exc:
             self._move(State.BROKEN)
             raise self.translate(exc, "renegotiation") from exc
+
+    def request_client_certificate(self) -> None:
+        """Server, TLS 1.3, after the handshake: queue a CertificateRequest (post-handshake
+        authentication, RFC 8446 section 4.6.2; ``SSL_verify_client_post_handshake``), with
+        the verify settings already on the connection.  ``post_handshake_step`` sends it; the
+        client's Certificate, CertificateVerify and Finished are read, and the certificate
+        verified, by later reads.  A refusal (not TLS 1.3, no post_handshake_auth extension
+        from the client, a request already outstanding) raises ``TLSError`` and leaves the
+        connection as it was."""
+        if self.state not in ALLOWED["post_handshake_auth"]:
+            raise refusal("ask for the client's certificate", self.state)
+        ssl = self.conn._ssl
+        if _lib.SSL_verify_client_post_handshake(ssl):
+            self.verify_error = None  # the verdict to come is the new certificate's
+            return
+        raise from_openssl(SSL.Error(take_errors()), during="verify_client_post_handshake")
+
+    def post_handshake_step(self) -> None:
+        """Write the post-handshake messages OpenSSL queued (a CertificateRequest); raises
+        ``WantRead``/``WantWrite`` like any call, ``TLSError`` when the connection failed."""
+        if self.state not in ALLOWED["post_handshake_auth"]:
+            raise refusal("ask for the client's certificate", self.state)
+        if self._attached and self._descriptor_lost():
+            raise self._lost_error()
+        try:
+            self.conn.do_handshake()
+        except (WantRead, WantWrite):
+            raise
+        except SSL.Error as exc:
+            self._move(State.BROKEN)
+            raise self.translate(exc, "verify_client_post_handshake") from exc
 
     def keep_session_on_abrupt_close(self) -> None:
         """Server, after the handshake: a peer's TCP close without close_notify reads as a

@@ -56,6 +56,8 @@ ALLOWED: dict[str, frozenset[State]] = {
     "read": frozenset({State.OPEN, State.CLOSING}),
     "write": frozenset({State.OPEN}),
     "renegotiate": frozenset({State.OPEN}),
+    # A server's CertificateRequest after the TLS 1.3 handshake (RFC 8446 section 4.6.2).
+    "post_handshake_auth": frozenset({State.OPEN}),
     "shutdown": _ALL,
     # What the handshake established: keying material, the session, the peer's certificate.
     "established": frozenset({State.OPEN, State.CLOSING}),
@@ -84,6 +86,9 @@ def refusal(operation: str, state: State) -> TLSError:
     if state is State.CLOSING and operation == "write":
         return TLSError("cannot write after the TLS connection was shut down", code="EPIPE",
                         reason="write after end")
+    if state is State.CLOSING:
+        return TLSError(f"cannot {operation} after the TLS connection was shut down",
+                        code="ERR_SOCKET_CLOSED", reason="the socket is shut down")
     if state in (State.NEW, State.HANDSHAKING) and operation == "established":
         # Node's words and code (crypto_tls.cc, ExportKeyingMaterial and friends).
         return TLSError("TLS socket connection must be securely established", code="ERR_TLS_INVALID_STATE")

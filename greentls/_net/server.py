@@ -39,6 +39,7 @@ from greentls._config.options import (
     split_options,
 )
 from greentls._config.sessions import apply_session_timeout
+from greentls._io.proxy import ProxyPolicy
 from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
 from greentls._net.sni import ContextCache, SNITable, context_from_answer
 from greentls._net.stats import Stats, wire_bytes
@@ -61,6 +62,10 @@ log = logging.getLogger("greentls")
 DEFAULT_BACKLOG = 511
 
 
+#: ``proxy_allow_from``'s default: balancers on this machine only.
+DEFAULT_PROXY_ALLOW_FROM = ("127.0.0.1", "::1")
+
+
 class Server:
     """A TLS server (Node's ``tls.Server``); ``create_server`` returns one.
 
@@ -74,6 +79,13 @@ class Server:
     handshake, so a handler's ``recv``/``sendall`` raises ``socket.timeout`` when the peer has
     been silent that long, and the connection is closed; ``max_connections`` caps concurrent
     connections (a gevent ``Pool``: accepting pauses while it is full).
+
+    Behind a load balancer, ``proxy_protocol=True`` makes every connection from an address in
+    ``proxy_allow_from`` (IPs or CIDR blocks; default this machine's loopback addresses) begin
+    with a PROXY protocol header (v1 or v2), read under ``handshake_timeout`` before the
+    ClientHello; the socket's ``remote_address``/``remote_port``/``remote_family`` are then the
+    client's and ``tls_socket.proxy`` the balancer's.  A connection from elsewhere, or whose
+    header is missing, malformed or too large, fails with ``ERR_PROXY_PROTOCOL``.
 
     Without ``max_connections``, a connection's greenlet parks when its connection ends and
     serves a later one (``_net/greenlets.py``): each connection runs in a fresh ``contextvars``
@@ -115,6 +127,12 @@ class Server:
             raise ValueError("option 'max_connections' must be a positive int")
         if options.get("ticket_keys") is not None:
             self.set_ticket_keys(options["ticket_keys"])
+        self.proxy_protocol = check_bool("proxy_protocol", options.get("proxy_protocol", False))
+        if "proxy_allow_from" in options and not self.proxy_protocol:
+            raise ValueError("option 'proxy_allow_from' needs proxy_protocol=True")
+        #: Who must send a PROXY protocol header first (``_io/proxy.py``); None: nobody.
+        self.proxy_policy: ProxyPolicy | None = ProxyPolicy(
+            options.get("proxy_allow_from", DEFAULT_PROXY_ALLOW_FROM)) if self.proxy_protocol else None
         self.session_timeout = check_seconds("session_timeout", options.get("session_timeout"), allow_none=True)
         apply_session_timeout(self._default_context, self.session_timeout,
                               explicit=self.session_timeout is not None)
@@ -249,7 +267,8 @@ class Server:
         started = monotonic()
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
-                        hello_policy=self.hello_policy, secure_context=self._default_context)
+                        hello_policy=self.hello_policy, secure_context=self._default_context,
+                        proxy_policy=self.proxy_policy)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from greentls._engine.engine import TLSEngine
 
-__all__ = ["Watch", "refuse_on_tls13", "run_renegotiation"]
+__all__ = ["Watch", "refuse_on_tls13", "run_renegotiation", "explain_refusal", "PHA_DISABLED", "NOT_OFFERED"]
 
 _CB_LOOP = SSL.SSL_CB_LOOP
 _CB_HANDSHAKE_START = SSL.SSL_CB_HANDSHAKE_START
@@ -50,6 +50,7 @@ _CB_HANDSHAKE_DONE = SSL.SSL_CB_HANDSHAKE_DONE
 # OpenSSL's state names (ssl/statem/statem_lib.c, SSL_state_string_long).
 _CLIENT_READ_TICKET = b"SSLv3/TLS read server session ticket"
 _SERVER_WROTE_TICKET = b"SSLv3/TLS write session ticket"
+_SERVER_READ_FINISHED = b"SSLv3/TLS read finished"
 # SSL_OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION, SSL_OP_BIT(16) in include/openssl/ssl.h.in;
 # not exported by the bindings (like SSL_OP_ALLOW_CLIENT_RENEGOTIATION,
 # docs/architecture.rst, "fact-renegotiation").
@@ -64,7 +65,7 @@ class Watch(CallbackRecord):
     __slots__ = ("conn", "is_server", "server", "handshakes", "renegotiations", "window_timer", "limit",
                  "window", "disabled", "error", "tickets_read", "client_sessions", "ticket_pending",
                  "last_session", "hold_session", "server_sessions", "last_state", "in_handshake",
-                 "started", "__weakref__")
+                 "started", "pha_pending", "pha_done", "__weakref__")
 
     def __init__(self, sender: object, report: Callable[[], None], *, conn: SSL.Connection,
                  is_server: bool, server: object) -> None:
@@ -99,6 +100,11 @@ class Watch(CallbackRecord):
         self.in_handshake = False
         #: True once OpenSSL's info callback is installed (``start``).
         self.started = False
+        #: Server, TLS 1.3: a CertificateRequest went out after the handshake and the client's
+        #: answer has not been read yet (``post_handshake_auth_requested``).
+        self.pha_pending = False
+        #: Server: the client's answer was read; the socket judges the new certificate.
+        self.pha_done = False
 
     def start(self) -> None:
         """Install the info callback on the connection (once).
@@ -152,6 +158,13 @@ class Watch(CallbackRecord):
 
     def _on_state(self, conn: SSL.Connection) -> None:
         state = conn.get_state_string()
+        if self.pha_pending and state == _SERVER_READ_FINISHED:
+            # The client's Certificate (and CertificateVerify) were processed, its Finished
+            # read: the post-handshake authentication is over (OpenSSL sends no
+            # SSL_CB_HANDSHAKE_DONE for it).
+            self.pha_pending = False
+            self.pha_done = True
+            self.report()
         # The ticket's session (with its fresh id) was built while writing it; OpenSSL's
         # ssl_update_cache calls Node's newSession once per TLS 1.3 ticket.
         if self.last_state == _SERVER_WROTE_TICKET and is_tls13(conn) \
@@ -184,6 +197,17 @@ class Watch(CallbackRecord):
         if self.window_timer is not None:
             self.window_timer.close()
             self.window_timer = None
+
+    def post_handshake_auth_requested(self) -> None:
+        """Server: a CertificateRequest is on its way after the TLS 1.3 handshake; watch for
+        the end of the client's answer (``_on_state``)."""
+        self.pha_pending = True
+        self.pha_done = False
+        self.start()
+
+    def awaiting_answer(self) -> bool:
+        """Server: a post-handshake CertificateRequest is out, its answer not read yet."""
+        return self.pha_pending
 
     def handshake_starts(self) -> None:
         """The handshake starts: install the info callback if anything must be seen during it.
@@ -265,6 +289,35 @@ class Watch(CallbackRecord):
             if der and der != self.last_session:
                 self.last_session = der
                 signals.session.send(self.sender, session=der)
+
+
+#: ``verify_client_post_handshake`` on a server whose context was not built with
+#: ``post_handshake_auth=True`` (as ``ERR_TLS_RENEGOTIATION_DISABLED`` names a refused
+#: renegotiation).
+PHA_DISABLED = "ERR_TLS_POST_HANDSHAKE_AUTH_DISABLED"
+#: OpenSSL's refusal when the client sent no post_handshake_auth extension
+#: (SSL_R_EXTENSION_NOT_RECEIVED, translated as every OpenSSL reason is).
+NOT_OFFERED = "ERR_SSL_EXTENSION_NOT_RECEIVED"
+
+#: What OpenSSL's refusals of SSL_verify_client_post_handshake mean, in the user's terms.
+_PHA_REFUSALS = {
+    NOT_OFFERED: "the client did not offer post-handshake authentication (its ClientHello has no "
+                 "post_handshake_auth extension; a greentls client offers it with "
+                 "post_handshake_auth=True, openssl s_client with -enable_pha)",
+    "ERR_SSL_REQUEST_SENT": "a certificate request is already out and the client's answer has not "
+                            "been read yet (the next read takes it)",
+    "ERR_SSL_REQUEST_PENDING": "a certificate request is already waiting to be sent",
+    "ERR_SSL_INVALID_CONFIG": "the connection's verify mode does not ask for a certificate",
+}
+
+
+def explain_refusal(error: TLSError) -> TLSError:
+    """OpenSSL's refusal of a post-handshake CertificateRequest (already translated), with a
+    message that says what it means; same code and reason."""
+    meaning = _PHA_REFUSALS.get(error.code)
+    if meaning is None:
+        return error
+    return TLSError(f"verify_client_post_handshake: {meaning}", code=error.code, reason=error.reason)
 
 
 def refuse_on_tls13(conn: SSL.Connection) -> None:

@@ -16,14 +16,16 @@ from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from greentls import signals
-from greentls._base.errors import CertificateError, TLSError
+from greentls._base.capabilities import REASONS, capabilities
+from greentls._base.errors import CertificateError, TLSError, UnsupportedError
 from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
 from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
-from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, TLSEngine, WantRead, WantWrite
-from greentls._engine.state import State
+from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, TLSEngine, WantRead, WantWrite, is_tls13
+from greentls._engine.state import State, refusal
+from greentls._io.proxy import ProxyPolicy, ProxyProtocolError, read_header as read_proxy_header
 from greentls._io.transport import (
     HANDSHAKE,
     READER,
@@ -43,7 +45,14 @@ from greentls._parse.clienthello import (
 )
 from greentls._tls.inspect import ConnectionInfo, address_dict
 from greentls._tls.policy import CallbackPolicy, HelloPolicy
-from greentls._tls.renegotiation import Watch, refuse_on_tls13, run_renegotiation
+from greentls._tls.renegotiation import (
+    NOT_OFFERED,
+    PHA_DISABLED,
+    Watch,
+    explain_refusal,
+    refuse_on_tls13,
+    run_renegotiation,
+)
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -106,7 +115,8 @@ class TLSSocket(ConnectionInfo):
                  alpn_protocols: Any = None, sni_callback: Callable[[str], Any] | None = None,
                  session: bytes | None = None, request_ocsp: bool = False,
                  secure_context: SecureContext | None = None, servername: str | None = None,
-                 hello_policy: HelloPolicy | None = None, **context_options: Any) -> None:
+                 hello_policy: HelloPolicy | None = None, proxy_policy: ProxyPolicy | None = None,
+                 **context_options: Any) -> None:
         reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
         if secure_context is None:  # a Server passes its own (its default context)
             secure_context = SecureContext(**split_options(context_options, CONTEXT_OPTIONS))
@@ -114,6 +124,12 @@ class TLSSocket(ConnectionInfo):
             raise TypeError("option 'secure_context' must be a greentls.SecureContext")
         self._transport = sock
         self._is_server = bool(is_server)
+        #: A server behind a balancer: who must send a PROXY header first (``_io/proxy.py``).
+        self._proxy_policy = proxy_policy if is_server else None
+        #: The balancer's address, once its PROXY header was read (``proxy``).
+        self._proxy: dict[str, Any] | None = None
+        #: The client's (address, port, family) from that header, if it named one.
+        self._proxied: tuple[str, int, str] | None = None
         #: Who makes the server's decisions on the ClientHello (``policy.py``).
         self._hello_policy: HelloPolicy = hello_policy if hello_policy is not None else (
             getattr(server, "hello_policy", None) if server is not None else None) or (
@@ -218,6 +234,8 @@ class TLSSocket(ConnectionInfo):
     def _run_handshake(self) -> None:
         engine = self._engine
         self._watch.handshake_starts()
+        if self._proxy_policy is not None and self._proxy is None:
+            self._read_proxy_header(self._proxy_policy)
         if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
             enable_keylog_if_wanted(engine.conn)
             return self._handshake_loop()
@@ -227,6 +245,28 @@ class TLSSocket(ConnectionInfo):
             engine.parse_hello_first()
             self._pump = MemoryPump(engine, self._transport)
         self._handshake_loop()
+
+    def _read_proxy_header(self, policy: ProxyPolicy) -> None:
+        """Take the balancer's PROXY header off the socket, before the ClientHello (under the
+        server's handshake timer, which covers both)."""
+        transport = self._transport
+        balancer = transport.getpeername()
+        if not policy.allows(balancer):
+            raise TLSError(f"a connection from {balancer[0]}, which is not in proxy_allow_from, "
+                           "where every peer must send a PROXY protocol header", code="ERR_PROXY_PROTOCOL")
+        try:
+            header = read_proxy_header(transport)
+        except ProxyProtocolError as exc:
+            raise TLSError(f"PROXY protocol: {exc}", code="ERR_PROXY_PROTOCOL") from None
+        self._proxy = address_dict(balancer, transport)
+        if header.source is not None and header.family is not None:
+            self._proxied = (header.source[0], header.source[1], header.family)
+
+    @property
+    def proxy(self) -> dict[str, Any] | None:
+        """The load balancer's ``{"address", "port", "family"}`` when it sent a PROXY protocol
+        header (``create_server(proxy_protocol=True)``); None otherwise."""
+        return self._proxy
 
     def _handshake_loop(self) -> None:
         engine = self._engine
@@ -362,10 +402,14 @@ class TLSSocket(ConnectionInfo):
     def _handle_events(self) -> None:
         """Act, in this greenlet, on what the callbacks recorded (``Watch.deliver``)."""
         self._events = False
-        error = self._watch.deliver()
+        watch = self._watch
+        error = watch.deliver()
         if error is not None:
             self._abort()
             raise error
+        if watch.pha_done:  # the client answered a post-handshake CertificateRequest
+            watch.pha_done = False
+            self._judge_peer()
 
     def _servername_from_openssl(self) -> None:
         """Server: the name OpenSSL received and bound, which wins over our own parse of the
@@ -541,10 +585,24 @@ class TLSSocket(ConnectionInfo):
 
     def renegotiate(self, reject_unauthorized: bool = True, request_cert: bool = False) -> None:
         """TLS 1.2: renegotiate, blocking until done (a server with ``request_cert=True`` asks
-        for the client's certificate); TLS 1.3 raises ``TLSError`` ``ERR_TLS_RENEGOTIATE``.
-        Application data that arrives meanwhile is kept for the next read."""
+        for the client's certificate); TLS 1.3 raises ``TLSError`` ``ERR_TLS_RENEGOTIATE``,
+        except on a server with ``request_cert=True`` whose context has
+        ``post_handshake_auth=True`` and whose client offered it: that asks for the client's
+        certificate after the handshake (``verify_client_post_handshake``) and blocks until
+        the answer was read and judged.  Application data that arrives meanwhile is kept for
+        the next read."""
         self._ensure_open()
         engine = self._engine
+        if self._is_server and request_cert and is_tls13(engine.conn) and self._post_handshake_auth_allowed():
+            try:
+                self._request_client_certificate(bool(reject_unauthorized))
+            except TLSError as exc:
+                if exc.code != NOT_OFFERED:
+                    raise
+                raise TLSError("TLS 1.3 has no renegotiation, and the client did not offer "
+                               "post-handshake authentication", code="ERR_TLS_RENEGOTIATE") from exc
+            self._await_client_certificate()
+            return
         refuse_on_tls13(engine.conn)
         self._reject = bool(reject_unauthorized)
         if self._is_server:
@@ -558,6 +616,102 @@ class TLSSocket(ConnectionInfo):
         self._plain = plain + arrived
         if not self._is_server or self._request_cert:
             self._judge_peer()  # as after the first handshake (Node's onhandshakedone)
+
+    def verify_client_post_handshake(self) -> None:
+        """Server, TLS 1.3: ask the client for its certificate now, after the handshake
+        (post-handshake authentication, RFC 8446 section 4.6.2; ``ssl.SSLSocket``'s method).
+
+        Sends a CertificateRequest and returns; the client's answer is read, and its
+        certificate verified against the context's CAs, by this socket's next read (as with
+        the stdlib), after which ``authorized``, ``authorization_error``, ``getpeercert()``
+        and ``get_peer_certificate()`` describe the new certificate.  With
+        ``reject_unauthorized`` (the default) a client that sends no certificate, or one that
+        does not verify, fails the connection: that read raises (``CertificateError`` for a
+        certificate that did not verify).  The read waits under the socket's timeout, as any.
+
+        The server's context must allow it (``post_handshake_auth=True``) and the client must
+        have offered it (a greentls client does with ``post_handshake_auth=True``, ``openssl
+        s_client`` with ``-enable_pha``).  Raises ``TLSError`` otherwise:
+        ``ERR_TLS_POST_HANDSHAKE_AUTH_DISABLED`` (the server's context does not allow it),
+        ``ERR_SSL_EXTENSION_NOT_RECEIVED`` (the client did not offer it),
+        ``ERR_SSL_WRONG_SSL_VERSION`` (not TLS 1.3), ``ERR_SSL_NOT_SERVER`` (a client socket),
+        ``ERR_TLS_HANDSHAKE_NOT_DONE`` (before the handshake), ``ERR_SSL_REQUEST_SENT`` (the
+        previous request is still unanswered)."""
+        self._request_client_certificate(self._reject)
+
+    def _post_handshake_auth_allowed(self) -> bool:
+        """The server's context (the one SNI chose) was built with ``post_handshake_auth=True``."""
+        return self.secure_context.options.get("post_handshake_auth") is True
+
+    def _request_client_certificate(self, reject_unauthorized: bool) -> None:
+        """``verify_client_post_handshake`` with ``reject_unauthorized`` for the answer."""
+        if not capabilities["post_handshake_auth"]:
+            raise UnsupportedError(f"verify_client_post_handshake: {REASONS['post_handshake_auth']}",
+                                   reason="no post-handshake authentication")
+        if not self._is_server:
+            raise TLSError("verify_client_post_handshake: only a server asks for the peer's "
+                           "certificate; this is a client socket", code="ERR_SSL_NOT_SERVER",
+                           reason="not server")
+        engine = self._engine
+        if engine.state is not _OPEN:
+            raise refusal("ask for the client's certificate", engine.state)
+        if not is_tls13(engine.conn):
+            raise TLSError(f"verify_client_post_handshake: post-handshake authentication is TLS 1.3's, "
+                           f"and this connection is {engine.conn.get_protocol_version_name()}; a "
+                           f"TLS 1.2 server asks with renegotiate(request_cert=True)",
+                           code="ERR_SSL_WRONG_SSL_VERSION", reason="wrong ssl version")
+        if not self._post_handshake_auth_allowed():
+            raise TLSError("verify_client_post_handshake: the server's context was built without "
+                           "post_handshake_auth=True, which allows it", code=PHA_DISABLED,
+                           reason="post-handshake authentication disabled")
+        conn = engine.conn
+        # OpenSSL asks only with SSL_VERIFY_PEER set, and judges the answer by the mode then.
+        configure_verify(conn, server_side=True, request_cert=True, reject_unauthorized=reject_unauthorized)
+        try:
+            engine.request_client_certificate()
+        except TLSError as exc:
+            configure_verify(conn, server_side=True, request_cert=self._request_cert,
+                             reject_unauthorized=self._reject)
+            raise explain_refusal(exc) from exc
+        self._request_cert = True
+        self._reject = reject_unauthorized
+        self._watch.post_handshake_auth_requested()
+        assert self._pump is not None  # open: the handshake chose it
+        retry(self._pump, HANDSHAKE, engine.post_handshake_step)  # the CertificateRequest goes out
+
+    def _await_client_certificate(self) -> None:
+        """Read until the client's answer to a post-handshake CertificateRequest was processed
+        and judged; application data read meanwhile is kept for the next read."""
+        pump = self._pump
+        assert pump is not None  # open: the handshake chose it
+        chunks: list[bytes] = []
+        try:
+            while True:
+                data = retry(pump, READER, self._read_until_answered, before_read_wait=self._before_read_wait)
+                if data is None:
+                    break
+                if not data:
+                    raise TLSError("the client closed the connection without answering the "
+                                   "certificate request", code="ECONNRESET", reason="socket hang up")
+                chunks.append(data)
+        finally:
+            self._plain += b"".join(chunks)
+        if self._events:
+            self._handle_events()
+
+    def _read_until_answered(self) -> bytes | None:
+        """One read while a post-handshake CertificateRequest is out: None once the client's
+        answer was processed and nothing more is readable (rather than waiting for data the
+        client may never send), else what ``read`` returns."""
+        watch = self._watch
+        if not watch.awaiting_answer():
+            return None
+        try:
+            return self._engine.read(_RECV_DEFAULT)
+        except WantRead:
+            if not watch.awaiting_answer():  # this very read processed the answer
+                return None
+            raise
 
     def disable_renegotiation(self) -> None:
         """A later renegotiation by the peer fails this socket (``ERR_TLS_RENEGOTIATION_DISABLED``)."""
@@ -792,17 +946,24 @@ class TLSSocket(ConnectionInfo):
 
     @property
     def remote_address(self) -> str | None:
-        """Peer IP address (Node's ``remoteAddress``)."""
+        """Peer IP address (Node's ``remoteAddress``): behind a balancer that sent a PROXY
+        protocol header, the client's from that header."""
+        if self._proxied is not None:
+            return self._proxied[0]
         return self._name(self._peername)[0]
 
     @property
     def remote_port(self) -> int | None:
-        """Peer port (Node's ``remotePort``)."""
+        """Peer port (Node's ``remotePort``), the client's behind a PROXY header."""
+        if self._proxied is not None:
+            return self._proxied[1]
         return self._name(self._peername)[1]
 
     @property
     def remote_family(self) -> str | None:
-        """``"IPv4"`` or ``"IPv6"`` (Node's ``remoteFamily``)."""
+        """``"IPv4"`` or ``"IPv6"`` (Node's ``remoteFamily``), the client's behind a PROXY header."""
+        if self._proxied is not None:
+            return self._proxied[2]
         family = getattr(self._transport, "family", None)
         names: dict[object, str] = {_socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}
         return names.get(family)
