@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
 
 import gevent
 import pytest
@@ -51,3 +52,34 @@ def test_node_docs_echo_server_and_client(server, client, example_certs):
         proc.wait(timeout=10)
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_gunicorn_conf_serves_gunicorn_app(example_certs):
+    """examples/gunicorn_conf.py: gunicorn's workers over greentls, mutual TLS, TLS 1.3 only."""
+    pytest.importorskip("gunicorn", reason="gunicorn is not installed (greentls[gunicorn])")
+    port = _free_port()
+    # PYTHONPATH: gunicorn's children import greentls from this checkout, whatever is installed.
+    env = dict(os.environ, PORT=str(port), CERTS=example_certs, PYTHONPATH=os.path.dirname(EXAMPLES))
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn_conf.py", "--no-control-socket",
+                             "gunicorn_app:app"], cwd=EXAMPLES, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    certs = {name: os.path.join(example_certs, f"{name}.pem")
+             for name in ("server-cert", "client-cert", "client-key")}
+    command = ["curl", "-sS", "--cacert", certs["server-cert"], "--cert", certs["client-cert"],
+               "--key", certs["client-key"], f"https://localhost:{port}/"]
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+            if result.returncode == 0 or time.monotonic() > deadline:
+                break
+            gevent.sleep(0.2)
+        assert result.returncode == 0, result.stderr.decode()
+        assert b"hello CN=client.example" in result.stdout
+        assert b"verified: SUCCESS, over TLSv1.3 (HTTPS=on)" in result.stdout
+        refused = subprocess.run(command[:3] + command[-1:], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 timeout=20)
+        assert refused.returncode != 0  # no client certificate: the handshake fails
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

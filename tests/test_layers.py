@@ -24,7 +24,7 @@ LAYERS = [
     ("io", ["greentls._io"]),
     ("tls", ["greentls._tls"]),
     ("net", ["greentls._net"]),
-    ("app", ["greentls._app", "greentls.wsgi", "greentls.__main__", "greentls"]),
+    ("app", ["greentls._app", "greentls.wsgi", "greentls.gunicorn", "greentls.__main__", "greentls"]),
 ]
 #: The one module that may import OpenSSL's raw bindings.
 BINDING = "greentls._base.binding"

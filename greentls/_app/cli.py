@@ -91,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--keep-alive-timeout", type=float, metavar="SECONDS",
                        help="--wsgi: close a connection idle this long between requests "
                             "(default: 5; 0: no limit)")
+    serve.add_argument("--proxy-protocol", action="store_true",
+                       help="every connection begins with a PROXY protocol header (v1 or v2) from a load balancer")
+    serve.add_argument("--proxy-allow-from", metavar="LIST",
+                       help="comma list of balancer IPs or CIDR blocks (default 127.0.0.1,::1)")
+    serve.add_argument("--metrics", metavar="HOST:PORT",
+                       help="serve the server's stats as Prometheus text at http://HOST:PORT/metrics")
     serve.add_argument("-v", "--verbose", action="store_true")
     client = commands.add_parser("connect", help="connect, print the handshake, pipe stdin/stdout")
     client.add_argument("target", metavar="HOST:PORT")
@@ -142,6 +148,21 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     if args.idle_timeout is not None:
         options["idle_timeout"] = args.idle_timeout
+    if args.proxy_protocol:
+        options["proxy_protocol"] = True
+        if args.proxy_allow_from:
+            options["proxy_allow_from"] = [p.strip() for p in args.proxy_allow_from.split(",") if p.strip()]
+    elif args.proxy_allow_from:
+        print("greentls serve: --proxy-allow-from needs --proxy-protocol", file=sys.stderr)
+        return 2
+    metrics_address = None
+    if args.metrics:
+        from greentls._app.metrics import parse_address
+        try:
+            metrics_address = parse_address(args.metrics)
+        except ValueError as exc:
+            print(f"greentls serve: {exc}", file=sys.stderr)
+            return 2
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
         if args.wsgi and "h2" in options["alpn_protocols"]:
@@ -159,6 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
         tls_server = server.server
         watchers = [_arrange_reload(tls_server, args), *_arrange_drain(tls_server, args)]
         server.start()  # bound before the line below says so
+        _start_metrics(tls_server, metrics_address)
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
         try:
             _serve_with_workers(tls_server, args) if args.workers > 1 else server.serve_forever()
@@ -169,6 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
     echo_server = greentls.create_server(echo, **options)
     watchers = [_arrange_reload(echo_server, args), *_arrange_drain(echo_server, args)]
     echo_server.listen(args.port, args.host)
+    _start_metrics(echo_server, metrics_address)
     address = echo_server.address()
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr, flush=True)
@@ -180,6 +203,16 @@ def _serve(args: argparse.Namespace) -> int:
         for watcher in watchers:
             _cancel(watcher)
     return 0
+
+
+def _start_metrics(server: Server, address: tuple[str, int] | None) -> None:
+    """``--metrics``: serve ``server.stats()`` at ``/metrics`` from this process (with workers,
+    the parent's stats are their sums)."""
+    if address is None:
+        return
+    from greentls._app.metrics import serve_metrics
+    http = serve_metrics(server, *address)
+    print(f"greentls: metrics on http://{address[0]}:{http.server_port}/metrics", file=sys.stderr, flush=True)
 
 
 #: How long a single-process server finishes its connections after SIGTERM/SIGINT before it
