@@ -35,6 +35,11 @@ from greentls._config.defaults import (
     Defaults as _Defaults,
 )
 from greentls._config.optiontable import add_option_docs as _add_option_docs
+from greentls._config.roots import (
+    get_ca_certificates,
+    root_certificates as _root_certificates,
+    set_default_ca_certificates,
+)
 from greentls._net.client import connect
 from greentls._net.server import Server, create_server
 from greentls._parse.identity import check_server_identity
@@ -104,6 +109,10 @@ class _Package(_types.ModuleType):
         return sorted(set(super().__dir__()) | set(_PACKAGE_ATTRIBUTES))
 
 
+#: Node's ``tls.rootCertificates``: Mozilla's roots (certifi's copy) as PEM strings, read on
+#: first use.
+_Package.root_certificates = property(lambda self: _root_certificates())  # type: ignore[attr-defined]
+
 for _name, _field in _PACKAGE_ATTRIBUTES.items():
     setattr(_Package, _name, _default_property(_field))
 _sys.modules[__name__].__class__ = _Package
@@ -131,6 +140,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "create_secure_context", "create_server", "connect", "check_server_identity", "get_ciphers",
+    "root_certificates", "get_ca_certificates", "set_default_ca_certificates",
     "DEFAULT_CIPHERS", "DEFAULT_ECDH_CURVE", "DEFAULT_MIN_VERSION", "DEFAULT_MAX_VERSION",
     "CLIENT_RENEG_LIMIT", "CLIENT_RENEG_WINDOW", "create_secure_pair", "Server", "TLSSocket",
     "SecureContext", "SecurePair", "CryptoStream", "TLSError", "HandshakeTimeoutError",

@@ -50,3 +50,48 @@ def test_parse_address(text, expected):
 def test_parse_address_refuses(text):
     with pytest.raises(ValueError, match="HOST:PORT"):
         parse_address(text)
+
+
+def test_with_workers_every_scrape_is_the_parents_sum(tmp_path, need_curl, need_openssl):
+    """``serve --workers 2 --metrics``: the workers, forked from the parent, must not answer
+    scrapes on the metrics socket they inherit with their own counts."""
+    import socket
+    import time
+
+    from gevent import subprocess
+    from helpers import PY
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    port, metrics = free_port(), free_port()
+    proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--self-signed", "--port", str(port),
+                             "--workers", "2", "--metrics", f"127.0.0.1:{metrics}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        import gevent
+        deadline = time.monotonic() + 20
+        while openssl(["s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3"], input=b"x\n").returncode:
+            assert time.monotonic() < deadline, "the server did not start"
+            gevent.sleep(0.2)
+        # A connection accepted while the workers are forked is served by whichever process
+        # reads it first: count only the ones made after.
+        gevent.sleep(1.0)
+        for _ in range(6):
+            result = openssl(["s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3"], input=b"x\n")
+            assert result.returncode == 0 and b"TLSv1.3" in result.stdout
+        gevent.sleep(1.2)  # workers republish at most every 0.5 s
+        seen = set()
+        for _ in range(8):
+            code, text = _scrape(metrics)
+            assert code == 200
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == "greentls_handshakes_total" and sample.labels["resumed"] == "false":
+                        seen.add(sample.value)
+        assert len(seen) == 1 and min(seen) >= 6, seen
+    finally:
+        proc.terminate()
+        proc.wait()

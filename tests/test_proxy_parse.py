@@ -71,6 +71,9 @@ def test_v1_longest_lines_are_accepted():
     (b"PROXY TCP4 192.0.2.7 198.51.100.1 -1 2\r\n", "not a port number"),
     (b"PROXY TCP4 192.0.2.7 198.51.100.1 1\n 2\r\n", "bare CR or LF"),
     (b"PROXY TCP4 192.0.2.7 198.51.100.1 \xd9\xa1 2\r\n", "not ASCII"),
+    # A scope id would carry any text into REMOTE_ADDR and the logs.
+    (b"PROXY TCP6 ::1%'or'1'='1 ::1 1 2\r\n", "not an IP address"),
+    (b"PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n", "not an IP address"),
 ])
 def test_v1_malformed_lines_are_refused(line, message):
     with pytest.raises(ProxyProtocolError, match=message):
@@ -112,6 +115,18 @@ def test_v2_with_tlvs_and_the_local_command():
     assert drip(v2(command=0x20, body=inet("192.0.2.7", "198.51.100.1", 1, 2))).source is None
 
 
+def test_v2_local_is_accepted_whatever_its_block():
+    """LOCAL: the receiver must accept it and discard the block, family included."""
+    assert drip(v2(command=0x20, family=0x40, body=b"\x01\x02\x03")).command == "LOCAL"
+    assert drip(v2(command=0x20, family=0x11, body=b"junk")).source is None
+
+
+def test_ipv4_mapped_addresses_are_written_as_the_kernel_writes_them():
+    mapped = v2(family=0x21, body=inet("::ffff:192.0.2.7", "::ffff:198.51.100.1", 1, 2))
+    assert drip(mapped).source == ("::ffff:192.0.2.7", 1)
+    assert parse(b"PROXY TCP6 ::ffff:192.0.2.7 ::1 1 2\r\n").source == ("::ffff:192.0.2.7", 1)
+
+
 def test_v2_unspec_and_unix_keep_the_real_endpoints():
     assert drip(v2(family=0x00)).source is None
     assert drip(v2(family=0x31, body=b"/a".ljust(108, b"\0") + b"/b".ljust(108, b"\0"))).source is None
@@ -122,6 +137,11 @@ def test_v2_unspec_and_unix_keep_the_real_endpoints():
     (v2(command=0x22), "unknown command"),
     (v2(family=0x41), "unknown address family"),
     (v2(family=0x13), "unknown address family"),
+    # Only the family/transport bytes the specification defines.
+    (v2(family=0x01, body=inet("192.0.2.7", "198.51.100.1", 1, 2)), "unknown address family"),
+    (v2(family=0x02), "unknown address family"),
+    (v2(family=0x10, body=inet("192.0.2.7", "198.51.100.1", 1, 2)), "unknown address family"),
+    (v2(family=0x20, body=inet("2001:db8::7", "2001:db8::1", 1, 2)), "unknown address family"),
     (v2(family=0x12, body=inet("192.0.2.7", "198.51.100.1", 1, 2)), "datagram"),
     (v2(body=b"\x00" * 11), "shorter than the 12"),
     (v2(family=0x21, body=inet("192.0.2.7", "198.51.100.1", 1, 2)), "shorter than the 36"),

@@ -259,3 +259,41 @@ def test_behind_haproxy(server_options, cert_files, tmp_path):
         finally:
             proc.kill()
             proc.wait()
+
+
+def test_a_unix_socket_balancer_is_trusted(server_options, cert_files, tmp_path):
+    """HAProxy's ``server s unix@/path send-proxy-v2``: a Unix socket's peer is a local
+    process, so it may send the header (it has no address to list in proxy_allow_from)."""
+    path = str(tmp_path / "tls.sock")
+    server = greentls.create_server(report, proxy_protocol=True, **server_options)
+    server.listen(path=path)
+    try:
+        def work() -> dict:
+            raw = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            raw.settimeout(10)
+            with raw:
+                raw.connect(path)
+                four = socket.inet_aton("192.0.2.7") + socket.inet_aton("198.51.100.1")
+                raw.sendall(v2(0x21, 0x11, four + struct.pack("!HH", 56324, 443)))
+                tls = _client_ctx(cert_files["ca"]).wrap_socket(raw, server_hostname="localhost",
+                                                               do_handshake_on_connect=False)
+                with tls:
+                    tls.do_handshake()
+                    tls.sendall(b"?")
+                    data = b""
+                    while chunk := tls.recv(4096):
+                        data += chunk
+                    return json.loads(data)
+        seen = gevent.get_hub().threadpool.apply(work)
+    finally:
+        server.stop(timeout=1)
+    assert (seen["address"], seen["port"], seen["family"]) == ("192.0.2.7", 56324, "IPv4")
+    assert seen["proxy"] == {"address": None, "port": None, "family": None}
+
+
+def test_ipv4_mapped_allow_entries_match_ipv4_peers():
+    from greentls._io.proxy import ProxyPolicy
+    policy = ProxyPolicy(["::ffff:127.0.0.1", "::ffff:10.0.0.0/104"])
+    assert policy.allows(("127.0.0.1", 1)) and policy.allows(("::ffff:127.0.0.1", 1, 0, 0))
+    assert policy.allows(("10.9.8.7", 1)) and not policy.allows(("11.0.0.1", 1))
+    assert not ProxyPolicy(["10.0.0.0/8"]).allows(("::1", 1, 0, 0))

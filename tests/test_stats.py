@@ -73,6 +73,32 @@ def test_counts_full_and_resumed_handshakes_errors_time_and_bytes(server_options
     assert stats["bytes_in"] > 500 and stats["bytes_out"] > 1000, stats
 
 
+def test_bytes_count_what_crossed_the_wire_whoever_closes(server_options, client_options):
+    """The kernel's counts are taken as the socket closes: when the handler closes it itself
+    (``with tls:``, as WSGI does), and with a megabyte still unacknowledged when sendall
+    returns (the send queue counts as sent)."""
+    import greentls
+    payload = b"x" * 1_000_000
+
+    def send_and_close(tls):
+        with tls:
+            tls.recv(10)
+            tls.sendall(payload)
+
+    with serving(send_and_close, **server_options) as server:
+        client = greentls.connect(port_of(server), "127.0.0.1", servername="localhost", **client_options)
+        client.sendall(b"go")
+        received = 0
+        while data := client.recv(65536):
+            received += len(data)
+        client.close()
+        assert received == len(payload)
+        stats = _settle(server, "ended", 0)
+    # TLS records add about 22 bytes per 16 KiB record to the payload, and a handshake's flight.
+    assert len(payload) < stats["bytes_out"] < len(payload) + 20_000, stats
+    assert 300 < stats["bytes_in"] < 5_000, stats
+
+
 def test_open_connections_are_counted(server_options, client_options):
     import greentls
     with serving(echo, **server_options) as server:
@@ -104,6 +130,8 @@ WORKERS_SCRIPT = textwrap.dedent("""
             server.close()
     gevent.spawn(report)
     server.serve_forever(workers=2)
+    # The workers are gone: their counts stay the server's.
+    print(json.dumps(server.stats(), default=str), flush=True)
 """)
 
 
@@ -133,7 +161,9 @@ def test_the_parent_sums_its_workers(cert_files, tmp_path):
         go.write_text("")
         with gevent.Timeout(30):
             line = proc.stdout.readline()
+            after = proc.stdout.readline()
         stats = json.loads(line)
+        assert json.loads(after)["handshakes"] == stats["handshakes"]
     finally:
         proc.kill()
         proc.wait()
@@ -147,3 +177,16 @@ def test_the_parent_sums_its_workers(cert_files, tmp_path):
 def test_stats_takes_no_arguments(server_options, bad):
     with serving(echo, **server_options) as server, pytest.raises(TypeError):
         server.stats(bad)  # type: ignore[call-arg]
+
+
+def test_a_snapshot_torn_by_a_killed_writer_keeps_the_last_whole_one():
+    from greentls._net.stats import SharedSnapshots, Stats
+    shared = SharedSnapshots(2)
+    counts = Stats()
+    counts.handshake("TLSv1.3", False, 0.01)
+    shared.publish(1, counts.raw())
+    assert shared.read(1)["seconds_count"] == 1
+    shared._seq[1] += 1  # a writer killed in the middle of its next publish
+    assert shared.read(1)["seconds_count"] == 1
+    shared.clear(1)
+    assert shared.read(1) is None

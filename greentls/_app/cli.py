@@ -211,7 +211,9 @@ def _start_metrics(server: Server, address: tuple[str, int] | None) -> None:
     if address is None:
         return
     from greentls._app.metrics import serve_metrics
+    from greentls._net.workers import parent_only
     http = serve_metrics(server, *address)
+    parent_only(http.close)  # a forked worker must not answer scrapes with its own counts
     print(f"greentls: metrics on http://{address[0]}:{http.server_port}/metrics", file=sys.stderr, flush=True)
 
 

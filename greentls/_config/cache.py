@@ -9,7 +9,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Hashable
 
-from greentls._config.context import SecureContext
+from greentls._config.context import SecureContext, build_inputs
 from greentls._config.options import Options
 
 __all__ = ["CONTEXT_CACHE_SIZE", "ContextCache", "context_from_answer"]
@@ -104,7 +104,9 @@ class ContextCache:
         # changes meanwhile (another thread may hold it).
         own = {key: _detached(item) for key, item in options.items()}
         try:
-            key = _snapshot(own)
+            # The defaults and default trust in force count too: a context built before
+            # set_default_ca_certificates() (or a DEFAULT_* change) is not what a new one is.
+            key = (_snapshot(own), build_inputs())
         except _Uncacheable:
             return SecureContext(**own)
         with self._lock:

@@ -11,11 +11,13 @@ per-connection state that the connection's greenlet prepared before OpenSSL runs
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import ssl as _stdlib_ssl
 import sys
 import threading
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import certifi
@@ -31,6 +33,7 @@ from greentls._config.defaults import DEFAULTS, Defaults
 from greentls._config.keylog import install_if_logging_to_file
 from greentls._config.keys import load_cert_chain, load_key, load_pfx, passphrase_bytes, public_der
 from greentls._config.options import CONTEXT_OPTIONS, Options, check_bool, read_material_list, reject_unknown
+from greentls._config.roots import default_override
 
 if TYPE_CHECKING:
     import socket
@@ -202,6 +205,33 @@ class NodeOptions(dict[str, Any]):
         return self._refuse(other)
 
 
+log = logging.getLogger("greentls")
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """What a context's build reads besides its options, taken when the ``SecureContext`` is
+    made (as Node reads its defaults in ``createSecureContext``): the ``DEFAULT_*`` settings,
+    the default trust (``set_default_ca_certificates``, ``NODE_EXTRA_CA_CERTS``) and
+    ``SSLKEYLOGFILE``.  Its server-side OpenSSL contexts, built later, use the same; caches of
+    contexts compare it, so a change builds anew."""
+
+    min_version: str
+    max_version: str
+    ciphers: str
+    ecdh_curve: str
+    trust: tuple[str, ...] | None
+    extra_ca: str | None
+    keylog_file: str | None
+
+
+def build_inputs() -> BuildInputs:
+    """The inputs in force now."""
+    return BuildInputs(DEFAULTS.min_version, DEFAULTS.max_version, _ciphers.current_default(),
+                       DEFAULTS.ecdh_curve, default_override(), os.environ.get("NODE_EXTRA_CA_CERTS"),
+                       os.environ.get("SSLKEYLOGFILE"))
+
+
 class SecureContext:
     """A complete, immutable TLS configuration (Node's ``SecureContext``).
 
@@ -213,6 +243,8 @@ class SecureContext:
     def __init__(self, **options: Any) -> None:
         reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
         self.options: Options = NodeOptions(options)
+        #: The defaults and default trust in force now, for every OpenSSL context built from it.
+        self._inputs = build_inputs()
         session_id = _session_id_context(self.options)
         # ``.context`` is the client side's, and has no session id context, as a Node client's:
         # OpenSSL copies a client's id into each session it makes and refuses a resumption
@@ -220,7 +252,7 @@ class SecureContext:
         # an id here (the argv-derived default) would keep a session saved with get_session()
         # from resuming in another process, or on a client context of another id.  The id
         # guards a server's cache; a client offers only sessions it was handed.
-        self.context: SSL.Context = _build(self.options, session_id=None)
+        self.context: SSL.Context = _build(self.options, self._inputs, session_id=None)
         # Server connections use their own OpenSSL contexts, one per client-certificate policy
         # (``server_context``), whose session id contexts hash a random scope of this object:
         # no two SecureContexts share one, whatever their options.
@@ -305,7 +337,7 @@ class SecureContext:
             with self._lock:
                 context = self._server_contexts.get(key)
                 if context is None:
-                    context = _build(self.options, session_id=self._scoped_id(key))
+                    context = _build(self.options, self._inputs, session_id=self._scoped_id(key))
                     if self.session_timeout is not None:
                         context.set_timeout(self.session_timeout)
                     self._server_contexts[key] = context
@@ -329,13 +361,13 @@ def create_secure_context(**options: Any) -> SecureContext:
     return SecureContext(**options)
 
 
-def _build(options: Options, *, session_id: bytes | None) -> SSL.Context:
+def _build(options: Options, inputs: BuildInputs, *, session_id: bytes | None) -> SSL.Context:
     """Build and fully configure one ``SSL.Context`` from validated options; ``session_id``:
     the session id context of a server's context, None for the client's."""
 
     ctx = SSL.Context(SSL.TLS_METHOD)
-    min_name, max_name = _version_range(options, DEFAULTS)
-    ciphers = options.get("ciphers", _ciphers.current_default())
+    min_name, max_name = _version_range(options, inputs)
+    ciphers = options.get("ciphers", inputs.ciphers)
     if not isinstance(ciphers, str):
         raise TypeError("option 'ciphers' must be a str in OpenSSL cipher-list syntax")
     if not _ciphers.split_cipher_string(ciphers)[0] and min_name != "TLSv1.3" and max_name == "TLSv1.3":
@@ -353,11 +385,11 @@ def _build(options: Options, *, session_id: bytes | None) -> SSL.Context:
     # Idle connections keep no read/write buffers: 57 -> 33 KiB per connection (docs/performance.rst).
     ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
     _apply_ciphers(ctx, ciphers)
-    _apply_curves(ctx, options.get("ecdh_curve", DEFAULTS.ecdh_curve))
+    _apply_curves(ctx, options.get("ecdh_curve", inputs.ecdh_curve))
     _check_engine(options)
     _apply_secure_options(ctx, options)
     _apply_certificates(ctx, options)
-    _apply_trust(ctx, options)
+    _apply_trust(ctx, options, inputs)
     _apply_pfx_trust(ctx, options)
     _apply_crl(ctx, options)
     _apply_dhparam(ctx, options)
@@ -377,7 +409,7 @@ def _build(options: Options, *, session_id: bytes | None) -> SSL.Context:
     return ctx
 
 
-def _version_range(options: Options, defaults: Defaults) -> tuple[str, str]:
+def _version_range(options: Options, defaults: Defaults | BuildInputs) -> tuple[str, str]:
     protocol = options.get("secure_protocol")
     low = options.get("min_version")
     high = options.get("max_version")
@@ -626,11 +658,24 @@ def _check_engine(options: Options) -> None:
                                    reason="no OpenSSL engines")
 
 
-def _apply_trust(ctx: SSL.Context, options: Options) -> None:
+def _apply_trust(ctx: SSL.Context, options: Options, inputs: BuildInputs) -> None:
     ca = options.get("ca")
     if ca is None:
-        # Node trusts Mozilla's list by default; greentls uses certifi's copy of it (docs/api/options.rst).
+        # Node trusts Mozilla's list by default; greentls uses certifi's copy of it (docs/api/options.rst),
+        # plus NODE_EXTRA_CA_CERTS, unless set_default_ca_certificates replaced both (_config/roots.py).
+        if inputs.trust is not None:
+            store = _store(ctx)
+            for pem in inputs.trust:
+                # OpenSSL's own PEM reader: cryptography warns about roots that predate RFC 5280.
+                store.add_cert(crypto.load_certificate(crypto.FILETYPE_PEM, pem.encode()))
+            return
         ctx.load_verify_locations(certifi.where())
+        if inputs.extra_ca:
+            try:
+                ctx.load_verify_locations(inputs.extra_ca)
+            except (SSL.Error, OSError):
+                log.warning("NODE_EXTRA_CA_CERTS=%s could not be read; its certificates are not trusted",
+                            inputs.extra_ca)
         return
     store = _store(ctx)
     for data in read_material_list("ca", ca):

@@ -25,9 +25,12 @@ _PEEK = MAX_V1_LENGTH
 
 
 class ProxyPolicy:
-    """Which peers must send a PROXY header: those whose address is in ``allow_from`` (IP
-    addresses or CIDR blocks).  A connection from anywhere else is refused outright, since a
-    server that expects balancers must not let clients reach it around them."""
+    """Which peers may connect, each sending a PROXY header first: those whose address is in
+    ``allow_from`` (IP addresses or CIDR blocks), and any peer of a Unix socket (only a process
+    on this machine can reach one, as HAProxy's ``unix@`` servers do).  A connection from
+    anywhere else is refused outright, since a server that expects balancers must not let
+    clients reach it around them.  IPv4-mapped entries (``::ffff:10.0.0.0/104``) match IPv4
+    peers, as those peers are written on a dual-stack listener."""
 
     __slots__ = ("networks",)
 
@@ -40,17 +43,24 @@ class ProxyPolicy:
             if not isinstance(entry, str):
                 raise TypeError(f"option 'proxy_allow_from' entries must be str, got {entry!r}")
             try:
-                networks.append(ipaddress.ip_network(entry.strip(), strict=False))
+                network = ipaddress.ip_network(entry.strip(), strict=False)
             except ValueError:
                 raise ValueError(f"option 'proxy_allow_from': {entry!r} is not an IP address "
                                  "or CIDR block") from None
+            mapped = ipaddress.IPv6Network("::ffff:0:0/96")
+            if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(mapped):
+                network = ipaddress.IPv4Network(
+                    (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96))
+            networks.append(network)
         self.networks = tuple(networks)
 
     def allows(self, address: object) -> bool:
         """True when ``address`` (a peer's ``(host, port, ...)`` or host) may send a header."""
-        host = address[0] if isinstance(address, tuple) else address
+        if not isinstance(address, tuple):
+            return True  # a Unix socket's peer ('' or a path): only a local process connects
+        host = address[0]
         if not isinstance(host, str):
-            return False  # a Unix socket peer: only a local process can connect
+            return False
         try:
             ip = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:

@@ -16,9 +16,7 @@ from typing import Any
 from gevent import socket as gsocket
 
 from greentls import signals
-from greentls._config.ciphers import current_default as current_default_ciphers
-from greentls._config.context import SecureContext
-from greentls._config.defaults import DEFAULTS
+from greentls._config.context import BuildInputs, SecureContext, build_inputs
 from greentls._config.options import (
     CONNECT_OPTIONS,
     CONTEXT_OPTIONS,
@@ -105,7 +103,7 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
 # (Loading the default trust store alone costs milliseconds per context.)  Only options whose
 # values are hashable content are cached; path-likes are re-read each time, as files may change.
 #: Options key -> (the context, ``_build_settings()`` when it was built).
-_CONTEXT_CACHE: dict[tuple[tuple[str, Any], ...], tuple[SecureContext, tuple[object, ...]]] = {}
+_CONTEXT_CACHE: dict[tuple[tuple[str, Any], ...], tuple[SecureContext, BuildInputs]] = {}
 _CONTEXT_CACHE_SIZE = 64
 
 
@@ -135,11 +133,10 @@ def _client_context(options: Options) -> SecureContext:
     return context
 
 
-def _build_settings() -> tuple[object, ...]:
-    """What a context reads besides its options, when it is built: the DEFAULT_* module
-    settings and SSLKEYLOGFILE (_config/keylog.py).  A change invalidates the cached contexts."""
-    return (DEFAULTS.min_version, DEFAULTS.max_version, current_default_ciphers(),
-            DEFAULTS.ecdh_curve, os.environ.get("SSLKEYLOGFILE"))
+def _build_settings() -> BuildInputs:
+    """What a context reads besides its options, when it is built: the DEFAULT_* settings, the
+    default trust and SSLKEYLOGFILE (``BuildInputs``).  A change invalidates the cached contexts."""
+    return build_inputs()
 
 
 def _freeze(value: Any) -> Any:

@@ -42,7 +42,7 @@ from greentls._config.sessions import apply_session_timeout
 from greentls._io.proxy import ProxyPolicy
 from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
 from greentls._net.sni import ContextCache, SNITable, context_from_answer
-from greentls._net.stats import Stats, wire_bytes
+from greentls._net.stats import Stats
 from greentls._tls.inspect import address_dict
 from greentls._tls.policy import HelloPolicy
 from greentls._tls.socket import TLSSocket
@@ -279,8 +279,8 @@ class Server:
                 stats.handshake(tls.get_protocol(), tls.is_session_reused(), monotonic() - started)
                 self._run_handlers(tls, address)
         finally:
-            stats.transferred(*wire_bytes(sock))
             tls._close_owned()
+            stats.transferred(*(tls._wire or (0, 0)))
             self._connection_ended(tls)
         if error is not None:
             self._client_error(tls, error, address)
@@ -433,7 +433,10 @@ class Server:
 
     def _supervised_by(self, supervisor: Supervisor | None) -> None:
         """The parent: ``supervisor`` runs the workers (None: no longer), and
-        ``get_connections()`` and ``set_secure_context()`` go through it."""
+        ``get_connections()`` and ``set_secure_context()`` go through it.  When it ends, the
+        workers' counts become the server's own, so ``stats()`` keeps them."""
+        if supervisor is None and self._workers is not None:
+            self._stats = self._totals(self._workers)
         self._workers = supervisor
 
     def _become_worker(self, counts: Counts, slot: int) -> Stats:
@@ -457,8 +460,14 @@ class Server:
         Unix sockets).  With ``serve_forever(workers=N)`` the parent's are its workers' sums,
         at most half a second old (``_net/stats.py``)."""
         if self._workers is not None and self._workers.in_parent():
-            return self._workers.total_stats().report(self.get_connections())
+            return self._totals(self._workers).report(self.get_connections())
         return self._stats.report(len(self._connections))
+
+    def _totals(self, supervisor: Supervisor) -> Stats:
+        """The workers' counts and the parent's own (what it served before it forked them)."""
+        total = supervisor.total_stats()
+        total.add(self._stats.raw())
+        return total
 
     def get_connections(self) -> int:
         """Open connections (handshaking or established); with workers, the parent sums them."""

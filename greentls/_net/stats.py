@@ -3,9 +3,8 @@
 Counted since the server started: handshakes by protocol and whether they resumed a session,
 failed connections by error code, how long handshakes took (a histogram with cumulative
 buckets, as Prometheus keeps them), and the bytes that crossed the wire.  Counting costs one
-dict update per handshake and one ``getsockopt(TCP_INFO)`` per connection's end (the kernel's
-own byte counts, so the hot read and write paths pay nothing); on a Unix socket or a platform
-without ``TCP_INFO`` the byte counts stay 0.
+dict update per handshake and, at each connection's end, the kernel's own byte counts
+(``_io/wire.py``), so the hot read and write paths pay nothing.
 
 With ``serve_forever(workers=N)`` each worker publishes a snapshot of its counts in shared
 memory (``SharedSnapshots``, at most every ``PUBLISH_INTERVAL`` seconds and when it exits), and
@@ -16,12 +15,10 @@ from __future__ import annotations
 import ctypes
 import json
 import math
-import socket as _socket
-import struct
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
-__all__ = ["Stats", "SharedSnapshots", "HANDSHAKE_BUCKETS", "wire_bytes", "PUBLISH_INTERVAL"]
+__all__ = ["Stats", "SharedSnapshots", "HANDSHAKE_BUCKETS", "PUBLISH_INTERVAL"]
 
 #: Upper bounds, in seconds, of the handshake-time histogram's buckets (then +Inf).
 HANDSHAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -29,26 +26,6 @@ HANDSHAKE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 PUBLISH_INTERVAL = 0.5
 #: Bytes of shared memory per worker slot for its snapshot (JSON).
 SNAPSHOT_BYTES = 16384
-
-# Linux's struct tcp_info: tcpi_bytes_acked at offset 120 and tcpi_bytes_received at 128.
-_TCP_INFO = getattr(_socket, "TCP_INFO", None)
-_TCP_INFO_SIZE = 136
-_BYTES = struct.Struct("=QQ")
-
-
-def wire_bytes(sock: Any) -> tuple[int, int]:
-    """``(bytes_in, bytes_out)`` of a TCP socket as the kernel counted them (0s if unknown)."""
-    if _TCP_INFO is None:
-        return (0, 0)
-    try:
-        info = sock.getsockopt(_socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_SIZE)
-    except (OSError, AttributeError):
-        return (0, 0)
-    if len(info) < _TCP_INFO_SIZE:
-        return (0, 0)
-    acked, received = _BYTES.unpack_from(info, 120)
-    return (received, acked)
-
 
 class Stats:
     """One process's counts."""
@@ -137,13 +114,17 @@ class SharedSnapshots:
 
     Each slot is a sequence counter (odd while its worker writes), a length and JSON bytes; a
     reader that sees the counter change under it reads again, so it never takes half of two
-    snapshots."""
+    snapshots.  The parent keeps the last whole snapshot it read of each slot and answers with
+    it while a slot is being written, or was left mid-write by a worker that was killed; a
+    worker killed with SIGKILL loses at most its last ``PUBLISH_INTERVAL`` of counts."""
 
     def __init__(self, slots: int) -> None:
         self.slots = slots
         self._seq = RawArray(ctypes.c_longlong, slots)
         self._len = RawArray(ctypes.c_longlong, slots)
         self._data = RawArray(ctypes.c_char, slots * SNAPSHOT_BYTES)
+        #: The parent's last whole read of each slot.
+        self._last: dict[int, dict[str, Any]] = {}
 
     def publish(self, slot: int, raw: dict[str, Any]) -> None:
         data = json.dumps(raw, separators=(",", ":")).encode()
@@ -160,7 +141,7 @@ class SharedSnapshots:
         for _ in range(100):
             before = self._seq[slot]
             if before == 0:
-                return None
+                break
             if before % 2:
                 continue
             length = self._len[slot]
@@ -170,10 +151,12 @@ class SharedSnapshots:
                 try:
                     parsed: dict[str, Any] = json.loads(data)
                 except ValueError:
-                    return None
+                    break
+                self._last[slot] = parsed
                 return parsed
-        return None
+        return self._last.get(slot)
 
     def clear(self, slot: int) -> None:
         self._seq[slot] = 0
         self._len[slot] = 0
+        self._last.pop(slot, None)

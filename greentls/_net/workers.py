@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 #: The shared open-connection counts, one slot per worker ("q": a C long long).
 Counts: TypeAlias = "ctypes.Array[ctypes.c_longlong]"
 
-__all__ = ["serve_with_workers", "Supervisor", "DRAIN_TIMEOUT"]
+__all__ = ["serve_with_workers", "Supervisor", "DRAIN_TIMEOUT", "parent_only"]
 
 log = logging.getLogger("greentls")
 
@@ -195,6 +195,11 @@ class Supervisor:
         try:
             for watcher in self._watchers:    # the parent's, copied by fork
                 watcher.cancel()
+            for close in list(_PARENT_ONLY):  # the parent's servers (metrics), copied by fork
+                try:
+                    close()
+                except Exception:
+                    log.exception("greentls: worker: closing a parent-only service raised")
             _WorkerProcess(self.server, self.parent_pid, self.counts, slot,
                            self.drain_timeout, self.snapshots).run()
             code = 0
@@ -351,6 +356,17 @@ class _WorkerProcess:
                 self._drain_soon()
                 return
             gevent.sleep(1.0)
+
+
+#: What a forked worker closes first: services of the parent (``parent_only``).
+_PARENT_ONLY: list[Callable[[], object]] = []
+
+
+def parent_only(close: Callable[[], object]) -> None:
+    """Register ``close`` to run in every worker forked from now on, before it accepts: for a
+    service the parent runs (a metrics endpoint) whose listening socket and greenlets a fork
+    copies.  Everything else the parent started before forking runs in each worker as well."""
+    _PARENT_ONLY.append(close)
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -22,7 +22,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass
 
-__all__ = ["ProxyHeader", "ProxyProtocolError", "header_length", "parse", "MAX_V1_LENGTH",
+__all__ = ["ProxyHeader", "ProxyProtocolError", "header_length", "parse", "ip_text", "MAX_V1_LENGTH",
            "MAX_V2_LENGTH", "V2_SIGNATURE"]
 
 V1_PREFIX = b"PROXY "
@@ -37,6 +37,16 @@ _V2_LOCAL, _V2_PROXY = 0x0, 0x1
 _AF_UNSPEC, _AF_INET, _AF_INET6, _AF_UNIX = 0x0, 0x1, 0x2, 0x3
 _UNSPEC, _STREAM, _DGRAM = 0x0, 0x1, 0x2
 _ADDRESS_BYTES = {_AF_INET: 12, _AF_INET6: 36, _AF_UNIX: 216}
+#: The family/transport bytes the specification defines; a receiver must refuse any other.
+_FAMILIES = frozenset({0x00, 0x11, 0x12, 0x21, 0x22, 0x31, 0x32})
+
+
+def ip_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An address as the kernel and Node write it: an IPv4-mapped IPv6 address as
+    ``::ffff:a.b.c.d`` (``ipaddress`` writes it differently from one Python version to the next)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
 
 
 class ProxyProtocolError(ValueError):
@@ -106,13 +116,17 @@ def _port(text: str) -> int:
 
 
 def _address(text: str, version: int) -> str:
+    # No scope ids (``fe80::1%eth0``): ipaddress takes any text after the '%', which would then
+    # reach REMOTE_ADDR and the logs; HAProxy refuses them too.
     try:
-        address = ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text) if "%" not in text else None
     except ValueError:
-        raise ProxyProtocolError(f"PROXY v1 address {text!r} is not an IP address") from None
+        address = None
+    if address is None:
+        raise ProxyProtocolError(f"PROXY v1 address {text!r} is not an IP address")
     if address.version != version:
         raise ProxyProtocolError(f"PROXY v1 address {text!r} is not IPv{version}")
-    return str(address)
+    return ip_text(address)
 
 
 def _parse_v1(header: bytes) -> ProxyHeader:
@@ -142,8 +156,12 @@ def _parse_v2(header: bytes) -> ProxyHeader:
     command = version_command & 0x0F
     if command not in (_V2_LOCAL, _V2_PROXY):
         raise ProxyProtocolError(f"PROXY v2 header has unknown command {command:#x}")
+    if command == _V2_LOCAL:
+        # A health check of the balancer's own: the receiver must accept it and discard the
+        # block, whatever its family (the specification), so only its length mattered.
+        return ProxyHeader(2, "LOCAL", None, None, None, len(header))
     family, transport = family_transport >> 4, family_transport & 0x0F
-    if family not in (_AF_UNSPEC, _AF_INET, _AF_INET6, _AF_UNIX) or transport not in (_UNSPEC, _STREAM, _DGRAM):
+    if family_transport not in _FAMILIES:
         raise ProxyProtocolError(f"PROXY v2 header has unknown address family {family_transport:#04x}")
     body = header[_V2_FIXED:]
     need = _ADDRESS_BYTES.get(family, 0)
@@ -151,9 +169,6 @@ def _parse_v2(header: bytes) -> ProxyHeader:
         raise ProxyProtocolError(f"PROXY v2 address block of {len(body)} bytes is shorter than "
                                  f"the {need} its family needs")
     _check_tlvs(body[need:])
-    if command == _V2_LOCAL:
-        # A health check of the balancer's own: its real endpoints stand, whatever follows.
-        return ProxyHeader(2, "LOCAL", None, None, None, len(header))
     if family in (_AF_INET, _AF_INET6) and transport == _DGRAM:
         raise ProxyProtocolError("PROXY v2 header describes a datagram connection on a stream server")
     if family == _AF_INET:
@@ -162,8 +177,8 @@ def _parse_v2(header: bytes) -> ProxyHeader:
                            (str(ipaddress.IPv4Address(dst)), dport), len(header))
     if family == _AF_INET6:
         src, dst, sport, dport = struct.unpack_from("!16s16sHH", body)
-        return ProxyHeader(2, "PROXY", "IPv6", (str(ipaddress.IPv6Address(src)), sport),
-                           (str(ipaddress.IPv6Address(dst)), dport), len(header))
+        return ProxyHeader(2, "PROXY", "IPv6", (ip_text(ipaddress.IPv6Address(src)), sport),
+                           (ip_text(ipaddress.IPv6Address(dst)), dport), len(header))
     return ProxyHeader(2, "PROXY", None, None, None, len(header))  # UNSPEC or Unix: keep our own
 
 

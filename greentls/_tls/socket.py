@@ -9,6 +9,7 @@ can read the ClientHello first) and, over a gevent socket, moves to the descript
 """
 from __future__ import annotations
 
+import errno
 import logging
 import socket as _socket
 from collections.abc import Callable
@@ -36,6 +37,7 @@ from greentls._io.transport import (
     is_gevent_socket,
     retry,
 )
+from greentls._io.wire import wire_bytes
 from greentls._parse.clienthello import (
     ClientHello,
     ClientHelloError,
@@ -130,6 +132,8 @@ class TLSSocket(ConnectionInfo):
         self._proxy: dict[str, Any] | None = None
         #: The client's (address, port, family) from that header, if it named one.
         self._proxied: tuple[str, int, str] | None = None
+        #: A server socket's (bytes in, bytes out) on the wire, taken as it closes (``_io/wire.py``).
+        self._wire: tuple[int, int] | None = None
         #: Who makes the server's decisions on the ClientHello (``policy.py``).
         self._hello_policy: HelloPolicy = hello_policy if hello_policy is not None else (
             getattr(server, "hello_policy", None) if server is not None else None) or (
@@ -250,7 +254,10 @@ class TLSSocket(ConnectionInfo):
         """Take the balancer's PROXY header off the socket, before the ClientHello (under the
         server's handshake timer, which covers both)."""
         transport = self._transport
-        balancer = transport.getpeername()
+        try:
+            balancer = transport.getpeername()
+        except OSError:  # gone already: a reset right after the connect
+            raise ConnectionResetError(errno.ECONNRESET, "the peer left before its PROXY protocol header") from None
         if not policy.allows(balancer):
             raise TLSError(f"a connection from {balancer[0]}, which is not in proxy_allow_from, "
                            "where every peer must send a PROXY protocol header", code="ERR_PROXY_PROTOCOL")
@@ -258,7 +265,10 @@ class TLSSocket(ConnectionInfo):
             header = read_proxy_header(transport)
         except ProxyProtocolError as exc:
             raise TLSError(f"PROXY protocol: {exc}", code="ERR_PROXY_PROTOCOL") from None
-        self._proxy = address_dict(balancer, transport)
+        if isinstance(balancer, tuple):
+            self._proxy = address_dict(balancer, transport)
+        else:  # a Unix socket's peer: no port, and usually no name
+            self._proxy = {"address": balancer or None, "port": None, "family": None}
         if header.source is not None and header.family is not None:
             self._proxied = (header.source[0], header.source[1], header.family)
 
@@ -872,6 +882,8 @@ class TLSSocket(ConnectionInfo):
                 pass
 
     def _close_transport(self) -> None:
+        if self._is_server and self._wire is None:
+            self._wire = wire_bytes(self._transport)  # the kernel's counts, while it has them
         if self._pump is not None:
             self._pump.close()  # wakes waiters and frees its watchers before the descriptor goes
         close = getattr(self._transport, "close", None)
