@@ -96,6 +96,69 @@ def test_dhparam_dhe_suite_reports_dh_size(rsa_cert, ca, dh3072):
     assert out["ekey"] == {"type": "DH", "size": 3072}
 
 
+@pytest.mark.parametrize(("bits", "group"), [(2048, 2048), (3072, 3072), (4096, 4096)])
+def test_dhparam_auto_sizes_the_group_to_the_rsa_key(ca, bits, group):
+    """dhparam='auto' (Node's SSL_CTX_set_dh_auto): the RFC 7919 group whose strength matches
+    the RSA key's, as a Node client sees it on a DHE suite."""
+    from cryptography.hazmat.primitives.asymmetric import rsa as _rsa
+    leaf = ca.issue_cert("localhost", "127.0.0.1", key_type=trustme.KeyType.RSA) if bits == 2048 else None
+    if leaf is None:
+        import datetime
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.x509.oid import NameOID
+        key = _rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        ca_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), None)
+        ca_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+        cert = (x509.CertificateBuilder().subject_name(name)
+                .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        options = {"key": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()),
+                   "cert": cert.public_bytes(serialization.Encoding.PEM)}
+    else:
+        options = _server_options(leaf)
+    with serving(echo, ciphers="DHE-RSA-AES128-GCM-SHA256", max_version="TLSv1.2", dhparam="auto",
+                 **options) as server:
+        out = node_client(port_of(server), ca=pem(ca.cert_pem), ecdhCurve="X25519:P-256")
+    assert out["cipher"]["name"] == "DHE-RSA-AES128-GCM-SHA256"
+    assert out["ekey"] == {"type": "DH", "size": group}
+
+
+def _dh_numbers(pem_data: bytes) -> tuple[int, int]:
+    """(p, g) of PEM DH parameters, read from the DER by hand (cryptography's FFDH is deprecated)."""
+    import base64
+    der = base64.b64decode(b"".join(line for line in pem_data.splitlines() if not line.startswith(b"-----")))
+
+    def element(data: bytes, offset: int) -> tuple[bytes, int]:
+        length, offset = data[offset + 1], offset + 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, offset = int.from_bytes(data[offset:offset + count], "big"), offset + count
+        return data[offset:offset + length], offset + length
+
+    body, _ = element(der, 0)  # SEQUENCE
+    p, offset = element(body, 0)
+    g, _ = element(body, offset)
+    return int.from_bytes(p, "big"), int.from_bytes(g, "big")
+
+
+def test_ffdhe_constants_are_rfc_7919s():
+    """The groups are RFC 7919's: g = 2, and p = 2^b - 2^(b-64) + {[2^(b-130) e] + X} * 2^64 - 1,
+    whose top and bottom 64 bits are all ones, and whose next bits are e's (0xadf85458a2bb4a9a)."""
+    from greentls._config.ffdhe import FFDHE
+    for bits, data in FFDHE.items():
+        p, g = _dh_numbers(data)
+        assert g == 2 and p.bit_length() == bits
+        assert p >> (bits - 64) == 2**64 - 1 and p & (2**64 - 1) == 2**64 - 1
+        assert (p >> (bits - 128)) & (2**64 - 1) == 0xADF85458A2BB4A9A
+
+
 def test_without_dhparam_no_dhe(rsa_cert, ca):
     """Without dhparam (and no ffdhe group offered) a DHE-only server has no group: the handshake fails."""
     with serving(echo, ciphers="DHE-RSA-AES128-GCM-SHA256", max_version="TLSv1.2",
@@ -105,15 +168,13 @@ def test_without_dhparam_no_dhe(rsa_cert, ca):
 
 
 def test_dhparam_small_or_bad(tmp_path):
-    """A DH group under 1024 bits, malformed parameters and 'auto' are refused naming dhparam."""
+    """A DH group under 1024 bits and malformed parameters are refused naming dhparam."""
     small = tmp_path / "dh512.pem"
     openssl(["dhparam", "-out", str(small), "512"], timeout=60)
     with pytest.raises(ValueError, match=r"dhparam.*less than 1024"):
         greentls.create_secure_context(dhparam=small)
     with pytest.raises(ValueError, match="dhparam"):
         greentls.create_secure_context(dhparam="-----BEGIN DH PARAMETERS-----\nxx\n-----END DH PARAMETERS-----\n")
-    with pytest.raises(greentls.UnsupportedError, match="dhparam"):
-        greentls.create_secure_context(dhparam="auto")
 
 
 @pytest.mark.parametrize(("version", "curve", "node_name"), [("TLSv1.2", "P-384", "secp384r1"),

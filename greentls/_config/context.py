@@ -30,6 +30,7 @@ from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
 from greentls._base.errors import TLSError, UnsupportedError
 from greentls._config import ciphers as _ciphers
 from greentls._config.defaults import DEFAULTS, Defaults
+from greentls._config.ffdhe import FFDHE, group_for_rsa_bits
 from greentls._config.keylog import install_if_logging_to_file
 from greentls._config.keys import load_cert_chain, load_key, load_pfx, passphrase_bytes, public_der
 from greentls._config.options import CONTEXT_OPTIONS, Options, check_bool, read_material_list, reject_unknown
@@ -388,11 +389,11 @@ def _build(options: Options, inputs: BuildInputs, *, session_id: bytes | None) -
     _apply_curves(ctx, options.get("ecdh_curve", inputs.ecdh_curve))
     _check_engine(options)
     _apply_secure_options(ctx, options)
-    _apply_certificates(ctx, options)
+    leaves = _apply_certificates(ctx, options)
     _apply_trust(ctx, options, inputs)
     _apply_pfx_trust(ctx, options)
     _apply_crl(ctx, options)
-    _apply_dhparam(ctx, options)
+    _apply_dhparam(ctx, options, leaves)
     _apply_sigalgs(ctx, options)
     _apply_post_handshake_auth(ctx, options)
     if session_id is not None:
@@ -458,13 +459,13 @@ def _apply_curves(ctx: SSL.Context, curves: object) -> None:
         raise ValueError(f"option 'ecdh_curve': unknown or unsupported group in {curves!r}")
 
 
-def _apply_certificates(ctx: SSL.Context, options: Options) -> None:
+def _apply_certificates(ctx: SSL.Context, options: Options) -> list[x509.Certificate]:
     """Install every key with its certificate, one per key type, as Node allows RSA and ECDSA
     side by side: OpenSSL keeps one certificate slot per key type (``SSL_CTX_use_certificate``
     selects the slot from the certificate's key) and picks the slot the client's signature
     algorithms allow.  Chains: the bindings lack ``SSL_CTX_add1_chain_cert`` (per-slot chains),
     so intermediates go through ``add_extra_chain_cert``, which is context-wide: OpenSSL sends
-    the extra certificates with whichever leaf it chose."""
+    the extra certificates with whichever leaf it chose.  Returns the leaf certificates."""
     pairs: list[tuple[PrivateKeyTypes, x509.Certificate]] = []
     extras: list[x509.Certificate] = []
     if options.get("pfx") is not None:
@@ -510,6 +511,7 @@ def _apply_certificates(ctx: SSL.Context, options: Options) -> None:
         if der not in seen:
             seen.add(der)
             ctx.add_extra_chain_cert(intermediate)
+    return [leaf for _, leaf in pairs]
 
 
 #: The private key types ``SSL.Context.use_privatekey`` accepts (pyOpenSSL's ``_PrivateKey``).
@@ -559,19 +561,21 @@ def _apply_crl(ctx: SSL.Context, options: Options) -> None:
     store.set_flags(crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL)
 
 
-def _apply_dhparam(ctx: SSL.Context, options: Options) -> None:
+def _apply_dhparam(ctx: SSL.Context, options: Options, leaves: list[x509.Certificate]) -> None:
     """``dhparam``: finite-field DH parameters for DHE suites (TLS 1.2).  Node refuses groups
     under 1024 bits (``SecureContext::SetDHParam``: "DH parameter is less than 1024 bits") and
-    warns under 2048; we refuse under 1024 too."""
+    warns under 2048; we refuse under 1024 too.  ``"auto"``: the RFC 7919 group sized to the
+    RSA key's strength (DHE suites authenticate with RSA), as ``SSL_CTX_set_dh_auto`` would,
+    which the binding lacks (``_config/ffdhe.py``)."""
     value = options.get("dhparam")
     if value is None:
         return
     if value == "auto":
-        # Node 20 calls SSL_CTX_set_dh_auto, a macro over SSL_CTX_ctrl: not in the binding.
-        raise UnsupportedError("option 'dhparam': 'auto' needs SSL_CTX_set_dh_auto (SSL_CTX_ctrl), "
-                               "which pyOpenSSL's binding does not export; pass PEM DH parameters",
-                               reason="dhparam auto")
-    (data,) = read_material_list("dhparam", value if not isinstance(value, list) else value[0])
+        public = [leaf.public_key() for leaf in leaves]
+        rsa_bits = [key.key_size for key in public if isinstance(key, rsa.RSAPublicKey)]
+        data = FFDHE[group_for_rsa_bits(max(rsa_bits, default=2048))]
+    else:
+        (data,) = read_material_list("dhparam", value if not isinstance(value, list) else value[0])
     from greentls._base.binding import ffi
     bio = _lib.BIO_new_mem_buf(data, len(data))
     if bio == ffi.NULL:

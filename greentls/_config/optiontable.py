@@ -97,7 +97,8 @@ _CONTEXT: _Rows = {
     "dhparam": (
         "``str``, ``bytes`` or path", "``None``",
         "PEM Diffie-Hellman parameters for TLS 1.2 DHE suites; a group under 1024 bits is "
-        "refused. ``'auto'`` raises :exc:`~greentls.UnsupportedError`.",
+        "refused. ``'auto'``: the RFC 7919 group (ffdhe2048 to ffdhe8192) sized to the RSA "
+        "key's strength, as Node's ``'auto'``.",
         "``dhparam``"),
     "secure_options": (
         "``int``", "``None``",
