@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint types docs bench sslyze tlsfuzzer clean
+.PHONY: serve test lint types docs peers bench sslyze tlsfuzzer clean
 
 $(STAMP): setup.cfg setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,25 @@ serve: $(STAMP)
 
 # Lint, types, the documentation (built warning-free, its examples run), then the tests: CI
 # runs `make test`, so all four are enforced (pyproject.toml configures the first two).
-test: $(STAMP) lint types docs
+test: $(STAMP) lint types docs peers
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+# The real peers some tests talk to that Debian packages (HAProxy, headless Chromium), installed
+# when missing where apt-get runs as root (PEERS_APT=0 skips that); a test whose peer is still
+# missing skips with the reason.  Node, openssl and curl are the machine's own.
+PEER_PACKAGES := haproxy chromium
+PEERS_APT ?= 1
+
+peers:
+	@missing=$$(for p in $(PEER_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ] && [ "$(PEERS_APT)" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "peers: apt-get install $$missing"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 \
+	    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1; } \
+	    || echo "peers: could not install $$missing; the tests that need them skip"; \
+	fi
 
 lint: $(STAMP)
 	$(PY) -m ruff check greentls tests benchmarks examples
