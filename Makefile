@@ -65,8 +65,11 @@ docs: $(STAMP)
 	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
 	$(PY) -m sphinx -E -W --keep-going -b doctest docs docs/_build/doctest
 
+# The TLS echo matrix (benchmarks/run.py), then HTTPS hello world beside gunicorn, pywsgi,
+# uvicorn and Node (benchmarks/wsgi.py: wrk, requests per server CPU-second).
 bench: $(STAMP)
 	$(PY) benchmarks/run.py $(BENCH_ARGS)
+	$(PY) benchmarks/wsgi.py $(WSGI_BENCH_ARGS)
 
 # sslyze pins an older cryptography: tests/test_sslyze.py makes its own venv (.venv-sslyze) on
 # first use; this target runs just that scan.

@@ -80,6 +80,15 @@ _add_option_docs(wrap_socket, "context", "wrap_socket")
 _DEFAULTS.ciphers = _default_ciphers()
 
 if TYPE_CHECKING:
+    from greentls._app.sslobject import SSLObject
+    from greentls._app.stdlib import (
+        SSLContext,
+        SSLSession,
+        SSLSocket,
+        create_default_context,
+        extract_from_ssl,
+        inject_into_ssl,
+    )
     DEFAULT_CIPHERS: str
     DEFAULT_ECDH_CURVE: str
     DEFAULT_MIN_VERSION: str
@@ -124,6 +133,16 @@ _LAZY = {
     "CryptoStream": "greentls._net.securepair",
     "create_secure_pair": "greentls._net.securepair",
     "wsgi": "greentls.wsgi",
+    # The stdlib's ssl.SSLContext, on greentls: imported on first use, so that a program that
+    # monkey-patches with gevent first (gunicorn's workers do) subclasses the patched class
+    # and gevent has no unpatched subclass to warn about.
+    "SSLContext": "greentls._app.stdlib",
+    "SSLSocket": "greentls._app.stdlib",
+    "SSLSession": "greentls._app.stdlib",
+    "create_default_context": "greentls._app.stdlib",
+    "inject_into_ssl": "greentls._app.stdlib",
+    "extract_from_ssl": "greentls._app.stdlib",
+    "SSLObject": "greentls._app.sslobject",
 }
 
 
@@ -147,5 +166,6 @@ __all__ = [
     "CertificateError", "RenegotiationError", "UnsupportedError", "signals", "capabilities",
     "wrap_socket", "wsgi", "secure_connection", "tls_client_error", "new_session",
     "resume_session", "ocsp_request", "secure_connect", "ocsp_response", "session", "keylog",
-    "secure",
+    "secure", "SSLContext", "SSLSocket", "SSLObject", "SSLSession", "create_default_context",
+    "inject_into_ssl", "extract_from_ssl",
 ]

@@ -60,6 +60,10 @@ _GUNICORN_OWNS = {
     "request_cert": "cert_reqs", "reject_unauthorized": "cert_reqs",
     "max_connections": "worker_connections", "keep_alive_timeout": "keepalive",
     "log": "accesslog", "error_log": "errorlog", "secure_context": "ssl_context",
+    # gunicorn's request limits, with its names and meanings (0: no limit); greentls answers
+    # an overlong request line 414 where gunicorn answers 400.
+    "limit_request_line": "limit_request_line", "limit_request_fields": "limit_request_fields",
+    "limit_request_field_size": "limit_request_field_size",
 }
 #: Options of ``greentls_options`` that are not ``WSGIServer`` keyword arguments.
 _EXTRA_OPTIONS = frozenset({"sni_contexts", "ocsp_response"})
@@ -85,11 +89,8 @@ _REFUSED_UNLESS_DEFAULT = {
     "http2_cleartext": "HTTP/2 is not served",
     "protocol": "only HTTP is served (not uwsgi)",
     "proxy_protocol": ("gunicorn reads the PROXY header inside TLS; greentls reads it before the "
-                       "handshake, where a balancer sends it (greentls_options['proxy_protocol'], "
-                       "where this greentls has it)"),
-    "limit_request_line": "greentls's HTTP layer applies its own request-line limit",
-    "limit_request_fields": "greentls's HTTP layer applies its own header-count limit",
-    "limit_request_field_size": "greentls's HTTP layer applies its own header-size limit",
+                       "handshake, where a balancer sends it: set greentls_options['proxy_protocol'] "
+                       "instead"),
     "permit_obsolete_folding": "greentls's HTTP layer refuses folded header lines",
     "permit_unconventional_http_method": "greentls's HTTP layer has its own method rules",
     "permit_unconventional_http_version": "greentls's HTTP layer has its own version rules",
@@ -483,6 +484,8 @@ def server_options(cfg: Config) -> dict[str, Any]:
                              f"sets {name}={options[name]!r}")
         options[name] = value
     options["max_connections"] = cfg.worker_connections
+    for name in ("limit_request_line", "limit_request_fields", "limit_request_field_size"):
+        options[name] = getattr(cfg, name)
     if cfg.keepalive > 0:
         options["keep_alive_timeout"] = float(cfg.keepalive)
     for name, value in extra.items():

@@ -1,13 +1,16 @@
 """``greentls.wsgi.WSGIServer``: any WSGI application over greentls.
 
-gevent's ``pywsgi.WSGIHandler`` speaks HTTP/1.1 on a socket-like object (``makefile``,
-``sendall``, ``close``).  Here the greentls ``Server`` accepts and handshakes (with its handshake
-timeout, SNI, ALPN, client certificates; gevent's own ``ssl_args`` would hand the connection to
-the stdlib's ssl instead), and its ``secure_connection_listener`` runs the pywsgi handler over
-the ``TLSSocket``.  Each request's environ carries mod_ssl's names (httpd's
-``modules/ssl/ssl_engine_vars.c``): ``HTTPS``, ``SSL_PROTOCOL``, ``SSL_CIPHER``, ``SSL_TLS_SNI``,
-``SSL_CLIENT_VERIFY``, ``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN``, ``SSL_CLIENT_CERT``; and
-``greentls.socket``.
+The greentls ``Server`` accepts and handshakes (with its handshake timeout, SNI, ALPN, client
+certificates), and its ``secure_connection_listener`` runs the connection's HTTP/1.1 over the
+``TLSSocket``: ``HTTPHandler`` (``greentls._app.http``), on llhttp, Node's own parser, through
+``httptools``.  Keep-alive, pipelining, chunked requests and responses, ``100-continue``,
+``HEAD`` and ``wsgi.file_wrapper`` are served; ambiguous or malformed requests are refused.
+Setting ``handler_class`` to a ``gevent.pywsgi.WSGIHandler`` subclass (``WSGIHandler`` here,
+or a WebSocket handler built on pywsgi's) runs the connection through pywsgi instead.
+
+Each request's environ carries mod_ssl's names (httpd's ``modules/ssl/ssl_engine_vars.c``):
+``HTTPS``, ``SSL_PROTOCOL``, ``SSL_CIPHER``, ``SSL_TLS_SNI``, ``SSL_CLIENT_VERIFY``,
+``SSL_CLIENT_S_DN``, ``SSL_CLIENT_I_DN``, ``SSL_CLIENT_CERT``; and ``greentls.socket``.
 
 HTTP limits, as Node's ``http.Server`` has them (seconds here; ``None`` or ``0`` disables one):
 
@@ -20,7 +23,10 @@ HTTP limits, as Node's ``http.Server`` has them (seconds here; ``None`` or ``0``
 A head or body limit passed is answered ``408`` (when nothing of a response was sent yet) and
 closes the connection; an idle keep-alive connection is closed without an answer.  A request
 whose body length is ambiguous (RFC 9112 section 6.3) is answered ``400`` and its connection is
-closed, so no request smuggled after it is ever read.
+closed, so no request smuggled after it is ever read.  The size limits are gunicorn's and
+Apache's (``limit_request_line`` 4094 -> 414, ``limit_request_fields`` 100 and
+``limit_request_field_size`` 8190 -> 431, ``limit_request_body`` -> 413;
+``greentls._app.http_parse`` gives their precedents).
 
 Usage::
 
@@ -34,7 +40,6 @@ import os
 import re
 import socket as _socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -42,6 +47,9 @@ import gevent
 from cryptography.hazmat.primitives import serialization
 from gevent import pywsgi
 
+from greentls._app.http import FileWrapper, HTTPHandler, IdleReaper
+from greentls._app.http_parse import HTTPLimits, LimitPassed
+from greentls._base.errors import UnsupportedError
 from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, normalize_alpn, reject_unknown
 from greentls._net.server import Server
 from greentls._tls.socket import TLSSocket
@@ -50,10 +58,11 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
     from gevent.pywsgi import _LogOutputStream
 
-__all__ = ["WSGIServer", "WSGIHandler", "HTTPLimits", "LimitPassed", "ssl_environ"]
+__all__ = ["WSGIServer", "HTTPHandler", "WSGIHandler", "HTTPLimits", "LimitPassed", "FileWrapper", "ssl_environ"]
 
 #: The HTTP limits of WSGIServer (HTTPLimits has their defaults).
-_LIMIT_OPTIONS = frozenset({"headers_timeout", "request_timeout", "keep_alive_timeout"})
+_SIZE_OPTIONS = ("limit_request_line", "limit_request_fields", "limit_request_field_size", "limit_request_body")
+_LIMIT_OPTIONS = frozenset({"headers_timeout", "request_timeout", "keep_alive_timeout", *_SIZE_OPTIONS})
 #: Options of WSGIServer besides create_server's: pywsgi's loggers and the HTTP limits.
 _WSGI_OPTIONS = frozenset({"log", "error_log"}) | _LIMIT_OPTIONS
 
@@ -99,15 +108,6 @@ def ssl_environ(tls: TLSSocket) -> dict[str, object]:
 
 # -- limits ------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class HTTPLimits:
-    """Node's ``http.Server`` timeouts, in seconds; ``None`` is no limit."""
-
-    headers_timeout: float | None = 60.0
-    request_timeout: float | None = 300.0
-    keep_alive_timeout: float | None = 5.0
-
-
 def _limit_option(options: dict[str, Any], name: str, default: float | None) -> float | None:
     """Pop one limit from ``options``: seconds >= 0, where ``None``, ``0`` (Node's way to
     disable one) and infinity all mean no limit."""
@@ -117,8 +117,22 @@ def _limit_option(options: dict[str, Any], name: str, default: float | None) -> 
     return value if value and math.isfinite(value) else None
 
 
+def _size_option(options: dict[str, Any], name: str, default: int | None) -> int | None:
+    """Pop one size limit from ``options``: an int >= 0, where ``None`` and ``0`` mean no limit."""
+    if name not in options:
+        return default
+    value = options.pop(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"option {name!r} must be an int or None, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"option {name!r} must be >= 0, got {value!r}")
+    return value or None
+
+
 def _http_limits(options: dict[str, Any]) -> HTTPLimits:
-    """Pop and check the three limit options from ``options``."""
+    """Pop and check the limit options from ``options``."""
     request = _limit_option(options, "request_timeout", 300.0)
     # Node's headersTimeout defaults to the smaller of 60 s and requestTimeout, and must not
     # exceed requestTimeout: the head is part of the request that requestTimeout bounds.
@@ -126,19 +140,9 @@ def _http_limits(options: dict[str, Any]) -> HTTPLimits:
     keep_alive = _limit_option(options, "keep_alive_timeout", 5.0)
     if headers and request and headers > request:
         raise ValueError(f"option 'headers_timeout' must be <= 'request_timeout' ({request!r}), got {headers!r}")
-    return HTTPLimits(headers, request, keep_alive)
-
-
-class LimitPassed(gevent.Timeout):
-    """One of the HTTP limits passed.  A ``gevent.Timeout``, hence a ``BaseException``: an
-    application's ``except Exception`` cannot swallow it and keep a slow client's request alive."""
-
-    def __init__(self, seconds: float | None, limit: str) -> None:
-        super().__init__(seconds)
-        self.limit = limit
-
-    def __str__(self) -> str:
-        return f"{self.limit} passed"
+    defaults = HTTPLimits()
+    sizes = {name: _size_option(options, name, getattr(defaults, name)) for name in _SIZE_OPTIONS}
+    return HTTPLimits(headers, request, keep_alive, **sizes)
 
 
 # -- request framing (RFC 9112 section 6) ------------------------------------------------------
@@ -351,8 +355,10 @@ class _HandlerSocket:
 # -- the handler -------------------------------------------------------------------------------
 
 class WSGIHandler(pywsgi.WSGIHandler):
-    """pywsgi's handler with the connection's TLS facts in every environ, Node's HTTP limits,
-    and RFC 9112's framing rules."""
+    """pywsgi's handler with the connection's TLS facts in every environ, Node's HTTP timeouts
+    and RFC 9112's framing rules: the connection handler when ``WSGIServer.handler_class`` is
+    set to it (or to another ``pywsgi.WSGIHandler`` subclass).  The size limits
+    (``limit_request_*``) are those of pywsgi's parser here."""
 
     #: What pywsgi calls the socket: here the connection's ``_HandlerSocket``.
     socket: _HandlerSocket  # type: ignore[assignment]  # the stub says a gevent socket
@@ -523,7 +529,9 @@ class WSGIServer:
     module's docstring), kept in ``limits`` (an ``HTTPLimits``, read as each connection starts).
     """
 
-    handler_class = WSGIHandler
+    #: The connection handler: ``HTTPHandler`` (llhttp), or a ``gevent.pywsgi.WSGIHandler``
+    #: subclass such as ``WSGIHandler``, which runs the connection through pywsgi instead.
+    handler_class: type[HTTPHandler] | type[pywsgi.WSGIHandler] = HTTPHandler
 
     def __init__(self, listener: tuple[str, int] | str | os.PathLike[str] | _socket.socket,
                  application: WSGIApplication, **options: Any) -> None:
@@ -546,6 +554,8 @@ class WSGIServer:
             raise TypeError("WSGIServer: 'listener' must be (host, port), a Unix socket path "
                             "or a bound socket")
         self.application = application
+        #: The size limits passed explicitly: the pywsgi handler cannot honour them.
+        self._size_options = sorted(name for name in _SIZE_OPTIONS if name in options)
         self.limits = _http_limits(options)
         log = options.pop("log", "default")
         error_log = options.pop("error_log", "default")
@@ -557,11 +567,18 @@ class WSGIServer:
                              "(WSGI applications speak HTTP/1.1); offer ['http/1.1']")
         self._pywsgi = _PywsgiSide(("127.0.0.1", 0), application, log=log, error_log=error_log,
                                    environ={"wsgi.url_scheme": "https", "HTTPS": "on"})
+        #: The access log when it writes somewhere (pywsgi's ``log=None`` is a no-op object).
+        self._access_log = None if type(self._pywsgi.log).__name__ == "_NoopLog" else self._pywsgi.log
+        self._reaper: IdleReaper | None = None
         self.server: Server = _TLSServer(self, self._serve_connection, **options)
 
     # -- lifecycle -----------------------------------------------------------------------
 
     def _listen(self, backlog: int | None = None) -> Server:
+        if self._size_options and issubclass(self.handler_class, pywsgi.WSGIHandler):
+            # Never silently ignore a setting: pywsgi's parser has its own, fixed limits.
+            raise UnsupportedError(f"WSGIServer: option {self._size_options[0]!r} is not honoured by the "
+                                   f"pywsgi handler_class {self.handler_class.__name__}; use HTTPHandler")
         if self._path is not None:
             Server.listen(self.server, backlog=backlog, path=self._path)
             self._pywsgi.environ.setdefault("SERVER_NAME", "")
@@ -600,6 +617,9 @@ class WSGIServer:
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting; wait up to ``timeout`` for requests in progress, then close the rest."""
         self.server.stop(timeout)
+        if self._reaper is not None and self._reaper.pid == os.getpid():
+            self._reaper.stop()
+            self._reaper = None
 
     close = stop
 
@@ -626,13 +646,37 @@ class WSGIServer:
     # -- one connection --------------------------------------------------------------------
 
     def _serve_connection(self, tls: TLSSocket) -> None:
-        """The greentls Server's listener: pywsgi's keep-alive loop over this TLSSocket."""
+        """The greentls Server's listener: the handler's keep-alive loop over this TLSSocket."""
+        handler_class = self.handler_class
+        if not issubclass(handler_class, pywsgi.WSGIHandler):
+            environ = dict(self._pywsgi.environ)
+            environ["wsgi.file_wrapper"] = FileWrapper
+            environ["wsgi.input_terminated"] = True
+            # The client's address: behind a balancer, the PROXY header's (TLSSocket.proxy).
+            client, port = tls.remote_address, tls.remote_port
+            if client is not None:
+                environ["REMOTE_ADDR"], environ["REMOTE_PORT"] = client, str(port)
+            environ.update(ssl_environ(tls))
+            handler_class(tls, self, environ, self._idle_reaper()).handle()
+            return
         address = (tls.remote_address, tls.remote_port) if tls.remote_address is not None else ""
         # pywsgi takes any socket-like object and a (host, port) address; the stub narrows both.
-        handler = self.handler_class(_HandlerSocket(tls), address, self._pywsgi)  # type: ignore[arg-type]
+        handler: Any = handler_class(_HandlerSocket(tls), address, self._pywsgi)  # type: ignore[arg-type]
         handler.ssl_env = ssl_environ(tls)
         handler.limits = self.limits
         handler.handle()
+
+    def _idle_reaper(self) -> IdleReaper | None:
+        """This process's reaper of idle keep-alive connections (a forked worker makes its own)."""
+        seconds = self.limits.keep_alive_timeout
+        if not seconds or self.server.idle_timeout:
+            return None  # no limit, or the Server's idle_timeout bounds every wait anyway
+        reaper = self._reaper
+        if reaper is None or reaper.pid != os.getpid() or reaper.seconds != seconds:
+            if reaper is not None and reaper.pid == os.getpid():
+                reaper.stop()
+            reaper = self._reaper = IdleReaper(seconds)
+        return reaper
 
     def __enter__(self) -> WSGIServer:
         self.start()

@@ -12,7 +12,8 @@ MODULE_NAMES = """create_secure_context create_server connect check_server_ident
 DEFAULT_CIPHERS DEFAULT_ECDH_CURVE DEFAULT_MIN_VERSION DEFAULT_MAX_VERSION CLIENT_RENEG_LIMIT
 CLIENT_RENEG_WINDOW create_secure_pair Server TLSSocket SecureContext SecurePair CryptoStream
 TLSError HandshakeTimeoutError CertificateError RenegotiationError UnsupportedError signals
-capabilities wrap_socket wsgi""".split()
+capabilities wrap_socket wsgi SSLContext SSLSocket SSLObject SSLSession create_default_context
+inject_into_ssl extract_from_ssl""".split()
 
 SERVER_MEMBERS = """listen serve_forever address close stop get_connections connections add_context
 set_secure_context get_ticket_keys set_ticket_keys""".split()
@@ -26,6 +27,12 @@ set_max_send_fragment export_keying_material verify_client_post_handshake proxy 
 local_port remote_address
 remote_family remote_port getpeercert cipher version selected_alpn_protocol server_hostname
 __enter__ __exit__""".split()
+
+#: ``ssl.SSLSocket``'s public members, and what greentls.SSLSocket adds of its own.
+SSLSOCKET_MEMBERS = sorted({name for name in dir(ssl.SSLSocket) if not name.startswith("_")} | set(
+    """accept getsockname getpeername setsockopt getsockopt setblocking settimeout get_channel_binding
+    session session_reused context shared_ciphers compression pending unwrap get_verified_chain
+    get_unverified_chain verify_client_post_handshake server_side server_hostname""".split()))
 
 SIGNALS = """secure_connection tls_client_error new_session resume_session ocsp_request secure_connect
 ocsp_response session keylog secure""".split()
@@ -132,3 +139,41 @@ def test_openssl_error_without_reason_has_a_code():
     first = engine.translate(SSL.Error([("SSL routines", "", "tlsv1 alert unknown ca")]), "shutdown")
     assert first.code == "ERR_SSL_TLSV1_ALERT_UNKNOWN_CA"
     assert engine.translate(SSL.Error([]), "read") is first
+
+
+@pytest.mark.parametrize("name", SSLSOCKET_MEMBERS)
+def test_sslsocket_members(name):
+    """greentls.SSLSocket has every member of ssl.SSLSocket (and is one), and TLSSocket's."""
+    assert hasattr(greentls.SSLSocket, name)
+    assert issubclass(greentls.SSLSocket, ssl.SSLSocket) and issubclass(greentls.SSLSocket, greentls.TLSSocket)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in dir(ssl.SSLObject) if not n.startswith("_")))
+def test_sslobject_members(name):
+    """greentls.SSLObject has every member of ssl.SSLObject."""
+    assert hasattr(greentls.SSLObject, name)
+
+
+def test_sslcontext_is_the_stdlibs():
+    """greentls.SSLContext is an ssl.SSLContext with all its members; create_default_context
+    returns one with the stdlib's defaults."""
+    assert issubclass(greentls.SSLContext, ssl.SSLContext)
+    ctx, std = greentls.create_default_context(), ssl.create_default_context()
+    for name in ("verify_mode", "check_hostname", "minimum_version", "maximum_version", "options",
+                 "verify_flags", "protocol", "hostname_checks_common_name", "security_level"):
+        assert getattr(ctx, name) == getattr(std, name), name
+    server = greentls.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    assert server.protocol == ssl.PROTOCOL_TLS_SERVER and server.verify_mode == ssl.CERT_NONE
+
+
+def test_stdlib_error_classes():
+    """The errors greentls raises where the stdlib raises its own are the stdlib's classes."""
+    from greentls._base import errors
+    assert issubclass(errors.UnexpectedEOFError, ssl.SSLEOFError)
+    assert issubclass(errors.ZeroReturnError, ssl.SSLZeroReturnError)
+    assert issubclass(errors.WantReadError, ssl.SSLWantReadError)
+    assert issubclass(errors.WantWriteError, ssl.SSLWantWriteError)
+    for cls in (errors.UnexpectedEOFError, errors.ZeroReturnError, errors.WantReadError, errors.WantWriteError):
+        assert issubclass(cls, greentls.TLSError)
+    assert errors.UnexpectedEOFError().errno == ssl.SSL_ERROR_EOF
+    assert errors.ZeroReturnError().errno == ssl.SSL_ERROR_ZERO_RETURN

@@ -478,11 +478,10 @@ def test_without_certfile_refuses_to_start(site):
     ((), "greentls_options = {'handshake_timout': 1}\n", "'handshake_timout'; valid keys:"),
     ((), "greentls_options = {'cert': 'x'}\n", "set by gunicorn's 'certfile' setting"),
     (("--http-protocols", "h2,h1"), None, "http_protocols"),
-    (("--limit-request-line", "100"), None, "'limit_request_line'"),
     ((), "suppress_ragged_eofs = False\n", "'suppress_ragged_eofs'"),
     ((), "greentls_options = {'sni_contexts': {'x.test': {'cert': 'not a certificate'}}}\n", "Error:"),
     ((), "greentls_options = {'handshake_timeout': 'soon'}\n", "'handshake_timeout'"),
-], ids=["unknown-key", "gunicorn-owned-key", "h2", "limit-request-line", "ragged-eofs", "bad-sni", "bad-value"])
+], ids=["unknown-key", "gunicorn-owned-key", "h2", "ragged-eofs", "bad-sni", "bad-value"])
 def test_settings_that_cannot_be_honoured_stop_gunicorn(site, args, config, expected):
     """A setting is honoured or refused at start, with its name."""
     assert expected in refused_start(site, *args, config=config)
@@ -520,8 +519,17 @@ def test_cert_reqs(site, cert_reqs, asks, reject):
         assert len(options["ca"]) == 1
 
 
-@pytest.mark.parametrize(("name", "value"), [("http_protocols", "h2,h1"), ("limit_request_fields", 10),
-                                             ("proxy_protocol", "v1"), ("tmp_upload_dir", "/tmp")])
+def test_gunicorn_request_limits_are_greentls_limits(site):
+    """gunicorn's limit_request_line/_fields/_field_size become the WSGI server's (same names,
+    same meanings, 0 for no limit)."""
+    options = gworker.server_options(_config(site, limit_request_line=100, limit_request_fields=10,
+                                             limit_request_field_size=0))
+    assert (options["limit_request_line"], options["limit_request_fields"],
+            options["limit_request_field_size"]) == (100, 10, 0)
+
+
+@pytest.mark.parametrize(("name", "value"), [("http_protocols", "h2,h1"), ("proxy_protocol", "v1"),
+                                             ("tmp_upload_dir", "/tmp")])
 def test_gunicorn_http_settings_without_equivalent_are_refused(site, name, value):
     with pytest.raises(greentls.UnsupportedError, match=name):
         gworker.server_options(_config(site, **{name: value}))

@@ -611,3 +611,25 @@ def test_without_the_capability_it_raises(monkeypatch, server_options):
         with pytest.raises(greentls.UnsupportedError):
             tls.verify_client_post_handshake()
         tls.close()
+
+
+def test_renegotiate_rejecting_after_an_accepting_handshake_rejects(need_openssl, server_options, client_options,
+                                                                    cert_files, stranger_files):
+    """A server that accepted unverified clients (reject_unauthorized=False) and then asks with
+    renegotiate(request_cert=True, reject_unauthorized=True) must reject an untrusted answer:
+    OpenSSL keeps the verify callback set before unless another replaces it."""
+    seen: Seen = {}
+
+    def handler(tls: greentls.TLSSocket) -> None:
+        try:
+            tls.sendall(b"asked\n")
+            tls.renegotiate(request_cert=True, reject_unauthorized=True)
+            seen["authorized"] = tls.authorized
+        except greentls.TLSError as exc:
+            seen["error"] = exc
+
+    options = pha_server_options(server_options, client_options, request_cert=True, reject_unauthorized=False)
+    with serving(handler, **options) as server:
+        converse(s_client(port_of(server), cert_files, "-enable_pha", "-cert", stranger_files["cert"],
+                          "-key", stranger_files["key"]))
+    assert isinstance(seen.get("error"), greentls.CertificateError), seen

@@ -79,8 +79,6 @@ SOURCES = {
 #: written first.  A row listed here is excused only while the code lacks the option; nothing
 #: excuses an option without a row.  Empty this once the options have landed.
 PENDING: dict[str, frozenset[str]] = {
-    "wsgi": frozenset({"limit_request_line", "limit_request_fields", "limit_request_field_size",
-                       "limit_request_body"}),
 }
 
 #: Table -> who takes its options (the sentence under the table's heading).

@@ -24,6 +24,10 @@ __all__ = [
     "CertificateError",
     "RenegotiationError",
     "UnsupportedError",
+    "ZeroReturnError",
+    "UnexpectedEOFError",
+    "WantReadError",
+    "WantWriteError",
 ]
 
 
@@ -74,9 +78,16 @@ class CertificateError(TLSError, ssl.SSLCertVerificationError):
         super().__init__(message, code=code, reason=reason)
         self.host = host
         self.cert = cert
-        # The stdlib's SSLCertVerificationError attributes, for code written against ``ssl``.
+        # The stdlib's SSLCertVerificationError attributes, for code written against ``ssl``:
+        # OpenSSL's X509_V_ERR_* number and its text (X509_verify_cert_error_string), or the
+        # stdlib's words for a host name mismatch.
         self.verify_code = VERIFY_CODES.get(code, 0) if code != "ERR_TLS_CERT_ALTNAME_INVALID" else 62
-        self.verify_message = reason if reason is not None else message
+        if code == "ERR_TLS_CERT_ALTNAME_INVALID" and host is not None:
+            self.verify_message = f"Hostname mismatch, certificate is not valid for {host!r}."
+        elif self.verify_code and (reason is None or reason == message):
+            self.verify_message = _verify_text(self.verify_code) or (reason if reason is not None else message)
+        else:
+            self.verify_message = reason if reason is not None else message
 
 
 class RenegotiationError(TLSError):
@@ -88,6 +99,71 @@ class UnsupportedError(TLSError):
 
     def __init__(self, message: str, *, code: str = "ERR_TLS_UNSUPPORTED", reason: str | None = None):
         super().__init__(message, code=code, reason=reason)
+
+
+class _StdlibNumbered(TLSError):
+    """An error the stdlib raises with an ``SSL_ERROR_*`` number as ``errno`` (its
+    ``args`` are ``(errno, message)``, as the stdlib's)."""
+
+    ssl_errno = 0
+
+    def __init__(self, message: str, *, code: str = "ERR_SSL_UNKNOWN", reason: str | None = None):
+        ssl.SSLError.__init__(self, self.ssl_errno, message)
+        self.code = code
+        self.reason = reason if reason is not None else message
+        self.library = "SSL"
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+class ZeroReturnError(_StdlibNumbered, ssl.SSLZeroReturnError):
+    """The peer closed the TLS connection (close_notify) where data or a handshake was
+    expected: an ``ssl.SSLZeroReturnError`` (``errno`` ``ssl.SSL_ERROR_ZERO_RETURN``)."""
+
+    ssl_errno = ssl.SSL_ERROR_ZERO_RETURN
+
+    def __init__(self, message: str = "TLS/SSL connection has been closed (EOF)", *,
+                 code: str = "ERR_SSL_ZERO_RETURN", reason: str | None = None):
+        super().__init__(message, code=code, reason=reason)
+
+
+class UnexpectedEOFError(_StdlibNumbered, ssl.SSLEOFError):
+    """The transport ended without close_notify where the stdlib reports it: an
+    ``ssl.SSLEOFError`` (``errno`` ``ssl.SSL_ERROR_EOF``)."""
+
+    ssl_errno = ssl.SSL_ERROR_EOF
+
+    def __init__(self, message: str = "EOF occurred in violation of protocol", *,
+                 code: str = "ERR_SSL_UNEXPECTED_EOF_WHILE_READING", reason: str | None = None):
+        super().__init__(message, code=code, reason=reason)
+
+
+class WantReadError(_StdlibNumbered, ssl.SSLWantReadError):
+    """An ``SSLObject`` needs more TLS bytes in its incoming BIO: an ``ssl.SSLWantReadError``."""
+
+    ssl_errno = ssl.SSL_ERROR_WANT_READ
+
+    def __init__(self, message: str = "The operation did not complete (read)", *,
+                 code: str = "ERR_SSL_WANT_READ", reason: str | None = None):
+        super().__init__(message, code=code, reason=reason)
+
+
+class WantWriteError(_StdlibNumbered, ssl.SSLWantWriteError):
+    """An ``SSLObject`` must have its outgoing BIO drained: an ``ssl.SSLWantWriteError``."""
+
+    ssl_errno = ssl.SSL_ERROR_WANT_WRITE
+
+    def __init__(self, message: str = "The operation did not complete (write)", *,
+                 code: str = "ERR_SSL_WANT_WRITE", reason: str | None = None):
+        super().__init__(message, code=code, reason=reason)
+
+
+def _verify_text(code: int) -> str | None:
+    """OpenSSL's text for an X509_V_ERR_* number (the stdlib's ``verify_message``)."""
+    from greentls._base.binding import c_string, ffi, lib
+    text = lib.X509_verify_cert_error_string(code)
+    return c_string(text).decode("ascii", "replace") if text != ffi.NULL else None
 
 
 # OpenSSL's X509_V_ERR_* values (include/openssl/x509_vfy.h.in); names without the prefix are

@@ -186,7 +186,8 @@ class NodeOptions(dict[str, Any]):
             raise TypeError("SecureContext.options holds Node's options, not ssl.SSLContext's OP_* "
                             "flags, and a built context cannot change: pass OpenSSL's SSL_OP_* bits as "
                             "secure_options=..., or min_version=/max_version= instead of OP_NO_TLSv1*, "
-                            "to create_secure_context")
+                            "to create_secure_context; or use greentls.SSLContext, whose options are "
+                            "ssl.SSLContext's")
         return NotImplemented
 
     def __or__(self, other: Any) -> Any:
@@ -285,13 +286,15 @@ class SecureContext:
         if name == "options" and "options" in self.__dict__:
             raise AttributeError("SecureContext.options cannot change once the context is built (it "
                                  "holds Node's options, not ssl.SSLContext's OP_* flags): build a new "
-                                 "context, passing OpenSSL's SSL_OP_* bits as secure_options=...")
+                                 "context, passing OpenSSL's SSL_OP_* bits as secure_options=...; or use "
+                                 "greentls.SSLContext, whose options are ssl.SSLContext's")
         hint = _STDLIB_ONLY_SETTINGS.get(name)
         if hint is not None:
             # Never silently ignore a setting, security settings above all: a stdlib attribute
             # assigned here would change nothing on the wire.
             raise AttributeError(f"SecureContext does not honour ssl.SSLContext's {name!r} "
-                                 f"(assigning it would change nothing): {hint}")
+                                 f"(assigning it would change nothing): {hint}; or use greentls.SSLContext, "
+                                 f"the stdlib's ssl.SSLContext on greentls, which takes it")
         object.__setattr__(self, name, value)
 
     #: stdlib code (http.client) switches TLS 1.3 post-handshake auth on where this is not None.

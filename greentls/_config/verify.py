@@ -50,6 +50,16 @@ def _accept_keeping_error(ok: int, store: CData) -> int:
     return 1
 
 
+@_ffi.callback("int (*)(int, X509_STORE_CTX *)")
+def _keep_verdict(ok: int, store: CData) -> int:
+    """Raw verify callback that changes nothing: OpenSSL's verdict stands.  Installed where a
+    connection rejects unverified peers, because ``SSL_set_verify`` with no callback keeps the
+    one set before: a connection that went from accepting (``_accept_keeping_error``) to
+    rejecting, by a renegotiation, a post-handshake authentication or an SNI switch, would
+    otherwise still accept any certificate."""
+    return ok
+
+
 def node_verify_code(code: int, depth: int) -> str:
     """The verify error name Node reports for OpenSSL's ``code`` at chain ``depth``.
 
@@ -73,8 +83,7 @@ def configure_verify(conn: SSL.Connection, *, server_side: bool, request_cert: b
     if server_side and reject_unauthorized:
         mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
     conn.set_verify(mode)
-    if not reject_unauthorized:
-        _lib.SSL_set_verify(conn._ssl, mode, _accept_keeping_error)
+    _lib.SSL_set_verify(conn._ssl, mode, _keep_verdict if reject_unauthorized else _accept_keeping_error)
 
 
 def verify_result(conn: SSL.Connection) -> str | None:

@@ -1,0 +1,244 @@
+"""The request side of greentls's HTTP/1.1: llhttp's callbacks, the limits and RFC 9112's
+framing rules (``greentls._app.http`` answers the requests).
+
+llhttp (``httptools``) is strict by default and refuses most of what request smuggling needs:
+``Content-Length`` beside ``Transfer-Encoding``, several ``Content-Length`` fields (even equal
+ones, as Node does), a sign or junk in a length, a bare CR or an obs-fold in a field line, a
+space before a field's colon, an invalid chunk size, a chunk size or length that overflows.
+``check_head`` adds what llhttp accepts and we must not: a transfer coding other than a lone
+``chunked`` (we could decode no other, so a server behind us could read the body otherwise),
+``Transfer-Encoding`` in an HTTP/1.0 request (RFC 9112 section 6.1), an HTTP/1.1 request
+without exactly one ``Host`` (RFC 9112 section 3.2), an ``Expect`` other than
+``100-continue`` (417, RFC 9110 section 10.1.1).
+
+Limits and their precedents (each refusal closes the connection):
+
+* ``limit_request_line`` (4094 bytes, gunicorn's default): ``414`` (Apache's LimitRequestLine
+  and nginx's large_client_header_buffers answer 414; gunicorn answers 400);
+* ``limit_request_fields`` (100, gunicorn's and Apache's LimitRequestFields): ``431`` (RFC 6585,
+  as gunicorn and Node answer);
+* ``limit_request_field_size`` (8190 bytes, gunicorn's and Apache's LimitRequestFieldSize):
+  ``431``;
+* ``limit_request_body`` (no limit by default; Apache's LimitRequestBody, nginx's
+  client_max_body_size): ``413``.
+"""
+from __future__ import annotations
+
+import re
+from collections import deque
+from dataclasses import dataclass
+from time import monotonic
+
+import gevent
+import httptools
+
+__all__ = ["HTTPLimits", "LimitPassed", "ClientError", "Refusal", "Request", "Parsing", "check_head",
+           "refusal_bytes", "HOP_BY_HOP", "TOKEN", "STATUS"]
+
+REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
+           414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
+           505: "HTTP Version Not Supported"}
+#: Hop-by-hop fields an application may not set (PEP 3333): the server frames the response
+#: itself.  As gunicorn does, ``Connection: close`` is honoured and the rest dropped.
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                        "te", "trailer", "trailers", "transfer-encoding", "upgrade"})
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+STATUS = re.compile(r"[1-9][0-9][0-9] [^\r\n\x00]*")
+
+
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
+
+
+@dataclass(frozen=True)
+class HTTPLimits:
+    """The HTTP limits of a ``WSGIServer``: Node's timeouts in seconds and gunicorn's size
+    limits in bytes or fields; ``None`` is no limit."""
+
+    headers_timeout: float | None = 60.0
+    request_timeout: float | None = 300.0
+    keep_alive_timeout: float | None = 5.0
+    limit_request_line: int | None = 4094
+    limit_request_fields: int | None = 100
+    limit_request_field_size: int | None = 8190
+    limit_request_body: int | None = None
+
+
+class LimitPassed(gevent.Timeout):
+    """One of the HTTP limits passed.  A ``gevent.Timeout``, hence a ``BaseException``: an
+    application's ``except Exception`` cannot swallow it and keep a slow client's request alive."""
+
+    def __init__(self, seconds: float | None, limit: str) -> None:
+        super().__init__(seconds)
+        self.limit = limit
+
+    def __str__(self) -> str:
+        return f"{self.limit} passed"
+
+
+class ClientError(OSError):
+    """What ``wsgi.input`` raises for a body that failed: malformed, too large, or cut off."""
+
+
+def refusal_bytes(status: int) -> bytes:
+    """The whole answer to a refused request: no body, and the connection closes."""
+    return (f"HTTP/1.1 {status} {REASONS[status]}\r\nContent-Type: text/plain\r\n"
+            "Connection: close\r\nContent-Length: 0\r\n\r\n").encode("ascii")
+
+
+class Refusal(Exception):
+    """A request the server answers itself with a 4xx (or 505) and a close."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- the parser's side: requests and their bodies ----------------------------------------------
+
+class Request:
+    """One request as parsed: its head, its body so far, and whether the body is complete."""
+
+    __slots__ = ("method", "target", "version", "headers", "keep_alive", "body", "complete",
+                 "length", "expect", "upgrade", "start", "received", "error")
+
+    def __init__(self, start: float) -> None:
+        self.start = start
+        self.target = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body = bytearray()
+        self.complete = False
+        self.received = 0
+        self.method = ""
+        self.version = "1.1"
+        self.keep_alive = True
+        self.length: int | None = None
+        self.expect = False
+        self.upgrade = False
+        #: Why the body cannot be read (it was malformed), once the parser said so.
+        self.error: Refusal | None = None
+
+
+class Parsing:
+    """llhttp's callbacks: they build ``Request`` objects and check the limits and framing."""
+
+    def __init__(self, limits: HTTPLimits) -> None:
+        self.queue: deque[Request] = deque()
+        self.current: Request | None = None
+        self.line_limit: int = limits.limit_request_line or 0
+        self.fields_limit: int = limits.limit_request_fields or 0
+        self.field_limit: int = limits.limit_request_field_size or 0
+        self.body_limit: int | None = limits.limit_request_body
+        #: Bytes fed since the last complete field: bounds a field still arriving.
+        self.since_field = 0
+        self.in_head = False
+        self.parser = httptools.HttpRequestParser(self)
+
+    def on_message_begin(self) -> None:
+        self.current = Request(monotonic())
+        self.in_head = True
+        self.since_field = 0
+
+    def on_url(self, url: bytes) -> None:
+        request = self.current
+        assert request is not None
+        request.target += url
+        if self.line_limit and len(request.target) + 14 > self.line_limit:
+            # 14: the method's shortest form plus " HTTP/1.1" and the spaces.
+            raise Refusal(414, f"request line longer than {self.line_limit} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        request = self.current
+        assert request is not None
+        headers = request.headers
+        headers.append((name, value))
+        self.since_field = 0
+        if self.fields_limit and len(headers) > self.fields_limit:
+            raise Refusal(431, f"more than {self.fields_limit} header fields")
+        if self.field_limit and len(name) + len(value) + 2 > self.field_limit:
+            raise Refusal(431, f"a header field longer than {self.field_limit} bytes")
+
+    def on_headers_complete(self) -> None:
+        request = self.current
+        assert request is not None
+        self.in_head = False
+        parser = self.parser
+        method = parser.get_method()
+        request.method = _METHODS.get(method) or method.decode("ascii")
+        request.version = version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            raise Refusal(505, f"HTTP/{version} is not served")
+        request.keep_alive = parser.should_keep_alive()
+        request.upgrade = parser.should_upgrade()
+        check_head(request, self.body_limit)
+        self.queue.append(request)
+
+    def on_body(self, body: bytes) -> None:
+        request = self.current
+        assert request is not None
+        request.body += body
+        request.received += len(body)
+        if self.body_limit is not None and request.received > self.body_limit:
+            raise Refusal(413, f"request body larger than {self.body_limit} bytes")
+
+    def on_message_complete(self) -> None:
+        request = self.current
+        assert request is not None
+        request.complete = True
+        self.current = None
+
+    def feed(self, data: bytes) -> None:
+        """Parse ``data``; a ``Refusal`` (ours or llhttp's) says why the stream is unusable."""
+        if self.in_head:
+            # A head in progress: httptools gathers a field's pieces before it calls
+            # on_header, so a field dripped without end would grow without bound.  Bytes fed
+            # since the last complete field (on_header resets the count) bound the field in
+            # progress, give or take one read.
+            self.since_field += len(data)
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # An Upgrade or CONNECT request: WSGI cannot hand over the stream. Its head is
+            # queued (answered normally, then the connection is closed); llhttp stops there.
+            pass
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__
+            if isinstance(cause, Refusal):  # raised by one of our callbacks
+                raise cause from None
+            raise Refusal(400, f"malformed request: {exc}") from None
+        if self.in_head and self.field_limit and self.since_field > self.field_limit + self.line_limit + 4:
+            raise Refusal(431, f"a header field longer than {self.field_limit} bytes")
+
+
+def check_head(request: Request, body_limit: int | None) -> None:
+    """RFC 9112's framing rules that llhttp leaves to us, the body limit, and Expect."""
+    coding = length = expect = None
+    hosts = 0
+    for name, value in request.headers:
+        lowered = name.lower()
+        if lowered == b"transfer-encoding":
+            coding = value if coding is None else coding + b"," + value
+        elif lowered == b"content-length":
+            length = value
+        elif lowered == b"expect":
+            expect = value
+        elif lowered == b"host":
+            hosts += 1
+    if coding is not None:
+        if request.version == "1.0":
+            # RFC 9112 section 6.1: Transfer-Encoding in an HTTP/1.0 message is faulty framing.
+            raise Refusal(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if [c.strip(b" \t").lower() for c in coding.split(b",")] != [b"chunked"]:
+            # RFC 9112 section 6.3 item 4: only chunked frames a request; llhttp accepts
+            # "gzip, chunked", which we could not decode (nor could a server behind us agree).
+            raise Refusal(400, f"unsupported Transfer-Encoding {coding.decode('latin-1')!r}")
+    elif length is not None:
+        request.length = int(length)  # llhttp checked: digits only, one field, no overflow
+        if body_limit is not None and request.length > body_limit:
+            raise Refusal(413, f"request body larger than {body_limit} bytes")
+    if request.version == "1.1" and hosts != 1:
+        # RFC 9112 section 3.2: a request without Host, or with several, is a 400.
+        raise Refusal(400, "an HTTP/1.1 request needs exactly one Host field")
+    if expect is not None:
+        if expect.lower() != b"100-continue":
+            raise Refusal(417, f"unsupported Expect {expect.decode('latin-1')!r}")
+        request.expect = request.version == "1.1"
