@@ -56,6 +56,7 @@ from greentls.signals import (
     secure_connection,
     session,
     tls_client_error,
+    trace,
 )
 
 __version__ = "0.1.0"
@@ -166,6 +167,6 @@ __all__ = [
     "CertificateError", "RenegotiationError", "UnsupportedError", "signals", "capabilities",
     "wrap_socket", "wsgi", "secure_connection", "tls_client_error", "new_session",
     "resume_session", "ocsp_request", "secure_connect", "ocsp_response", "session", "keylog",
-    "secure", "SSLContext", "SSLSocket", "SSLObject", "SSLSession", "create_default_context",
+    "trace", "secure", "SSLContext", "SSLSocket", "SSLObject", "SSLSession", "create_default_context",
     "inject_into_ssl", "extract_from_ssl",
 ]

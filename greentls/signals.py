@@ -19,7 +19,7 @@ from blinker import NamedSignal, Namespace
 
 __all__ = [
     "secure_connection", "tls_client_error", "new_session", "resume_session", "ocsp_request",
-    "secure_connect", "ocsp_response", "session", "keylog", "secure", "ask", "has_receivers",
+    "secure_connect", "ocsp_response", "session", "keylog", "trace", "secure", "ask", "has_receivers",
 ]
 
 log = logging.getLogger("greentls")
@@ -49,6 +49,10 @@ TLSSocket (client): a resumable session arrived (TLS 1.3 sends tickets after the
 kwargs: ``session: bytes``, usable as ``connect(session=...)``.""")
 keylog = _signals.signal("keylog", doc="""\
 TLSSocket (both sides): key material in NSS key log format. kwargs: ``line: bytes``.""")
+trace = _signals.signal("trace", doc="""\
+TLSSocket (both sides, once tracing is on: ``enable_trace``): a protocol message or alert was
+sent or received. kwargs: ``line: str``, such as ``"greentls trace: <- ClientHello (512 bytes)"``.
+Without receivers the lines go to standard error.""")
 secure = _signals.signal("secure", doc="""\
 SecurePair: the pair's handshake completed.""")
 

@@ -520,6 +520,20 @@ class _TLSServer(Server):
         return Server.listen(self, port or 0, host, backlog, path=path, sock=sock)
 
 
+def _without_h2(callback: Any) -> Any:
+    """An ``alpn_callback`` that may not choose ``h2``: WSGI is HTTP/1.x, and a client that
+    negotiated h2 sends the HTTP/2 preface next (the connection fails instead)."""
+    if not callable(callback):
+        return callback  # Server's own check names the option
+
+    def choose(servername: str | None, protocols: list[str]) -> str | None:
+        answer = callback(servername, protocols)
+        if answer == "h2":
+            raise ValueError("WSGIServer: alpn_callback chose 'h2' (WSGI applications speak HTTP/1.1)")
+        return cast("str | None", answer)
+    return choose
+
+
 class WSGIServer:
     """Serve a WSGI application over greentls, as ``gevent.pywsgi.WSGIServer`` does over TCP.
 
@@ -559,8 +573,11 @@ class WSGIServer:
         self.limits = _http_limits(options)
         log = options.pop("log", "default")
         error_log = options.pop("error_log", "default")
-        options.setdefault("alpn_protocols", ["http/1.1"])
-        offered = normalize_alpn("alpn_protocols", options["alpn_protocols"]) or []
+        if options.get("alpn_callback") is None:
+            options.setdefault("alpn_protocols", ["http/1.1"])
+        else:
+            options["alpn_callback"] = _without_h2(options["alpn_callback"])
+        offered = normalize_alpn("alpn_protocols", options.get("alpn_protocols")) or []
         if b"h2" in offered:
             # WSGI is HTTP/1.x: a client that negotiated h2 sends the HTTP/2 preface next.
             raise ValueError("WSGIServer: option 'alpn_protocols' cannot offer 'h2' "

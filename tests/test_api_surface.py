@@ -24,6 +24,7 @@ get_ephemeral_key_info get_finished get_peer_finished get_peer_certificate get_c
 get_x509_certificate get_peer_x509_certificate
 get_protocol get_session get_tls_ticket is_session_reused renegotiate disable_renegotiation
 set_max_send_fragment export_keying_material verify_client_post_handshake proxy address local_address
+enable_trace get_shared_sigalgs
 local_port remote_address
 remote_family remote_port getpeercert cipher version selected_alpn_protocol server_hostname
 __enter__ __exit__""".split()
@@ -35,7 +36,7 @@ SSLSOCKET_MEMBERS = sorted({name for name in dir(ssl.SSLSocket) if not name.star
     get_unverified_chain verify_client_post_handshake server_side server_hostname""".split()))
 
 SIGNALS = """secure_connection tls_client_error new_session resume_session ocsp_request secure_connect
-ocsp_response session keylog secure""".split()
+ocsp_response session keylog trace secure""".split()
 
 
 @pytest.mark.parametrize("name", MODULE_NAMES)

@@ -192,7 +192,8 @@ def test_add_option_docs_appends_once_per_call():
 
     assert optiontable.add_option_docs(documented, "context") is documented
     assert documented.__doc__.startswith("Do a thing.\n\nMore about it.\n\nOptions (keyword arguments):")
-    assert "Context options:\n    ca (" in documented.__doc__
+    assert "Context options:\n    allow_partial_trust_chain (" in documented.__doc__
+    assert "\n    ca (" in documented.__doc__
     assert optiontable.add_option_docs(bare, "context").__doc__ is None
 
 

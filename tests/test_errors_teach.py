@@ -15,7 +15,7 @@ def test_unknown_option_suggests_the_closest_and_lists_the_valid():
     message = str(raised.value)
     assert "unexpected option 'certfile'" in message
     assert "(did you mean 'cert'?)" in message
-    assert "valid options: alpn_protocols, ca, cert," in message
+    assert "valid options: allow_partial_trust_chain, alpn_callback, alpn_protocols, ca, cert," in message
 
 
 def test_unknown_option_without_a_close_name_still_lists_the_valid():

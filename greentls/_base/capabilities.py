@@ -26,6 +26,10 @@ capabilities: dict[str, bool] = {
     # it with SSL_CTX_set_post_handshake_auth, the server asks with
     # SSL_verify_client_post_handshake.
     "post_handshake_auth": _has("SSL_CTX_set_post_handshake_auth", "SSL_verify_client_post_handshake"),
+    # Node's getSharedSigalgs walks SSL_get_shared_sigalgs; the binding exports neither it nor
+    # SSL_get_sigalgs, and the shared list is OpenSSL's own computation (peer list, local list,
+    # security level, protocol version), which no other bound function reveals.
+    "shared_sigalgs": _has("SSL_get_shared_sigalgs", "OBJ_nid2sn"),
 }
 
 #: Why a capability is missing, for ``UnsupportedError`` messages.
@@ -47,4 +51,8 @@ REASONS = {
         "SSL_verify_client_post_handshake, so TLS 1.3 post-handshake client authentication "
         "cannot be offered or requested; ask for the client certificate in the handshake "
         "(request_cert=True)"),
+    "shared_sigalgs": (
+        "pyOpenSSL's OpenSSL binding exports neither SSL_get_shared_sigalgs nor SSL_get_sigalgs, "
+        "so the signature algorithms both sides share cannot be read; choose them with the "
+        "option sigalgs"),
 }

@@ -128,16 +128,22 @@ def _accept_servername(ssl: CData, alert: CData, _arg: CData) -> int:
 def _alpn_select(conn: SSL.Connection, offered: list[bytes]) -> bytes | _NoOverlappingProtocols:
     """Server ALPN choice (RFC 7301 section 3.2): the server's own preference order.
 
-    Runs inside OpenSSL: it only reads the list the connection's engine holds.  With no overlap
-    it fails the handshake with ``no_application_protocol``, as Node does since v17.
+    Runs inside OpenSSL: it only reads the list the connection's engine holds (an
+    ``alpn_callback``'s answer is such a list of one, or none).  With no overlap it fails the
+    handshake with ``no_application_protocol``, as Node does since v17.
     """
     engine: TLSEngine | None = conn.get_app_data()
     mine: list[bytes] | None = engine.alpn_protocols if engine is not None else None
-    if not mine:
+    refusal = engine.alpn_refusal if engine is not None else None
+    if not mine and refusal is None:
         return SSL.NO_OVERLAPPING_PROTOCOLS
-    for protocol in mine:
+    for protocol in mine or ():
         if protocol in offered:
             return protocol
+    if refusal is not None:
+        # An alpn_callback's answer, made in the connection's greenlet before OpenSSL read
+        # the hello (TLSSocket._choose_alpn): this only reads it.
+        raise refusal
     raise TLSError("no application protocol in common with the client (RFC 7301 section 3.2)",
                    code="ERR_SSL_NO_APPLICATION_PROTOCOL", reason="no application protocol")
 
@@ -396,6 +402,7 @@ def _build(options: Options, inputs: BuildInputs, *, session_id: bytes | None) -
     _apply_trust(ctx, options, inputs)
     _apply_pfx_trust(ctx, options)
     _apply_crl(ctx, options)
+    _apply_partial_chain(ctx, options)
     _apply_dhparam(ctx, options, leaves)
     _apply_sigalgs(ctx, options)
     _apply_post_handshake_auth(ctx, options)
@@ -562,6 +569,17 @@ def _apply_crl(ctx: SSL.Context, options: Options) -> None:
             except ValueError as exc:
                 raise ValueError(f"option 'crl': not a PEM CRL ({exc})") from exc
     store.set_flags(crypto.X509StoreFlags.CRL_CHECK | crypto.X509StoreFlags.CRL_CHECK_ALL)
+
+
+def _apply_partial_chain(ctx: SSL.Context, options: Options) -> None:
+    """``allow_partial_trust_chain``: any certificate of the trust store, an intermediate CA in
+    ``ca`` too, ends a chain as a trust anchor (``X509_V_FLAG_PARTIAL_CHAIN``), as Node's
+    ``allowPartialTrustChain`` sets it on the context's store.  ``X509_STORE_set_flags`` adds
+    to the flags already set (``crl``'s), it does not replace them."""
+    value = options.get("allow_partial_trust_chain")
+    if value is None or not check_bool("allow_partial_trust_chain", value):
+        return
+    _store(ctx).set_flags(crypto.X509StoreFlags.PARTIAL_CHAIN)
 
 
 def _apply_dhparam(ctx: SSL.Context, options: Options, leaves: list[x509.Certificate]) -> None:

@@ -22,13 +22,13 @@ Options: TypeAlias = dict[str, Any]
 CONTEXT_OPTIONS = frozenset(
     "pfx key passphrase cert ca ciphers honor_cipher_order ecdh_curve client_cert_engine crl "
     "dhparam secure_options secure_protocol session_id_context min_version max_version sigalgs "
-    "post_handshake_auth".split()
+    "post_handshake_auth allow_partial_trust_chain".split()
 )
 #: Options a ``Server`` takes besides the context options.
 SERVER_OPTIONS = frozenset(
     "handshake_timeout request_cert reject_unauthorized alpn_protocols sni_callback "
     "session_timeout ticket_keys secure_context max_connections idle_timeout proxy_protocol "
-    "proxy_allow_from".split()
+    "proxy_allow_from alpn_callback enable_trace".split()
 )
 #: Options ``connect()`` takes besides the context options.
 CONNECT_OPTIONS = frozenset(

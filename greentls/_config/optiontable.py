@@ -138,6 +138,13 @@ _CONTEXT: _Rows = {
         "for its certificate after the handshake; a server allows it, so that "
         "``verify_client_post_handshake()`` can ask then.",
         "- (greentls-only, as :attr:`ssl.SSLContext.post_handshake_auth`)"),
+    "allow_partial_trust_chain": (
+        "``bool``", "``False``",
+        "Accept a certificate of the trust store (:opt:`ca`, or the default roots) as the "
+        "end of the peer's chain even when it is an intermediate CA, not a self-signed root "
+        "(OpenSSL's ``X509_V_FLAG_PARTIAL_CHAIN``). Applies to both sides: a client's check "
+        "of the server and a server's check of client certificates.",
+        "``allowPartialTrustChain``"),
 }
 
 _SERVER: _Rows = {
@@ -163,6 +170,16 @@ _SERVER: _Rows = {
         "ALPN protocols the server accepts, in its order of preference; a client that offers "
         "none of them gets a ``no_application_protocol`` alert.",
         "``ALPNProtocols``"),
+    "alpn_callback": (
+        "callable ``(servername, protocols) -> str | None``", "``None``",
+        "Chooses the ALPN protocol of each client that offers some: ``servername`` is the SNI "
+        "name OpenSSL reads (or ``None``), ``protocols`` the client's list of ``str``, in its "
+        "order. Returning ``None``, or a protocol the client did not offer, fails the "
+        "handshake with a ``no_application_protocol`` alert. It runs in the connection's "
+        "greenlet and may block; an exception it raises fails that connection "
+        "(:data:`~greentls.signals.tls_client_error`). Cannot be combined with "
+        ":opt:`alpn_protocols <server.alpn_protocols>` (:exc:`TypeError`).",
+        "``ALPNCallback`` (which takes ``{servername, protocols}``)"),
     "sni_callback": (
         "callable ``(servername) -> SecureContext | dict | None``", "``None``",
         "Picks the context for the name a client asked for; a dict is built into a context "
@@ -193,6 +210,13 @@ _SERVER: _Rows = {
         "After the handshake, a read or write that waits this long for the peer raises "
         ":exc:`TimeoutError` in the handler; an unhandled one ends the connection.",
         "``server.timeout`` (advisory in Node)"),
+    "enable_trace": (
+        "``bool``", "``False``",
+        "Trace every connection from its first message: one line per handshake message, "
+        "ChangeCipherSpec and alert, both ways, to the :data:`~greentls.signals.trace` "
+        "receivers or to standard error (:meth:`TLSSocket.enable_trace "
+        "<greentls.TLSSocket.enable_trace>`). Connections made without it cannot be traced.",
+        "``enableTrace``"),
     "proxy_protocol": (
         "``bool``", "``False``",
         "Behind a load balancer: every connection from an address in "

@@ -41,7 +41,7 @@ State is explicit (``State``); ``BROKEN`` is final, as in trio.
 """
 from __future__ import annotations
 
-from threading import get_native_id as _get_native_id
+from threading import Lock as _Lock, get_native_id as _get_native_id
 from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
@@ -108,17 +108,23 @@ class TLSEngine:
     """A TLS connection as a state machine over bytes (see the module docstring)."""
 
     __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "record",
-                 "clean_close", "verify_error", "first_error", "hello_decision", "hello_refusal",
+                 "clean_close", "verify_error", "first_error", "hello_decision", "hello_refusal", "alpn_refusal",
                  "_parser", "_hello_held", "_attached", "_eof_fed", "_fd", "_fd_owner", "__weakref__")
 
-    def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False) -> None:
-        self.conn = SSL.Connection(context, None)
+    def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False,
+                 msg_callback: CData | None = None) -> None:
+        self.conn = SSL.Connection(context, None) if msg_callback is None else \
+            _traced_connection(context, msg_callback)
         self.server_side = server_side
         self.state = State.NEW  # every later change goes through _move (state.py's table)
         #: The parsed ClientHello (servers that parse it), or None.
         self.client_hello: ClientHello | None = None
         #: This side's ALPN list: what a server selects from (read by the context's callback).
+        #: Empty or None: a client's offer is ignored, unless ``alpn_refusal`` is set.
         self.alpn_protocols: list[bytes] | None = None
+        #: Set: an offer this list does not match fails with this error (an ``alpn_callback``
+        #: that refused, or has not answered yet), even when the list is empty.
+        self.alpn_refusal: TLSError | None = None
         #: What the OpenSSL callbacks record for the connection's greenlet (``_config/record.py``),
         #: set by the socket; never read by the engine itself.
         self.record: CallbackRecord | None = None
@@ -584,6 +590,29 @@ class TLSEngine:
         if self.first_error is None:
             self.first_error = error
         return error
+
+
+#: Held while a context carries a traced connection's message callback (``_traced_connection``).
+_TRACE_LOCK = _Lock()
+
+
+def _traced_connection(context: SSL.Context, msg_callback: CData) -> SSL.Connection:
+    """A connection that reports its protocol messages to ``msg_callback`` (``_tls/trace.py``).
+
+    The binding has only the context's ``SSL_CTX_set_msg_callback``, which OpenSSL copies into
+    a connection when ``SSL_new`` makes it: set for this one creation and cleared at once, it
+    reaches this connection only; the others made from the context carry no callback and pay
+    nothing per record.  pyOpenSSL refuses to change a context that made a connection, but the
+    setter only stores a pointer, read by ``SSL_new`` alone.  The lock keeps OS threads that
+    trace from clearing it under each other; a thread that does not trace and makes a
+    connection meanwhile gets the callback too, which ignores connections whose record does
+    not trace."""
+    with _TRACE_LOCK:
+        _lib.SSL_CTX_set_msg_callback(context._context, msg_callback)
+        try:
+            return SSL.Connection(context, None)
+        finally:
+            _lib.SSL_CTX_set_msg_callback(context._context, _ffi.NULL)
 
 
 #: ``TLSEngine.hello_decision`` of a server whose ClientHello decisions have not run yet.

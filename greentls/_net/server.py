@@ -117,6 +117,20 @@ class Server:
         self.request_cert = check_bool("request_cert", options.get("request_cert", False))
         self.reject_unauthorized = check_bool("reject_unauthorized", options.get("reject_unauthorized", True))
         self.alpn_protocols = normalize_alpn("alpn_protocols", options.get("alpn_protocols"))
+        #: Node's ``ALPNCallback``: ``(servername, protocols) -> str | None``, asked in the
+        #: connection's greenlet for each hello that offers ALPN (``ServerHelloPolicy``).
+        self.alpn_callback: Callable[[str | None, list[str]], str | None] | None = options.get("alpn_callback")
+        if self.alpn_callback is not None:
+            if not callable(self.alpn_callback):
+                raise TypeError("option 'alpn_callback' must be callable")
+            if options.get("alpn_protocols") is not None:
+                # Node: ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS, a TypeError.
+                raise TypeError("options 'alpn_callback' and 'alpn_protocols' are mutually exclusive "
+                                "(ERR_TLS_ALPN_CALLBACK_WITH_PROTOCOLS): the callback chooses among "
+                                "the client's protocols itself")
+        #: Node's ``enableTrace`` server option: every connection is traced from its first
+        #: message (``TLSSocket.enable_trace``).
+        self.enable_trace = check_bool("enable_trace", options.get("enable_trace", False))
         self.sni_callback = options.get("sni_callback")
         if self.sni_callback is not None and not callable(self.sni_callback):
             raise TypeError("option 'sni_callback' must be callable")
@@ -268,7 +282,7 @@ class Server:
         tls = TLSSocket(sock, is_server=True, server=self, request_cert=self.request_cert,
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
                         hello_policy=self.hello_policy, secure_context=self._default_context,
-                        proxy_policy=self.proxy_policy)
+                        proxy_policy=self.proxy_policy, enable_trace=self.enable_trace)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()
@@ -536,7 +550,7 @@ class ServerHelloPolicy(HelloPolicy):
     """A ``Server``'s decisions on each ClientHello, made in the connection's greenlet before
     OpenSSL reads the hello (``_tls/policy.py``): the context for the requested name (its
     ``sni_callback``, else its ``add_context`` table), and the staple its ``ocsp_request``
-    receivers answer."""
+    receivers answer, and the ALPN protocol its ``alpn_callback`` picks."""
 
     __slots__ = ("_server",)
 
@@ -545,8 +559,15 @@ class ServerHelloPolicy(HelloPolicy):
 
     def decides(self) -> bool:
         server = self._server
-        return (server.sni_callback is not None or len(server._sni) > 0
+        return (server.sni_callback is not None or len(server._sni) > 0 or server.alpn_callback is not None
                 or signals.has_receivers(signals.ocsp_request, server))
+
+    def chooses_alpn(self) -> bool:
+        return self._server.alpn_callback is not None
+
+    def alpn_for(self, tls: TLSSocket, servername: str | None, protocols: list[str]) -> str | None:
+        callback = self._server.alpn_callback
+        return callback(servername, protocols) if callback is not None else None
 
     def context_for(self, tls: TLSSocket, hello: ClientHello) -> SecureContext | None:
         server, name = self._server, hello.server_name

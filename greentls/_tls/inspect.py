@@ -149,9 +149,47 @@ class ConnectionInfo:
         """``ssl.SSLSocket.server_hostname``: the name a client asked for; None on servers."""
         return None if self._engine.server_side else getattr(self, "servername", None)
 
+    def get_shared_sigalgs(self) -> list[str]:
+        """The signature algorithms both sides accept, most preferred first, in Node's
+        spellings (``"RSA-PSS+SHA256"``, ``"ECDSA+SHA384"``; Node's ``getSharedSigalgs()``).
+
+        Raises ``UnsupportedError`` where the binding lacks ``SSL_get_shared_sigalgs``
+        (``greentls.capabilities["shared_sigalgs"]``): the list is OpenSSL's own computation."""
+        from greentls._base.capabilities import REASONS, capabilities
+        if not capabilities["shared_sigalgs"]:
+            from greentls._base.errors import UnsupportedError
+            raise UnsupportedError(f"get_shared_sigalgs(): {REASONS['shared_sigalgs']}",
+                                   reason="no SSL_get_shared_sigalgs")
+        return _shared_sigalgs(self._engine.conn._ssl)
+
     def is_session_reused(self) -> bool:
         """True when the handshake resumed a session."""
         return bool(_lib.SSL_session_reused(self._engine.conn._ssl))
+
+
+#: Node's prefixes for the signing key types (``GetSharedSigalgs`` in src/crypto/crypto_tls.cc);
+#: any other type is named by its OpenSSL short name.
+_SIG_PREFIXES = {"EVP_PKEY_RSA": "RSA", "EVP_PKEY_RSA_PSS": "RSA-PSS", "EVP_PKEY_DSA": "DSA",
+                 "EVP_PKEY_EC": "ECDSA", "EVP_PKEY_ED25519": "Ed25519", "EVP_PKEY_ED448": "Ed448"}
+
+
+def _nid_name(nid: int) -> str:
+    from greentls._base.binding import NULL, c_string
+    name = _lib.OBJ_nid2sn(nid)
+    return "UNDEF" if name == NULL else c_string(name).decode("ascii", "replace")
+
+
+def _shared_sigalgs(ssl: Any) -> list[str]:
+    """Node's loop over ``SSL_get_shared_sigalgs(ssl, i, &sign, &hash, ...)``: "<key>+<hash>"."""
+    from greentls._base.binding import NULL, ffi
+    prefixes = {getattr(_lib, const): text for const, text in _SIG_PREFIXES.items() if hasattr(_lib, const)}
+    sign, digest = ffi.new("int *"), ffi.new("int *")
+    count = _lib.SSL_get_shared_sigalgs(ssl, 0, NULL, NULL, NULL, NULL, NULL)
+    names = []
+    for index in range(count):
+        _lib.SSL_get_shared_sigalgs(ssl, index, sign, digest, NULL, NULL, NULL)
+        names.append(f"{prefixes.get(sign[0]) or _nid_name(sign[0])}+{_nid_name(digest[0])}")
+    return names
 
 
 def _trust_store_certs(conn: SSL.Connection) -> list[x509.Certificate]:

@@ -39,6 +39,16 @@ class HelloPolicy:
         """True when ``staple_for`` should be asked (the hello carried status_request)."""
         return False
 
+    def chooses_alpn(self) -> bool:
+        """True when ``alpn_for`` picks the ALPN protocol of each hello that offers some (an
+        ``alpn_callback``) instead of a list of protocols; ``decides`` must then be True."""
+        return False
+
+    def alpn_for(self, tls: TLSSocket, servername: str | None, protocols: list[str]) -> str | None:
+        """The protocol to select among ``protocols`` (the client's, in its order) for the
+        name OpenSSL will read (may block), or None to refuse them all."""
+        return None
+
     def staple_for(self, tls: TLSSocket, certificate: bytes, issuer: bytes | None) -> bytes | None:
         """The OCSP response to staple for ``certificate`` (may block), or None."""
         return None

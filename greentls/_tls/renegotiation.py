@@ -65,7 +65,7 @@ class Watch(CallbackRecord):
     __slots__ = ("conn", "is_server", "server", "handshakes", "renegotiations", "window_timer", "limit",
                  "window", "disabled", "error", "tickets_read", "client_sessions", "ticket_pending",
                  "last_session", "hold_session", "server_sessions", "last_state", "in_handshake",
-                 "started", "pha_pending", "pha_done", "__weakref__")
+                 "started", "pha_pending", "pha_done", "tracing", "trace_lines", "__weakref__")
 
     def __init__(self, sender: object, report: Callable[[], None], *, conn: SSL.Connection,
                  is_server: bool, server: object) -> None:
@@ -105,6 +105,10 @@ class Watch(CallbackRecord):
         self.pha_pending = False
         #: Server: the client's answer was read; the socket judges the new certificate.
         self.pha_done = False
+        #: ``enable_trace()``: record a line per protocol message (``_tls/trace.py``).
+        self.tracing = False
+        #: Trace lines not yet delivered; None until the first.
+        self.trace_lines: list[str] | None = None
 
     def start(self) -> None:
         """Install the info callback on the connection (once).
@@ -185,6 +189,16 @@ class Watch(CallbackRecord):
             self.report()
         self.last_state = state
 
+    def add_trace_line(self, line: str) -> None:
+        """Inside OpenSSL (the message callback): keep a trace line for the greenlet."""
+        if not self.tracing:
+            return  # a connection made while another was being traced (engine.py)
+        if self.trace_lines is None:
+            self.trace_lines = [line]
+        else:
+            self.trace_lines.append(line)
+        self.report()
+
     def _fail(self, error: TLSError) -> None:
         if self.error is None:
             self.error = error
@@ -248,9 +262,24 @@ class Watch(CallbackRecord):
             # can only be connected afterwards: hold a session nobody heard until the first read.
             self.hold_session = True
 
+    def deliver_trace(self) -> None:
+        """In the connection's greenlet: hand the trace lines recorded so far to the ``trace``
+        receivers of the socket, or, with none, write them to standard error (as Node)."""
+        lines, self.trace_lines = self.trace_lines, None
+        if not lines:
+            return
+        if signals.has_receivers(signals.trace, self.sender):
+            for line in lines:
+                signals.trace.send(self.sender, line=line)
+            return
+        import sys
+        sys.stderr.write("".join(line + "\n" for line in lines))
+
     def deliver(self) -> TLSError | None:
         """In the connection's greenlet, after ``report``: send the signals for what the
         callbacks recorded (module docstring); returns the error that must fail the socket."""
+        if self.trace_lines is not None:
+            self.deliver_trace()
         for line in self.take_keylog_lines():
             signals.keylog.send(self.sender, line=line)
         sessions, self.server_sessions = self.server_sessions, []

@@ -22,7 +22,7 @@ from greentls._base.errors import CertificateError, TLSError, UnsupportedError
 from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
-from greentls._config.options import CONTEXT_OPTIONS, normalize_alpn, reject_unknown, split_options
+from greentls._config.options import CONTEXT_OPTIONS, check_bool, normalize_alpn, reject_unknown, split_options
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, TLSEngine, WantRead, WantWrite, is_tls13
 from greentls._engine.state import State, refusal
@@ -55,6 +55,7 @@ from greentls._tls.renegotiation import (
     refuse_on_tls13,
     run_renegotiation,
 )
+from greentls._tls.trace import MSG_CALLBACK
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer, WriteableBuffer
@@ -118,7 +119,7 @@ class TLSSocket(ConnectionInfo):
                  session: bytes | None = None, request_ocsp: bool = False,
                  secure_context: SecureContext | None = None, servername: str | None = None,
                  hello_policy: HelloPolicy | None = None, proxy_policy: ProxyPolicy | None = None,
-                 **context_options: Any) -> None:
+                 enable_trace: bool = False, **context_options: Any) -> None:
         reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
         if secure_context is None:  # a Server passes its own (its default context)
             secure_context = SecureContext(**split_options(context_options, CONTEXT_OPTIONS))
@@ -156,8 +157,12 @@ class TLSSocket(ConnectionInfo):
         # A server over a gevent socket first peeks at the ClientHello (_peek_hello): its
         # engine parses no hello and its pump is chosen when the peek has answered.
         peeks = self._is_server and is_gevent_socket(sock)
+        # Tracing is chosen when the connection is made: OpenSSL copies the message callback
+        # into a connection only then (_tls/trace.py).
+        traced = check_bool("enable_trace", enable_trace)
         engine = TLSEngine(self._openssl_context(secure_context), server_side=self._is_server,
-                           parse_hello=self._is_server and not peeks)
+                           parse_hello=self._is_server and not peeks,
+                           msg_callback=MSG_CALLBACK if traced else None)
         self._engine = engine
         #: Set when an OpenSSL callback recorded something (``_note_events``); checked after reads.
         self._events = False
@@ -168,6 +173,9 @@ class TLSSocket(ConnectionInfo):
         self._watch = Watch(self, self._note_events, conn=engine.conn, is_server=self._is_server,
                             server=server)
         engine.record = self._watch
+        self._watch.tracing = traced
+        #: The connection was made with the message callback (``enable_trace``).
+        self._traceable = traced
         #: How bytes move (_io/transport.py): None until the handshake of a server that peeks.
         self._pump: Pump | None = None if peeks else MemoryPump(engine, sock)
         alpn = normalize_alpn("alpn_protocols", alpn_protocols)
@@ -175,6 +183,12 @@ class TLSSocket(ConnectionInfo):
                          reject_unauthorized=self._reject)
         if self._is_server:
             engine.alpn_protocols = alpn
+            if self._hello_policy.chooses_alpn():
+                # Every ALPN offer is refused until the callback answered this connection's
+                # hello (``_choose_alpn``): no hello is served without its decision.
+                engine.alpn_refusal = TLSError(
+                    "no application protocol: the alpn_callback was not asked about this ClientHello",
+                    code="ERR_SSL_NO_APPLICATION_PROTOCOL", reason="no application protocol")
         else:
             self._setup_client(alpn, servername, session)
 
@@ -233,7 +247,38 @@ class TLSSocket(ConnectionInfo):
                     self._refuse_oversized_hello()
             finally:  # even if the handshake timer interrupts the drain
                 self._abort()
+                self._deliver_trace_quietly()  # the alert that ended it included
             raise
+
+    def enable_trace(self) -> None:
+        """Trace this connection (Node's ``enableTrace()``): one line per handshake message,
+        ChangeCipherSpec and alert, sent (``->``) or received (``<-``), to the ``trace``
+        signal's receivers for this socket, or to standard error without any.
+
+        OpenSSL takes the message callback into a connection only when the connection is made,
+        and the binding has no per-connection setter: a connection is traceable only when made
+        with ``enable_trace=True`` (the ``create_server`` option, or ``TLSSocket``'s keyword),
+        which also starts tracing; here that is a no-op.  On any other connection it raises
+        ``UnsupportedError`` with that reason."""
+        if not self._traceable:
+            raise UnsupportedError(
+                "enable_trace(): this connection was made without tracing, and it cannot be added "
+                "now: OpenSSL copies a context's message callback (SSL_CTX_set_msg_callback) into a "
+                "connection only when the connection is created, and pyOpenSSL's binding has no "
+                "SSL_set_msg_callback; make the connection with enable_trace=True "
+                "(create_server(enable_trace=True), TLSSocket(sock, enable_trace=True))",
+                reason="no SSL_set_msg_callback")
+        self._watch.tracing = True
+
+    def _deliver_trace_quietly(self) -> None:
+        """Deliver the last trace lines of a connection that is ending (a failed handshake,
+        ``close``): a ``trace`` receiver that raises must not replace the reason it ends."""
+        if self._watch.trace_lines is None:
+            return
+        try:
+            self._watch.deliver_trace()
+        except Exception:
+            log.exception("a trace receiver failed")
 
     def _run_handshake(self) -> None:
         engine = self._engine
@@ -351,7 +396,8 @@ class TLSSocket(ConnectionInfo):
     def _on_client_hello(self, hello: ClientHello) -> None:
         """Server: decisions that may block, made in this greenlet before OpenSSL reads the hello
         (docs/architecture.rst, "fact-callbacks"): the context for the requested name, and the OCSP
-        staple; then the key log callback on that context, before any secret is derived."""
+        staple, and the ALPN protocol when an ``alpn_callback`` picks it; then the key log callback
+        on that context, before any secret is derived."""
         self.servername = hello.server_name
         if self._engine.hello_decision is not None:
             # The name every decision below is made for; OpenSSL must read the same one.
@@ -360,9 +406,35 @@ class TLSSocket(ConnectionInfo):
         context = policy.context_for(self, hello)
         if context is not None:
             self._use_context(context)
+        if hello.alpn_protocols is not None and policy.chooses_alpn():
+            self._choose_alpn(policy, hello)
         if hello.status_request and policy.wants_staple(self):
             self._ask_staple(policy)
         enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
+
+    def _choose_alpn(self, policy: HelloPolicy, hello: ClientHello) -> None:
+        """Node's ``ALPNCallback``, asked only when the hello carried ALPN (RFC 7301 section
+        3.1), with the name OpenSSL will read: its answer becomes the connection's list of one,
+        which OpenSSL's select callback only reads (``_alpn_select``); None, or a protocol
+        the client did not offer, records the refusal that callback raises instead
+        (``no_application_protocol``)."""
+        assert hello.alpn_protocols is not None
+        offered = [protocol.decode("latin-1") for protocol in hello.alpn_protocols]
+        answer = policy.alpn_for(self, hello.server_name, offered)
+        if answer is not None and not isinstance(answer, str):
+            raise TypeError(f"alpn_callback must return a str or None, not {type(answer).__name__}")
+        engine = self._engine
+        if answer is not None and answer in offered:
+            engine.alpn_protocols = [answer.encode("latin-1")]
+            engine.alpn_refusal = None
+            return
+        engine.alpn_protocols = None
+        why = ("alpn_callback declined every protocol the client offered" if answer is None else
+               f"alpn_callback chose {answer!r}, which the client did not offer ({offered!r})")
+        engine.alpn_refusal = TLSError(f"no application protocol: {why}",
+                                       code="ERR_TLS_ALPN_CALLBACK_REJECTED" if answer is None
+                                       else "ERR_TLS_ALPN_CALLBACK_INVALID_RESULT",
+                                       reason="no application protocol")
 
     def _ask_staple(self, policy: HelloPolicy) -> None:
         """Node's 'OCSPRequest', only when the ClientHello carried status_request (RFC 6066
@@ -817,6 +889,7 @@ class TLSSocket(ConnectionInfo):
     def _real_close(self) -> None:
         self._watch.close()
         self._send_close_notify()
+        self._deliver_trace_quietly()  # the close_notify just sent
         self._engine.close()
         self._close_transport()
 
