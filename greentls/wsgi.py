@@ -538,7 +538,7 @@ class WSGIServer:
     """Serve a WSGI application over greentls, as ``gevent.pywsgi.WSGIServer`` does over TCP.
 
     ``listener`` is ``(host, port)``, a Unix socket path, or a bound socket; ``options`` are ``create_server``'s
-    (``alpn_protocols`` defaults to ``["http/1.1"]``), pywsgi's ``log`` and ``error_log``, and
+    (``alpn_protocols`` defaults to ``["http/1.1", "http/1.0"]``, as nginx's), pywsgi's ``log`` and ``error_log``, and
     Node's ``headers_timeout``, ``request_timeout`` and ``keep_alive_timeout`` (seconds; see the
     module's docstring), kept in ``limits`` (an ``HTTPLimits``, read as each connection starts).
     """
@@ -574,7 +574,7 @@ class WSGIServer:
         log = options.pop("log", "default")
         error_log = options.pop("error_log", "default")
         if options.get("alpn_callback") is None:
-            options.setdefault("alpn_protocols", ["http/1.1"])
+            options.setdefault("alpn_protocols", ["http/1.1", "http/1.0"])  # as nginx offers
         else:
             options["alpn_callback"] = _without_h2(options["alpn_callback"])
         offered = normalize_alpn("alpn_protocols", options.get("alpn_protocols")) or []

@@ -61,6 +61,12 @@ _DISCARD_LIMIT = 1 << 20
 #: A lingering close reads and drops at most this many bytes for at most this long (Apache's
 #: lingering close waits 2 s; nginx's lingering_timeout is 5 s).
 _LINGER_SECONDS = 2.0
+#: The lingering close after answering a request whose body was left unread and too large to
+#: drop in place (an upload answered 401 or 413 at once): long enough for a client that sends
+#: its whole body before it reads (``requests``) to finish and read the answer, as nginx's
+#: lingering_time (30 s) allows; bounded, so a client that sends forever is cut off.
+_UNREAD_LINGER_BYTES = 256 << 20
+_UNREAD_LINGER_SECONDS = 10.0
 _LINGER_BYTES = 1 << 20
 #: A body chunk at least this long is sent apart from its chunk-size line, not copied into it.
 _SEPARATE_WRITE = 1 << 16
@@ -218,6 +224,11 @@ class HTTPHandler:
         self._eof = False
         self._idle = tls.gettimeout()  # the Server's idle_timeout, if any
         self._linger = False
+        #: (bytes, seconds) the lingering close reads and drops at most.
+        self._linger_limits = (_LINGER_BYTES, _LINGER_SECONDS)
+        #: When the last answer ended: keep_alive_timeout counts from it, whatever bytes that
+        #: begin no request (blank lines, which llhttp skips) arrive meanwhile.
+        self._idle_since = 0.0
         # The response in progress.
         self._request: Request | None = None
         self._status: str | None = None
@@ -254,6 +265,7 @@ class HTTPHandler:
             first_start = None
             if not self._answer(queue.popleft()):
                 return
+            self._idle_since = monotonic()
 
     def _read_head(self, first_start: float | None) -> bool:
         """Read while no request is queued; False when the connection should end."""
@@ -273,13 +285,13 @@ class HTTPHandler:
                                      and limits.headers_timeout == min(bounds) else "request_timeout passed"))
                 return False
         elif self.reaper is not None:
-            data = self._idle_recv(self.reaper)
+            data = self._idle_recv(self.reaper, self._idle_since + self.reaper.seconds)
             if data is None:
                 return False  # idle too long: closed without an answer, as Node does
         else:
             keep_alive = limits.keep_alive_timeout
             try:
-                data = self._recv(monotonic() + keep_alive if keep_alive else None)
+                data = self._recv(self._idle_since + keep_alive if keep_alive else None)
             except _Expired:
                 return False
         if not data:
@@ -297,9 +309,12 @@ class HTTPHandler:
                 last.error = refusal
         return True
 
-    def _idle_recv(self, reaper: IdleReaper) -> bytes | None:
-        """Wait for the next request under the reaper's keep_alive_timeout; None if it passed."""
-        self.idle_deadline = monotonic() + reaper.seconds
+    def _idle_recv(self, reaper: IdleReaper, deadline: float) -> bytes | None:
+        """Wait for the next request under the reaper's keep_alive_timeout, until ``deadline``;
+        None if it passed."""
+        if deadline <= monotonic():
+            return None
+        self.idle_deadline = deadline
         waiting = reaper.waiting
         waiting.add(self)
         try:
@@ -350,9 +365,9 @@ class HTTPHandler:
         if self._linger and not tls.closed:
             try:
                 tls.shutdown(2 - 1)  # socket.SHUT_WR
-                left = _LINGER_BYTES
+                left, seconds = self._linger_limits
                 tls.settimeout(None)
-                with gevent.Timeout(_LINGER_SECONDS, False):  # type: ignore[arg-type]  # False: end silently
+                with gevent.Timeout(seconds, False):  # type: ignore[arg-type]  # False: end silently
                     while left > 0:
                         data = tls.recv(_RECV_SIZE)
                         if not data:
@@ -425,12 +440,14 @@ class HTTPHandler:
         if request.expect and not self._continued:
             return False  # the client waits for 100 Continue: do not make it send the body
         if request.length is not None and request.length - request.received > _DISCARD_LIMIT:
+            self._linger = True  # the answer said Connection: close (_send_head)
             return False
         try:
             complete = False
             while not complete:
                 request.body.clear()
                 if request.received > _DISCARD_LIMIT:
+                    self._linger = True
                     return False
                 complete = self._read_body(request)
         except (LimitPassed, ClientError):
@@ -614,6 +631,13 @@ class HTTPHandler:
         else:
             self._mode = _UNTIL_CLOSE  # HTTP/1.0 without a length: the close ends the body
             self._close = True
+        if not self._close and not request.complete and (
+                request.length is None or request.length - request.received > _DISCARD_LIMIT):
+            # The body is still arriving and may be more than we would read to drop it: say
+            # we close, so a client still sending reads this answer (and closes lingering).
+            self._close = True
+            self._linger = True
+            self._linger_limits = (_UNREAD_LINGER_BYTES, _UNREAD_LINGER_SECONDS)
         if self._close:
             lines.append("Connection: close\r\n\r\n")
         elif request.version == "1.0":

@@ -118,6 +118,11 @@ class Request:
         self.error: Refusal | None = None
 
 
+#: What a request may send without the parser reporting progress when limit_request_field_size
+#: is 0 (no limit on complete fields): Node caps chunk extensions at 16 KiB (CVE-2024-22019).
+_UNSEEN_LIMIT = 1 << 16
+
+
 class Parsing:
     """llhttp's callbacks: they build ``Request`` objects and check the limits and framing."""
 
@@ -128,7 +133,9 @@ class Parsing:
         self.fields_limit: int = limits.limit_request_fields or 0
         self.field_limit: int = limits.limit_request_field_size or 0
         self.body_limit: int | None = limits.limit_request_body
-        #: Bytes fed since the last complete field: bounds a field still arriving.
+        #: Bytes fed since the parser last reported progress (a field, body bytes, a message's
+        #: start or end): bounds what it buffers unseen, a field in the head or the trailers,
+        #: or a chunk header and its extensions, none of which reaches a callback until it ends.
         self.since_field = 0
         self.in_head = False
         self.parser = httptools.HttpRequestParser(self)
@@ -177,6 +184,7 @@ class Parsing:
         assert request is not None
         request.body += body
         request.received += len(body)
+        self.since_field = 0
         if self.body_limit is not None and request.received > self.body_limit:
             raise Refusal(413, f"request body larger than {self.body_limit} bytes")
 
@@ -185,14 +193,16 @@ class Parsing:
         assert request is not None
         request.complete = True
         self.current = None
+        self.since_field = 0
 
     def feed(self, data: bytes) -> None:
         """Parse ``data``; a ``Refusal`` (ours or llhttp's) says why the stream is unusable."""
-        if self.in_head:
-            # A head in progress: httptools gathers a field's pieces before it calls
-            # on_header, so a field dripped without end would grow without bound.  Bytes fed
-            # since the last complete field (on_header resets the count) bound the field in
-            # progress, give or take one read.
+        if self.current is not None:
+            # A request in progress: httptools gathers a field's pieces before it calls
+            # on_header (in the head and in the trailers), and llhttp reads a chunk header and
+            # its extensions without a callback, so any of them dripped without end would grow
+            # (at a quadratic cost: httptools appends to a bytes object).  Bytes fed since the
+            # parser last reported progress bound it, give or take one read.
             self.since_field += len(data)
         try:
             self.parser.feed_data(data)
@@ -205,8 +215,11 @@ class Parsing:
             if isinstance(cause, Refusal):  # raised by one of our callbacks
                 raise cause from None
             raise Refusal(400, f"malformed request: {exc}") from None
-        if self.in_head and self.field_limit and self.since_field > self.field_limit + self.line_limit + 4:
-            raise Refusal(431, f"a header field longer than {self.field_limit} bytes")
+        bound = self.field_limit or _UNSEEN_LIMIT
+        if self.current is not None and self.since_field > bound + self.line_limit + 4:
+            if self.in_head:
+                raise Refusal(431, f"a header field longer than {bound} bytes")
+            raise Refusal(400, f"a chunk header or trailer field longer than {bound} bytes")
 
 
 def check_head(request: Request, body_limit: int | None) -> None:

@@ -12,29 +12,23 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeAlias, TypeVar
 
+from greentls._config.optiontable import names as option_names
+
 _T = TypeVar("_T")
 
 #: Node's options as keyword arguments: values of many types, each checked where it is used
 #: (the functions below), so ``Any`` is the honest value type.
 Options: TypeAlias = dict[str, Any]
 
+#: The option names the entry points accept are the rows of the option table
+#: (``_config/optiontable.py``), which also gives the docs, the docstrings and the
+#: unknown-option errors their text: one source.
 #: Options of ``create_secure_context`` (Node's ``tls.createSecureContext``).
-CONTEXT_OPTIONS = frozenset(
-    "pfx key passphrase cert ca ciphers honor_cipher_order ecdh_curve client_cert_engine crl "
-    "dhparam secure_options secure_protocol session_id_context min_version max_version sigalgs "
-    "post_handshake_auth allow_partial_trust_chain".split()
-)
+CONTEXT_OPTIONS = option_names("context")
 #: Options a ``Server`` takes besides the context options.
-SERVER_OPTIONS = frozenset(
-    "handshake_timeout request_cert reject_unauthorized alpn_protocols sni_callback "
-    "session_timeout ticket_keys secure_context max_connections idle_timeout proxy_protocol "
-    "proxy_allow_from alpn_callback enable_trace".split()
-)
+SERVER_OPTIONS = option_names("server")
 #: Options ``connect()`` takes besides the context options.
-CONNECT_OPTIONS = frozenset(
-    "host port path socket reject_unauthorized alpn_protocols servername check_server_identity "
-    "session min_dh_size secure_context lookup request_ocsp timeout secure_connect_listener".split()
-)
+CONNECT_OPTIONS = option_names("connect")
 
 
 def reject_unknown(options: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:

@@ -309,6 +309,11 @@ _CONNECT: _Rows = {
         "Called once the connection is verified, after the "
         ":data:`~greentls.signals.secure_connect` receivers.",
         "the ``callback`` argument of ``tls.connect``"),
+    "enable_trace": (
+        "``bool``", "``False``",
+        "Trace the connection from its first message, as the server option does "
+        "(:meth:`TLSSocket.enable_trace <greentls.TLSSocket.enable_trace>`).",
+        "``enableTrace``"),
 }
 
 _WSGI: _Rows = {

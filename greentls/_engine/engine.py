@@ -172,6 +172,12 @@ class TLSEngine:
             raise refusal("configure", self.state)
         self.conn.set_context(context)
 
+    def switch_certificate(self, context: SSL.Context) -> None:
+        """Use ``context``'s key, certificate and chain from now on (``set_key_cert``)."""
+        if self.state not in ALLOWED["set_key_cert"]:
+            raise refusal("set_key_cert", self.state)
+        self.conn.set_context(context)
+
     def parse_hello_first(self) -> None:
         """Server, before any byte was fed: withhold the ClientHello (``HelloReady``) after all.
 

@@ -63,6 +63,9 @@ ALLOWED: dict[str, frozenset[State]] = {
     "established": frozenset({State.OPEN, State.CLOSING}),
     # Choosing the context (SNI) is only possible before OpenSSL has read the ClientHello.
     "configure": frozenset({State.NEW, State.HANDSHAKING}),
+    # Another key and certificate (setKeyCert): for this handshake, a renegotiation, or a
+    # client's answer to a post-handshake certificate request.
+    "set_key_cert": frozenset({State.NEW, State.HANDSHAKING, State.OPEN}),
     # Handing OpenSSL the descriptor: before the handshake (begin_on_fd) or once it is done.
     "attach": frozenset({State.NEW, State.OPEN}),
 }

@@ -62,6 +62,7 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
     path = options.pop("path", path)
     timeout = check_seconds("timeout", options.pop("timeout", None), allow_none=True)
     reject = check_bool("reject_unauthorized", options.pop("reject_unauthorized", True))
+    trace = check_bool("enable_trace", options.pop("enable_trace", False))
     identity = options.pop("check_server_identity", None) or _default_check_server_identity
     if not callable(identity):
         raise TypeError("option 'check_server_identity' must be callable")
@@ -86,7 +87,8 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
                          alpn_protocols=options.get("alpn_protocols"), servername=servername or None,
                          session=options.get("session"), request_ocsp=bool(options.get("request_ocsp")),
                          secure_context=secure_context, identity_check=(identity, servername or host),
-                         min_dh_size=min_dh_size)
+                         min_dh_size=min_dh_size,
+                         enable_trace=trace)
     except BaseException:
         if own_transport:
             sock.close()

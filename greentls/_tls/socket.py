@@ -12,13 +12,14 @@ from __future__ import annotations
 import errno
 import logging
 import socket as _socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import TYPE_CHECKING, Any, cast
 
 from greentls import signals
 from greentls._base.capabilities import REASONS, capabilities
 from greentls._base.errors import CertificateError, TLSError, UnsupportedError
+from greentls._config.cache import context_from_answer
 from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
@@ -269,6 +270,38 @@ class TLSSocket(ConnectionInfo):
                 "(create_server(enable_trace=True), TLSSocket(sock, enable_trace=True))",
                 reason="no SSL_set_msg_callback")
         self._watch.tracing = True
+
+    def set_key_cert(self, context: SecureContext | Mapping[str, Any]) -> None:
+        """Serve (or, on a client, answer certificate requests) with another key and certificate
+        (Node's ``setKeyCert``): ``context`` is a ``SecureContext`` or a dict of its options
+        with at least ``key`` and ``cert`` (or ``pfx``).  The connection switches to that
+        context's OpenSSL context, as an SNI answer does, so its certificate chain goes with it.
+
+        It takes effect on the next handshake message that carries a certificate: this
+        connection's handshake when called before it, a TLS 1.2 renegotiation, or, on a
+        client, the answer to a TLS 1.3 post-handshake certificate request.  A TLS 1.3 server
+        sends its certificate once: after its handshake this raises ``TLSError``
+        ``ERR_TLS_SET_KEY_CERT_AFTER_HANDSHAKE`` rather than change nothing."""
+        if isinstance(context, Mapping):
+            chosen = context_from_answer(dict(context))
+        elif isinstance(context, SecureContext):
+            chosen = context
+        else:
+            raise TypeError(f"set_key_cert: 'context' must be a SecureContext or a dict of its options, "
+                            f"not {type(context).__name__}")
+        assert chosen is not None
+        if chosen.options.get("pfx") is None and (chosen.options.get("key") is None
+                                                  or chosen.options.get("cert") is None):
+            raise ValueError("set_key_cert: the context has no key and certificate (give 'key' and "
+                             "'cert', or 'pfx')")
+        engine = self._engine
+        if self._closed or engine.state in (State.CLOSED, State.BROKEN, State.CLOSING):
+            raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
+        if self._is_server and engine.state is _OPEN and is_tls13(engine.conn):
+            raise TLSError("set_key_cert: a TLS 1.3 server sends its certificate once, in the handshake, "
+                           "which is over", code="ERR_TLS_SET_KEY_CERT_AFTER_HANDSHAKE")
+        engine.switch_certificate(self._openssl_context(chosen))
+        self.secure_context = chosen
 
     def _deliver_trace_quietly(self) -> None:
         """Deliver the last trace lines of a connection that is ending (a failed handshake,

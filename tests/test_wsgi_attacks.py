@@ -1,0 +1,103 @@
+"""The HTTP layer against a red team's findings: a trailer or chunk extension that never
+ends, blank lines dripped to outlive keep_alive_timeout, an upload answered without being read,
+and HTTP/1.0 clients that offer ALPN ``http/1.0``.  Each is answered as stated and the server
+serves on."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from time import monotonic
+from typing import Any
+
+import gevent
+import pytest
+from gevent import ssl
+from helpers import CURL, run
+from test_wsgi_http import client_context, connect, hello, serve  # noqa: F401  (fixtures)
+
+
+def reads_body(environ: dict, start_response: Callable) -> list:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Length", str(len(body)))])
+    return [body]
+
+
+def ignores_body(environ: dict, start_response: Callable) -> list:
+    start_response("401 Unauthorized", [("Content-Length", "6")])
+    return [b"denied"]
+
+
+def _still_serves(connect: Any, port: int) -> None:
+    other = connect(port)
+    other.send(b"GET /ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    other.read_until_closed(5)
+    assert b"200 OK" in other.received and other.received.endswith(b"hello /ok")
+
+
+@pytest.mark.parametrize("tail", [b"0\r\nX-Trailer: ", b"2;ext="], ids=["trailer", "chunk-extension"])
+def test_an_endless_trailer_or_chunk_extension_is_cut_off(serve, connect, tail):
+    """After the head, httptools buffers a trailer field (and llhttp a chunk header) with no
+    callback until it ends: bytes without progress are bounded as a head field is, 400."""
+    port = serve(lambda environ, start_response: (reads_body if environ["PATH_INFO"] == "/up" else hello)(
+        environ, start_response))
+    client = connect(port)
+    client.send(b"POST /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + tail)
+    sent = 0
+    began = monotonic()
+    try:
+        while sent < 4 << 20 and client.closed_at is None and monotonic() - began < 10:
+            client.send(b"a" * 16384)
+            sent += 16384
+            client.read_until_closed(0.001)
+    except OSError:
+        pass
+    client.read_until_closed(5)
+    assert b"400 Bad Request" in client.received, client.received[:200]
+    assert sent < 1 << 20, sent  # cut off near the field limit, not after megabytes
+    _still_serves(connect, port)
+
+
+def test_blank_lines_do_not_extend_keep_alive(serve, connect):
+    """llhttp skips blank lines before a request line: dripping them must not restart the
+    keep_alive_timeout, which counts from the end of the last answer."""
+    port = serve(hello, keep_alive_timeout=1.0)
+    client = connect(port)
+    client.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    began = monotonic()
+    client.drip(b"\r\n" * 40, 0.1)
+    assert client.read_until_closed(6)
+    assert client.closed_at - began < 2.5, client.closed_at - began
+    assert client.received.count(b"200 OK") == 1
+
+
+def test_an_upload_answered_without_reading_it_reaches_a_client_that_sends_first(serve, ca):
+    """An application that answers 401 to a 20 MiB upload without reading it: the answer says
+    Connection: close and the server drains while the client (requests, which sends its whole
+    body before reading) finishes, so the client gets the 401 instead of a reset."""
+    requests = pytest.importorskip("requests", reason="requests is not installed")
+    port = serve(ignores_body)
+    ca_file = ca.cert_pem.bytes()
+    import tempfile
+    with tempfile.NamedTemporaryFile(suffix=".pem") as pem:
+        pem.write(ca_file)
+        pem.flush()
+
+        def post() -> Any:
+            return requests.post(f"https://localhost:{port}/up", data=b"x" * (20 << 20), verify=pem.name,
+                                 timeout=30)
+        response = gevent.get_hub().threadpool.apply(post)
+    assert response.status_code == 401 and response.text == "denied"
+    assert response.headers["Connection"] == "close"
+
+
+def test_http10_clients_that_offer_alpn_http10_are_served(serve, need_curl, cert_files):
+    """curl -0 offers ALPN http/1.0; the default offers it too (as nginx does)."""
+    port = serve(hello)
+    result = run([CURL, "-sS", "-0", "--cacert", cert_files["ca"], f"https://localhost:{port}/ten"], timeout=20)
+    assert result.stdout == b"hello /ten"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # gevent's: its handshake yields to the hub
+    context.load_verify_locations(cafile=cert_files["ca"])
+    context.set_alpn_protocols(["http/1.0"])
+    from gevent import socket
+    with socket.create_connection(("127.0.0.1", port)) as raw, \
+            context.wrap_socket(raw, server_hostname="localhost") as tls:
+        assert tls.selected_alpn_protocol() == "http/1.0"
