@@ -72,19 +72,20 @@ class SSLObject(StdlibConnection, ConnectionInfo):
         self._hostname = _encode_hostname(server_hostname)
         self._client_ciphers = None
         secure = context._secure_context()
-        request_cert, reject = _verify_policy(context, server_side)
+        policy = secure.policy  # the settings taken with the built context (_Policy)
+        request_cert, reject = _verify_policy(policy, server_side)
         self._request_cert, self._reject = request_cert, reject
         openssl_context = secure.server_context(request_cert, reject) if server_side else secure.context
         self._engine = TLSEngine(openssl_context, server_side=server_side, parse_hello=server_side)
         self._policy = _StdlibPolicy(self) if server_side else None  # type: ignore[arg-type]
         conn = self._engine.conn
         configure_verify(conn, server_side=server_side, request_cert=request_cert, reject_unauthorized=reject)
-        configure_connection(conn, context, server_side, self._hostname)
+        configure_connection(conn, policy, server_side, self._hostname)
         if server_side:
-            self._engine.alpn_protocols = context._alpn
+            self._engine.alpn_protocols = policy.alpn
         else:
-            if context._alpn:
-                conn.set_alpn_protos(context._alpn)
+            if policy.alpn:
+                conn.set_alpn_protos(policy.alpn)
             if self._hostname and not is_ip_literal(self._hostname):
                 conn.set_tlsext_host_name(self._hostname.encode("ascii"))
             self.session = session
@@ -106,13 +107,14 @@ class SSLObject(StdlibConnection, ConnectionInfo):
 
     def _use_context(self, context: Any) -> None:
         """The SNI context chosen by ``sni_callback`` (through ``_StdlibPolicy``)."""
-        request_cert, reject = _verify_policy(self._ssl_context, True)
+        policy = getattr(context, "policy", None) or self._ssl_context._secure_context().policy
+        request_cert, reject = _verify_policy(policy, True)
         self._request_cert, self._reject = request_cert, reject
         self._engine.set_context(context.server_context(request_cert, reject))
-        self._engine.alpn_protocols = self._ssl_context._alpn
+        self._engine.alpn_protocols = policy.alpn
         configure_verify(self._engine.conn, server_side=True, request_cert=request_cert,
                          reject_unauthorized=reject)
-        configure_connection(self._engine.conn, self._ssl_context, True, None)
+        configure_connection(self._engine.conn, policy, True, None)
 
     def do_handshake(self) -> None:
         """Advance the handshake; ``ssl.SSLWantReadError`` until the peer's bytes complete it."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import _ssl as _cssl
 import ipaddress
 import os
+import re
 import socket as _socket
 import ssl as _ssl
 import sys
@@ -30,6 +31,7 @@ import threading
 import warnings
 import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -41,6 +43,7 @@ from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
 from greentls._base.errors import CertificateError, TLSError, UnexpectedEOFError, UnsupportedError
 from greentls._config import ciphers as _ciphers
 from greentls._config.context import SecureContext
+from greentls._config.keylog import ignore_environment
 from greentls._config.options import CONTEXT_OPTIONS
 from greentls._config.sessions import apply_client_session, session_id_from_der
 from greentls._config.verify import configure_verify
@@ -121,17 +124,34 @@ def _pha_supported() -> bool:
     return "post_handshake_auth" in CONTEXT_OPTIONS
 
 
+@dataclass(frozen=True)
+class _Policy:
+    """The per-connection settings of an ``SSLContext``, taken with its built context under
+    its lock, so that a connection never combines one version of the settings with another
+    (a thread that changes ``verify_mode`` while another connects)."""
+
+    verify_mode: _ssl.VerifyMode
+    check_hostname: bool
+    host_flags: int
+    post_handshake_auth: bool
+    alpn: list[bytes] | None
+
+
 class _StdlibSecureContext(SecureContext):
     """A ``SecureContext`` whose every OpenSSL context (the client one and each server one
     ``server_context`` builds) also gets the stdlib-only settings ``configure`` applies:
     capath, CRLs, verify flags.  Applied before the context is handed out, so before any
     connection uses it (OpenSSL's rule for changing a context)."""
 
+    #: The per-connection settings taken with it (``SSLContext._secure_context``).
+    policy: _Policy
+
     def __init__(self, configure: Callable[[SSL.Context], None], **options: Any) -> None:
         super().__init__(**options)
         object.__setattr__(self, "_configure", configure)
         object.__setattr__(self, "_configured", {})
         object.__setattr__(self, "_configure_lock", threading.Lock())
+        ignore_environment(self.context)  # the stdlib logs keys only to keylog_filename
         configure(self.context)
 
     def server_context(self, request_cert: bool, reject_unauthorized: bool) -> SSL.Context:
@@ -143,6 +163,7 @@ class _StdlibSecureContext(SecureContext):
                 context = configured.get(key)
                 if context is None:
                     context = super().server_context(request_cert, reject_unauthorized)
+                    ignore_environment(context)
                     self._configure(context)  # type: ignore[attr-defined]
                     configured[key] = context
         return context
@@ -154,11 +175,14 @@ class SSLSession:
     ``der`` is its DER form, which ``TLSSocket.get_session()`` returns too; it resumes in any
     process."""
 
-    __slots__ = ("der", "id", "time", "timeout", "ticket_lifetime_hint", "has_ticket")
+    __slots__ = ("der", "id", "time", "timeout", "ticket_lifetime_hint", "has_ticket", "_context")
 
-    def __init__(self, der: bytes) -> None:
+    def __init__(self, der: bytes, context: SSLContext | None = None) -> None:
         from greentls._config.sessions import _der_items, _session_fields, ticket_from_der
         self.der = bytes(der)
+        #: The ``SSLContext`` whose connection made it (None: made from DER, e.g. in another
+        #: process, which the caller vouches for): like the stdlib's, it resumes only there.
+        self._context = context
         #: The session id (bytes).
         self.id = session_id_from_der(self.der)
         fields = {tag: (start, end) for tag, start, end in _session_fields(self.der)}
@@ -242,7 +266,11 @@ class SSLContext(_ssl.SSLContext):
         with self._lock:
             if self._built is None:
                 options, configure = self._snapshot()
-                self._built = _StdlibSecureContext(configure, **options)
+                built = _StdlibSecureContext(configure, **options)
+                object.__setattr__(built, "policy", _Policy(
+                    self.verify_mode, self.check_hostname, int(_C._host_flags.__get__(self)),
+                    bool(self.post_handshake_auth), list(self._alpn) if self._alpn else None))
+                self._built = built
                 self._built_contexts.add(self._built)
             return self._built
 
@@ -550,7 +578,9 @@ class SSLContext(_ssl.SSLContext):
         """TLS 1.2 cipher suites in OpenSSL syntax (TLS 1.3 suites stay OpenSSL's, as with the stdlib)."""
         with self._lock:
             _C.set_ciphers(self, cipherlist)
-            kept = [part for part in cipherlist.split(":") if not part.strip().startswith("TLS_")]
+            # OpenSSL separates with ':', ',', ';' or spaces; TLS 1.3 suites (TLS_...) stay
+            # OpenSSL's, as with the stdlib.
+            kept = [part for part in re.split(r"[:,; ]+", cipherlist) if part and not part.startswith("TLS_")]
             self._ciphers = ":".join(kept)
             self._changed()
 
@@ -685,7 +715,7 @@ class _StdlibPolicy(HelloPolicy):
         return current._secure_context()
 
 
-def _verify_policy(context: SSLContext, server_side: bool) -> tuple[bool, bool]:
+def _verify_policy(context: _Policy, server_side: bool) -> tuple[bool, bool]:
     """(request_cert, reject_unauthorized) for ``verify_mode``: a client verifies unless
     ``CERT_NONE``; a server asks under ``CERT_OPTIONAL`` and ``CERT_REQUIRED``."""
     mode = context.verify_mode
@@ -700,7 +730,7 @@ def _openssl_verdict(ok: int, _store: Any) -> int:
     return ok
 
 
-def configure_connection(conn: SSL.Connection, context: SSLContext, server_side: bool,
+def configure_connection(conn: SSL.Connection, context: _Policy, server_side: bool,
                          hostname: str | None) -> None:
     """What the stdlib sets per connection inside OpenSSL: a server's ``CERT_OPTIONAL``
     (verify a certificate that is sent, admit a client without one) and a client's host check."""
@@ -718,7 +748,7 @@ def configure_connection(conn: SSL.Connection, context: SSLContext, server_side:
     if server_side or hostname is None or not context.check_hostname or mode == _ssl.CERT_NONE:
         return
     param = _lib.SSL_get0_param(conn._ssl)
-    flags = int(_C._host_flags.__get__(context)) & (_HOSTFLAG_NEVER_CHECK_SUBJECT | _HOSTFLAG_NO_PARTIAL_WILDCARDS)
+    flags = context.host_flags & (_HOSTFLAG_NEVER_CHECK_SUBJECT | _HOSTFLAG_NO_PARTIAL_WILDCARDS)
     _lib.X509_VERIFY_PARAM_set_hostflags(param, flags)
     if is_ip_literal(hostname):
         packed = ipaddress.ip_address(hostname.strip("[]")).packed
@@ -769,6 +799,10 @@ class StdlibConnection:
     def context(self, value: SSLContext) -> None:
         if not isinstance(value, SSLContext):
             raise TypeError("The value must be a greentls.SSLContext")
+        if not self._server_side and value is not self._ssl_context:
+            raise UnsupportedError("SSLSocket.context: a client connection keeps the context it was "
+                                   "wrapped with (its trust and verify settings are in place); wrap the "
+                                   "socket with the other context instead")
         self._ssl_context = value
 
     @property
@@ -786,7 +820,7 @@ class StdlibConnection:
         """The TLS session (``SSLSession``); a client may set one before its handshake."""
         from greentls._config.sessions import current_session_bytes
         der = current_session_bytes(self._engine.conn)
-        return SSLSession(der) if der else None
+        return SSLSession(der, self._ssl_context) if der else None
 
     @session.setter
     def session(self, value: SSLSession | None) -> None:
@@ -798,6 +832,10 @@ class StdlibConnection:
             raise ValueError("Cannot set session for server-side SSLSocket.")
         if self._engine.state is not State.NEW:
             raise ValueError("Cannot set session after handshake.")
+        if value._context is not None and value._context is not self._ssl_context:
+            # The stdlib's rule: a session resumes a handshake of its own context only, since
+            # resuming skips the certificate check another context's trust would make.
+            raise ValueError("Session refers to a different SSLContext.")
         apply_client_session(self._engine.conn, value.der)
 
     @property
@@ -857,6 +895,18 @@ class StdlibConnection:
         if self._server_side and peer is not None and (not chain or chain[0] != peer):
             chain.insert(0, peer)
         return [cert.public_bytes(Encoding.DER) for cert in chain]
+
+
+def check_session(session: SSLSession | None, context: SSLContext, server_side: bool) -> None:
+    """The stdlib's checks of ``wrap_socket(session=...)``/``wrap_bio(session=...)``."""
+    if session is None:
+        return
+    if not isinstance(session, SSLSession):
+        raise TypeError("Value is not a SSLSession.")
+    if server_side:
+        raise ValueError("Cannot set session for server-side SSLSocket.")
+    if session._context is not None and session._context is not context:
+        raise ValueError("Session refers to a different SSLContext.")
 
 
 def _encode_hostname(hostname: str | bytes | None) -> str | None:
@@ -934,8 +984,10 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
     @classmethod
     def _setup(cls, transport: Any, context: SSLContext, server_side: bool, hostname: str | None,
                do_handshake_on_connect: bool, suppress_ragged_eofs: bool, session: SSLSession | None) -> SSLSocket:
+        check_session(session, context, server_side)
         secure = context._secure_context()
-        request_cert, reject = _verify_policy(context, server_side)
+        policy = secure.policy
+        request_cert, reject = _verify_policy(policy, server_side)
         self: SSLSocket = cls.__new__(cls)
         self._ssl_context = context
         self._server_side = server_side
@@ -944,14 +996,14 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         self.suppress_ragged_eofs = bool(suppress_ragged_eofs)
         self._client_ciphers = None
         TLSSocket.__init__(self, transport, is_server=server_side, request_cert=request_cert,
-                           reject_unauthorized=reject, alpn_protocols=context._alpn,
+                           reject_unauthorized=reject, alpn_protocols=policy.alpn,
                            servername=hostname if hostname and not is_ip_literal(hostname) else None,
                            session=session.der if session is not None else None, secure_context=secure,
                            hello_policy=_StdlibPolicy(self) if server_side else None)
         self._handshake_on_connect = self.do_handshake_on_connect
-        configure_connection(self._engine.conn, context, server_side, hostname)
-        if context.keylog_filename and os.fsdecode(context.keylog_filename) != os.environ.get("SSLKEYLOGFILE"):
-            # (greentls itself already logs every context's secrets to SSLKEYLOGFILE.)
+        configure_connection(self._engine.conn, policy, server_side, hostname)
+        if context.keylog_filename:
+            # Only there: a stdlib context's secrets never go to SSLKEYLOGFILE by themselves.
             self._keylog_path = os.fsdecode(context.keylog_filename)
             signals.keylog.connect(self._write_keylog, sender=self)
         return self
@@ -961,15 +1013,16 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
             f.write(line + b"\n")
 
     def _use_context(self, context: SecureContext) -> None:
+        policy: _Policy = getattr(context, "policy", None) or self._ssl_context._secure_context().policy
         if self._server_side:  # the SNI context's own verify policy
-            request_cert, reject = _verify_policy(self._ssl_context, True)
+            request_cert, reject = _verify_policy(policy, True)
             self._request_cert, self._reject = request_cert, reject
         super()._use_context(context)
         if self._server_side:
-            self._engine.alpn_protocols = self._ssl_context._alpn  # the SNI context's ALPN list
+            self._engine.alpn_protocols = policy.alpn  # the SNI context's ALPN list
             configure_verify(self._engine.conn, server_side=True, request_cert=request_cert,
                              reject_unauthorized=reject)
-            configure_connection(self._engine.conn, self._ssl_context, True, None)
+            configure_connection(self._engine.conn, policy, True, None)
 
     def do_handshake(self, block: bool = False) -> None:
         """Run the handshake to completion; raises ``ssl.SSLError`` subclasses (greentls's)."""
@@ -1195,6 +1248,9 @@ def create_default_context(purpose: _ssl.Purpose = _ssl.Purpose.SERVER_AUTH, *, 
         context.load_verify_locations(cafile, capath, cadata)
     elif context.verify_mode != _ssl.CERT_NONE:
         context.load_default_certs(purpose)
+    if sys.version_info >= (3, 13):
+        # Python 3.13's create_default_context checks X.509 strictly and trusts partial chains.
+        context.verify_flags |= _ssl.VERIFY_X509_STRICT | _ssl.VERIFY_X509_PARTIAL_CHAIN
     if hasattr(context, "keylog_filename"):
         keylogfile = os.environ.get("SSLKEYLOGFILE")
         if keylogfile and not sys.flags.ignore_environment:

@@ -30,10 +30,18 @@ if TYPE_CHECKING:
     from greentls._base.binding import CData
     from greentls._engine.engine import TLSEngine
 
-__all__ = ["on_keylog", "enable_if_wanted", "install_if_logging_to_file"]
+__all__ = ["on_keylog", "enable_if_wanted", "install_if_logging_to_file", "ignore_environment"]
 
 #: pyOpenSSL contexts that have the callback (a context is never un-installed).
 _installed: weakref.WeakSet[Context] = weakref.WeakSet()
+#: Contexts whose secrets never go to SSLKEYLOGFILE (a stdlib ``SSLContext``'s: the stdlib logs
+#: only to ``keylog_filename``, which ``create_default_context`` fills from the variable).
+_environment_ignored: weakref.WeakSet[Context] = weakref.WeakSet()
+
+
+def ignore_environment(context: Context) -> None:
+    """Never write ``context``'s secrets to ``SSLKEYLOGFILE`` (the ``keylog`` signal still gets them)."""
+    _environment_ignored.add(context)
 
 
 def enable_if_wanted(conn: Connection) -> None:
@@ -68,7 +76,7 @@ def _raw_keylog_callback(ssl: CData, line: CData) -> None:
 def on_keylog(conn: Connection, line: bytes) -> None:
     """pyOpenSSL keylog callback: append to SSLKEYLOGFILE and record for the signal."""
     path = os.environ.get("SSLKEYLOGFILE")
-    if path:
+    if path and conn.get_context() not in _environment_ignored:
         try:
             with open(path, "ab") as log_file:
                 log_file.write(line + b"\n")
