@@ -601,6 +601,19 @@ class _Logged:
             self._done()
 
 
+class _LoggedList(list):  # type: ignore[type-arg]
+    """A list response, still a list (so it is sent with a Content-Length); ``close()`` ends the
+    request's bookkeeping, with the byte count known up front."""
+
+    def __init__(self, result: list[bytes], done: Callable[[], None], resp: _ResponseView) -> None:
+        super().__init__(result)
+        resp.sent += sum(len(chunk) for chunk in result)
+        self._done = done
+
+    def close(self) -> None:
+        self._done()
+
+
 # -- the worker ------------------------------------------------------------------------------
 
 class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is untyped
@@ -736,6 +749,9 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is unty
                 resp.status = resp.status or "500 Internal Server Error"
                 done()
                 raise
+            if type(result) is list:
+                # Kept a list, so the HTTP layer still frames it with a Content-Length.
+                return _LoggedList(result, done, resp)
             return _Logged(result, done, resp)
 
         return application

@@ -43,30 +43,30 @@ import time
 
 from flask import Flask, Response, jsonify, request
 
-app = Flask(__name__)
+flask_app = Flask(__name__)
 KEYS = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY",
         "SSL_CLIENT_S_DN", "SSL_CLIENT_M_SERIAL", "RAW_URI")
 
 
-@app.route("/")
+@flask_app.route("/")
 def index():
     return "<html><body><h1 id='t'>greentls gunicorn " + request.environ["SSL_PROTOCOL"] + "</h1></body></html>"
 
 
-@app.route("/env")
+@flask_app.route("/env")
 def env():
     data = {k: request.environ.get(k) for k in KEYS}
     data["pid"] = os.getpid()
     return jsonify(data)
 
 
-@app.route("/sleep")
+@flask_app.route("/sleep")
 def sleep():
     time.sleep(1)  # blocking: the worker's monkey-patching makes it cooperative
     return "slept"
 
 
-@app.route("/stream")
+@flask_app.route("/stream")
 def stream():
     def chunks():
         for i in range(6):
@@ -74,6 +74,14 @@ def stream():
             time.sleep(0.25)
         yield "done\\n"
     return Response(chunks(), mimetype="text/plain")
+
+
+def app(environ, start_response):
+    """The Flask app, and one plain WSGI route that answers a list (framed by its length)."""
+    if environ["PATH_INFO"] == "/raw":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"raw ", b"list"]
+    return flask_app(environ, start_response)
 '''
 
 
@@ -213,6 +221,14 @@ def test_secure_scheme_headers_from_a_trusted_front_end(main, site):
     both = requests.get(url, verify=site["ca"], timeout=10,
                         headers={"X-Forwarded-Proto": "http", "X-Forwarded-Ssl": "on"})
     assert both.status_code == 400
+
+
+def test_a_list_response_keeps_its_length(main, site):
+    """A plain WSGI list response is framed by a Content-Length under the worker too (its
+    access-log bookkeeping keeps the list a list)."""
+    response = requests.get(main.url("/raw"), verify=site["ca"], timeout=10)
+    assert response.text == "raw list"
+    assert response.headers["Content-Length"] == "8" and "Transfer-Encoding" not in response.headers
 
 
 def test_curl(main, site, need_curl):

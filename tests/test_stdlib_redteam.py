@@ -112,3 +112,11 @@ def test_a_client_socket_keeps_its_context(cert_files):
             tls.context = other
         tls.context = ctx  # the same one: nothing changes
         tls.close()
+
+
+@pytest.mark.parametrize("der", [b"", b"\x30\x03\x02\x01", b"\x30\x82\xff\xff" + b"\x00" * 8, b"garbage"])
+def test_a_malformed_session_is_a_value_error(der):
+    with pytest.raises(ValueError, match="not a DER-encoded TLS session"):
+        greentls.SSLSession(der)
+    with pytest.raises(TypeError, match="'der' must be bytes"):
+        greentls.SSLSession("text")  # type: ignore[arg-type]

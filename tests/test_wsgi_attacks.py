@@ -101,3 +101,20 @@ def test_http10_clients_that_offer_alpn_http10_are_served(serve, need_curl, cert
     with socket.create_connection(("127.0.0.1", port)) as raw, \
             context.wrap_socket(raw, server_hostname="localhost") as tls:
         assert tls.selected_alpn_protocol() == "http/1.0"
+
+
+def test_a_204_never_carries_content_length_and_a_str_body_is_a_500(serve, connect):
+    def app(environ: dict, start_response: Callable) -> Any:
+        if environ["PATH_INFO"] == "/204":
+            start_response("204 No Content", [("Content-Length", "5")])
+            return [b"hello"]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return ["not bytes"]  # PEP 3333 wants bytes
+
+    port = serve(app)
+    client = connect(port)
+    client.send(b"GET /204 HTTP/1.1\r\nHost: x\r\n\r\nGET /str HTTP/1.1\r\nHost: x\r\n\r\n")
+    client.read_until_closed(5)
+    head_204, _, rest = client.received.partition(b"\r\n\r\n")
+    assert head_204.startswith(b"HTTP/1.1 204") and b"content-length" not in head_204.lower()
+    assert rest.startswith(b"HTTP/1.1 500"), rest[:100]

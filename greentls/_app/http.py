@@ -552,7 +552,7 @@ class HTTPHandler:
         self._send_body(data)
 
     def _send_result(self, result: Any) -> None:
-        if type(result) is list and not self._head_sent and self._status is not None:
+        if isinstance(result, list) and not self._head_sent and self._status is not None:
             if len(result) == 1:
                 self._send_head(result[0], len(result[0]))
             else:
@@ -589,6 +589,9 @@ class HTTPHandler:
         assert status is not None
         request = self._request
         assert request is not None
+        if type(first) is not bytes:
+            first = _as_bytes(first)  # before the head counts as sent: a str body earns a 500
+        code = status[:3]
         lines = ["HTTP/1.1 ", status, "\r\n"]
         length: int | None = None
         date = False
@@ -606,6 +609,8 @@ class HTTPHandler:
                     if not value.isdigit() or length is not None:
                         raise ValueError(f"invalid response Content-Length {value!r}")
                     length = int(value)
+                    if code == "204":
+                        continue  # RFC 9110 section 8.6: never in a 204
                 elif kind == _KIND_DATE:
                     date = True
                 else:  # hop-by-hop: the server frames the response (PEP 3333)
@@ -615,7 +620,6 @@ class HTTPHandler:
             lines.append(f"{name}: {value}\r\n")
         if not date:
             lines.append(_date_line())
-        code = status[:3]
         if request.method == "HEAD" or code in ("204", "304"):
             self._mode = _NONE
             if length is None and total is not None and code not in ("204", "304"):
@@ -665,8 +669,7 @@ class HTTPHandler:
                 data = data[:self._left]
                 size = len(data)
             self._left -= size
-        elif mode == _NONE:
-            self._sent += size
+        elif mode == _NONE:  # HEAD, 204, 304: nothing of the body is sent (nor logged as sent)
             if head:
                 self.tls.sendall(head)
             return

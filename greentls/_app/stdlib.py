@@ -172,36 +172,42 @@ class _StdlibSecureContext(SecureContext):
 class SSLSession:
     """A TLS session of a ``greentls.SSLSocket`` (the stdlib's ``ssl.SSLSession``): pass it as
     ``wrap_socket(session=...)`` or assign it to ``SSLSocket.session`` before the handshake.
-    ``der`` is its DER form, which ``TLSSocket.get_session()`` returns too; it resumes in any
-    process."""
+    ``der`` is its DER form, which ``TLSSocket.get_session()`` returns too.  A session taken from
+    a connection resumes only under that connection's ``SSLContext``, as the stdlib's; one made
+    with ``SSLSession(der)`` (saved by another process, say) under any."""
 
     __slots__ = ("der", "id", "time", "timeout", "ticket_lifetime_hint", "has_ticket", "_context")
 
     def __init__(self, der: bytes, context: SSLContext | None = None) -> None:
         from greentls._config.sessions import _der_items, _session_fields, ticket_from_der
+        if not isinstance(der, (bytes, bytearray, memoryview)):
+            raise TypeError(f"SSLSession: 'der' must be bytes, not {type(der).__name__}")
         self.der = bytes(der)
         #: The ``SSLContext`` whose connection made it (None: made from DER, e.g. in another
         #: process, which the caller vouches for): like the stdlib's, it resumes only there.
         self._context = context
-        #: The session id (bytes).
-        self.id = session_id_from_der(self.der)
-        fields = {tag: (start, end) for tag, start, end in _session_fields(self.der)}
+        try:
+            #: The session id (bytes).
+            self.id = session_id_from_der(self.der)
+            fields = {tag: (start, end) for tag, start, end in _session_fields(self.der)}
 
-        def explicit_int(tag: int) -> int:
-            if tag not in fields:
-                return 0
-            start, end = fields[tag]
-            _inner, value_start, value_end = next(_der_items(self.der, start, end))
-            return int.from_bytes(self.der[value_start:value_end], "big")
+            def explicit_int(tag: int) -> int:
+                if tag not in fields:
+                    return 0
+                start, end = fields[tag]
+                _inner, value_start, value_end = next(_der_items(self.der, start, end))
+                return int.from_bytes(self.der[value_start:value_end], "big")
 
-        #: When the session was made (seconds since the epoch).
-        self.time = explicit_int(0xA1)
-        #: How long it stays resumable, in seconds.
-        self.timeout = explicit_int(0xA2)
-        #: The ticket lifetime the server announced, in seconds.
-        self.ticket_lifetime_hint = explicit_int(0xA9)
-        #: True when the server sent a session ticket.
-        self.has_ticket = ticket_from_der(self.der) is not None
+            #: When the session was made (seconds since the epoch).
+            self.time = explicit_int(0xA1)
+            #: How long it stays resumable, in seconds.
+            self.timeout = explicit_int(0xA2)
+            #: The ticket lifetime the server announced, in seconds.
+            self.ticket_lifetime_hint = explicit_int(0xA9)
+            #: True when the server sent a session ticket.
+            self.has_ticket = ticket_from_der(self.der) is not None
+        except (IndexError, StopIteration, ValueError, KeyError):
+            raise ValueError("SSLSession: not a DER-encoded TLS session (SSL_SESSION_ASN1)") from None
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SSLSession) and other.id == self.id
