@@ -120,3 +120,22 @@ def test_a_malformed_session_is_a_value_error(der):
         greentls.SSLSession(der)
     with pytest.raises(TypeError, match="'der' must be bytes"):
         greentls.SSLSession("text")  # type: ignore[arg-type]
+
+
+def test_getpeercert_before_the_handshake_and_under_cert_none(cert_files):
+    """As the stdlib: ValueError before the handshake; a CERT_NONE client verified nothing,
+    so its dict is {} (the DER form is still there)."""
+    with thread_server(server_context(cert_files)) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            tls = client_context(cert_files).wrap_socket(raw, server_hostname="localhost",
+                                                         do_handshake_on_connect=False)
+            with tls:
+                with pytest.raises(ValueError, match="handshake not done yet"):
+                    tls.getpeercert()
+                tls.do_handshake()
+                assert tls.getpeercert()["subjectAltName"]
+        blind = client_context(cert_files, check_hostname=False, verify_mode=ssl.CERT_NONE)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
+                blind.wrap_socket(raw, server_hostname="localhost") as tls:
+            assert tls.getpeercert() == {}
+            assert tls.getpeercert(binary_form=True)

@@ -789,6 +789,7 @@ class StdlibConnection:
     _ssl_context: SSLContext
     _server_side: bool
     _hostname: str | None
+    _reject: bool
     _client_ciphers: tuple[int, ...] | None = None
 
     def _offered(self, cipher_suites: tuple[int, ...]) -> None:
@@ -810,6 +811,15 @@ class StdlibConnection:
                                    "wrapped with (its trust and verify settings are in place); wrap the "
                                    "socket with the other context instead")
         self._ssl_context = value
+
+    def getpeercert(self, binary_form: bool = False) -> Any:
+        """The stdlib's ``getpeercert()``: ``ValueError`` before the handshake; a client with
+        ``CERT_NONE`` verified nothing, so its dict is ``{}``."""
+        if self._engine.state in (State.NEW, State.HANDSHAKING):
+            raise ValueError("handshake not done yet")
+        if not binary_form and not self._server_side and not self._reject:
+            return {} if self._engine.conn.get_peer_certificate() is not None else None
+        return super().getpeercert(binary_form)  # type: ignore[misc]
 
     @property
     def server_side(self) -> bool:
