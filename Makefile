@@ -27,15 +27,7 @@ PEER_PACKAGES := haproxy chromium
 PEERS_APT ?= 1
 
 peers:
-	@missing=$$(for p in $(PEER_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ] && [ "$(PEERS_APT)" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "peers: apt-get install $$missing"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 \
-	    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1; } \
-	    || echo "peers: could not install $$missing; the tests that need them skip"; \
-	fi
+	@bash .ci/apt-install peers "$(PEERS_APT)" "the tests that need them skip" $(PEER_PACKAGES)
 
 lint: $(STAMP)
 	$(PY) -m ruff check greentls tests benchmarks examples
@@ -53,15 +45,7 @@ DOC_PACKAGES := python3-doc python-gevent-doc python-cryptography-doc python-ope
 DOCS_APT ?= 1
 
 docs: $(STAMP)
-	@missing=$$(for p in $(DOC_PACKAGES); do \
-	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ] && [ "$(DOCS_APT)" = 1 ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "docs: apt-get install $$missing"; \
-	    export DEBIAN_FRONTEND=noninteractive; \
-	    apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 \
-	    || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1; } \
-	    || echo "docs: could not install $$missing; links into those projects render as plain text"; \
-	fi
+	@bash .ci/apt-install docs "$(DOCS_APT)" "links into those projects render as plain text" $(DOC_PACKAGES)
 	$(PY) -m sphinx -E -W --keep-going -b html docs docs/_build/html
 	$(PY) -m sphinx -E -W --keep-going -b doctest docs docs/_build/doctest
 

@@ -43,11 +43,10 @@ from collections.abc import Callable, Mapping
 from time import monotonic
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-import gevent
 from cryptography.hazmat.primitives import serialization
 from gevent import pywsgi
 
-from greentls._app.http import FileWrapper, HTTPHandler, IdleReaper
+from greentls._app.http import FileWrapper, HTTPHandler, IdleReaper, close_lingering
 from greentls._app.http_parse import HTTPLimits, LimitPassed
 from greentls._base.errors import UnsupportedError
 from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, normalize_alpn, reject_unknown
@@ -78,10 +77,6 @@ _HEAD_TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n
 #: Statuses that refuse a request the client may still be sending: the connection is closed
 #: with a lingering close (see ``_HandlerSocket.close``).
 _LINGER_STATUSES = frozenset({"400", "408", "413", "414", "431"})
-#: A lingering close reads and drops at most this many bytes for at most this long (Apache's
-#: lingering close waits 2 s; nginx's lingering_timeout is 5 s).
-_LINGER_SECONDS = 2.0
-_LINGER_BYTES = 1 << 20
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -334,22 +329,10 @@ class _HandlerSocket:
         client that meets the reset may drop our 400/408 unread (RFC 9112 section 9.6).  So
         send close_notify and FIN first, then read and drop what still comes, bounded in
         bytes and time, until the client closes too."""
-        tls = self._tls
-        if self.linger and not tls.closed:
-            try:
-                tls.shutdown(_socket.SHUT_WR)
-                left = _LINGER_BYTES
-                # False: the timeout ends the block silently (gevent's documented form; the stub
-                # does not allow it).
-                with gevent.Timeout(_LINGER_SECONDS, False):  # type: ignore[arg-type]
-                    while left > 0:
-                        data = tls.recv(65536)
-                        if not data:
-                            break
-                        left -= len(data)
-            except Exception:  # the client is gone or broke the stream: nothing to wait for
-                pass
-        tls.close()
+        if self.linger:
+            close_lingering(self._tls)  # its default bounds (_app/http.py)
+        else:
+            self._tls.close()
 
 
 # -- the handler -------------------------------------------------------------------------------

@@ -61,13 +61,13 @@ _DISCARD_LIMIT = 1 << 20
 #: A lingering close reads and drops at most this many bytes for at most this long (Apache's
 #: lingering close waits 2 s; nginx's lingering_timeout is 5 s).
 _LINGER_SECONDS = 2.0
+_LINGER_BYTES = 1 << 20
 #: The lingering close after answering a request whose body was left unread and too large to
 #: drop in place (an upload answered 401 or 413 at once): long enough for a client that sends
 #: its whole body before it reads (``requests``) to finish and read the answer, as nginx's
 #: lingering_time (30 s) allows; bounded, so a client that sends forever is cut off.
 _UNREAD_LINGER_BYTES = 256 << 20
 _UNREAD_LINGER_SECONDS = 10.0
-_LINGER_BYTES = 1 << 20
 #: A body chunk at least this long is sent apart from its chunk-size line, not copied into it.
 _SEPARATE_WRITE = 1 << 16
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -164,6 +164,25 @@ def _path_and_query(target: bytes) -> tuple[str, str]:
     if b"%" in path:
         path = unquote_to_bytes(path)
     return path.decode("latin-1"), query.partition(b"#")[0].decode("latin-1")
+
+
+def close_lingering(tls: TLSSocket, left: int = _LINGER_BYTES, seconds: float = _LINGER_SECONDS) -> None:
+    """Close ``tls`` lingering: close_notify and FIN first, then read and drop what the client
+    still sends, at most ``left`` bytes for ``seconds``, until it closes too, so that a client
+    still sending reads our answer instead of meeting a reset (RFC 9112 section 9.6)."""
+    if not tls.closed:
+        try:
+            tls.shutdown(2 - 1)  # socket.SHUT_WR
+            tls.settimeout(None)
+            with gevent.Timeout(seconds, False):  # type: ignore[arg-type]  # False: end silently
+                while left > 0:
+                    data = tls.recv(_RECV_SIZE)
+                    if not data:
+                        break
+                    left -= len(data)
+        except Exception:  # the client is gone or broke the stream: nothing to wait for
+            pass
+    tls.close()
 
 
 class IdleReaper:
@@ -361,21 +380,10 @@ class HTTPHandler:
         dripped body, pipelined requests) would otherwise meet a reset, and may drop our answer
         unread (RFC 9112 section 9.6).  So send close_notify and FIN, then read and drop what
         still comes, bounded in bytes and time, until the client closes too."""
-        tls = self.tls
-        if self._linger and not tls.closed:
-            try:
-                tls.shutdown(2 - 1)  # socket.SHUT_WR
-                left, seconds = self._linger_limits
-                tls.settimeout(None)
-                with gevent.Timeout(seconds, False):  # type: ignore[arg-type]  # False: end silently
-                    while left > 0:
-                        data = tls.recv(_RECV_SIZE)
-                        if not data:
-                            break
-                        left -= len(data)
-            except Exception:  # the client is gone or broke the stream: nothing to wait for
-                pass
-        tls.close()
+        if self._linger:
+            close_lingering(self.tls, *self._linger_limits)
+        else:
+            self.tls.close()
 
     # -- one request -----------------------------------------------------------------------------
 
