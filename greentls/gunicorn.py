@@ -780,6 +780,7 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is unty
         """Stop accepting on every listener (requests in flight go on) and wake the run loop."""
         for server in getattr(self, "servers", ()):
             server.server.close()
+            server.close_idle_connections()  # idle keep-alive connections need not hold the drain
         self._wake.set()
 
     def _drain(self) -> None:

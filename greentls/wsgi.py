@@ -615,13 +615,22 @@ class WSGIServer:
         self.server.serve_forever(workers=workers)
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop accepting; wait up to ``timeout`` for requests in progress, then close the rest."""
+        """Stop accepting; close the connections idle between requests; wait up to ``timeout``
+        for requests in progress (their connections then close), then close the rest."""
+        if self._reaper is not None and self._reaper.pid == os.getpid():
+            self._reaper.drain()  # and no connection starts waiting for another request
         self.server.stop(timeout)
         if self._reaper is not None and self._reaper.pid == os.getpid():
             self._reaper.stop()
             self._reaper = None
 
     close = stop
+
+    def close_idle_connections(self) -> None:
+        """Close the connections idle between requests now (Node's
+        ``server.closeIdleConnections()``); those answering a request go on."""
+        if self._reaper is not None and self._reaper.pid == os.getpid():
+            self._reaper.close_idle()
 
     @property
     def address(self) -> str | tuple[str | None, int | None]:

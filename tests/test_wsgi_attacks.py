@@ -118,3 +118,37 @@ def test_a_204_never_carries_content_length_and_a_str_body_is_a_500(serve, conne
     head_204, _, rest = client.received.partition(b"\r\n\r\n")
     assert head_204.startswith(b"HTTP/1.1 204") and b"content-length" not in head_204.lower()
     assert rest.startswith(b"HTTP/1.1 500"), rest[:100]
+
+
+def test_a_timeout_the_application_let_escape_is_its_500(serve, connect):
+    """A gevent.Timeout started by the application and not caught is the application's error:
+    500, logged, and the server serves on (pywsgi's answer too)."""
+    def app(environ: dict, start_response: Callable) -> Any:
+        if environ["PATH_INFO"] == "/late":
+            with gevent.Timeout(0.01):
+                gevent.sleep(1)
+        return hello(environ, start_response)
+
+    port = serve(app)
+    client = connect(port)
+    client.send(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+    client.read_until_closed(5)
+    assert client.received.startswith(b"HTTP/1.1 500"), client.received[:100]
+    _still_serves(connect, port)
+
+
+def test_stop_closes_idle_keep_alive_connections_at_once(server_options, connect):
+    """stop(timeout) does not wait out keep_alive_timeout for a connection idle between
+    requests (nginx and Node close those at once)."""
+    from greentls.wsgi import WSGIServer
+    server = WSGIServer(("127.0.0.1", 0), hello, log=None, error_log=None, keep_alive_timeout=30.0,
+                        **server_options)
+    server.start()
+    client = connect(server.address[1])
+    client.send(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    while b"hello /a" not in client.received:
+        client.read_until_closed(0.05)
+    began = monotonic()
+    server.stop(timeout=20)
+    assert monotonic() - began < 5
+    assert client.read_until_closed(5)

@@ -198,6 +198,8 @@ class IdleReaper:
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.waiting: set[HTTPHandler] = set()
+        #: Set by ``drain``: no connection waits for another request.
+        self.draining = False
         self.pid = os.getpid()
         # A quarter of the timeout, at most 0.25 s: a connection closes within 25 % (or 0.25 s)
         # of its time.
@@ -217,6 +219,20 @@ class IdleReaper:
         """Stop the timer (the server stopped)."""
         self._timer.stop()
         self.waiting.clear()
+
+    def drain(self) -> None:
+        """The server is stopping: close the connections idle between requests now (nginx
+        and Node do), and end each other one's keep-alive once its answer is sent, instead of
+        holding the stop until keep_alive_timeout."""
+        self.draining = True
+        self.close_idle()
+
+    def close_idle(self) -> None:
+        """Close the connections waiting for their next request now."""
+        for handler in list(self.waiting):
+            self.waiting.discard(handler)
+            handler.idle_expired = True
+            handler.tls._close_owned()
 
 
 class HTTPHandler:
@@ -331,7 +347,7 @@ class HTTPHandler:
     def _idle_recv(self, reaper: IdleReaper, deadline: float) -> bytes | None:
         """Wait for the next request under the reaper's keep_alive_timeout, until ``deadline``;
         None if it passed."""
-        if deadline <= monotonic():
+        if deadline <= monotonic() or reaper.draining:
             return None
         self.idle_deadline = deadline
         waiting = reaper.waiting
@@ -410,6 +426,9 @@ class HTTPHandler:
         except LimitPassed:
             if self._failure is None:
                 raise
+        except gevent.Timeout as exc:  # one the application started and let escape: its error
+            if self._failure is None:
+                self._application_error(exc)
         except OSError as exc:
             if self._failure is None and self._head_sent:
                 raise  # the client went away while we sent

@@ -51,12 +51,14 @@ class Input:
         size = -1 if size is None or size < 0 else size
         request = self._request
         body = request.body
+        scanned = 0  # bytes of the buffer already searched: each read searches only what it added
         while True:
-            end = body.find(b"\n")
+            end = body.find(b"\n", scanned)
             if end >= 0 and (size < 0 or end < size):
                 return self.read(end + 1)
             if request.complete or 0 <= size <= len(body):
                 return self.read(size)
+            scanned = len(body)
             self._handler._read_body(request)
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
