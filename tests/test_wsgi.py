@@ -321,6 +321,45 @@ def test_cli_serve_wsgi_drains_on_signal(signame, need_curl, cert_files, tmp_pat
             proc.wait()
 
 
+def test_cli_serve_wsgi_drain_does_not_wait_out_idle_keep_alive(cert_files, tmp_path):
+    """SIGTERM in one process with a keep-alive connection idle between requests (and a 30 s
+    keep_alive_timeout): the idle connection is closed at once, so the process exits soon."""
+    import signal
+    import time
+
+    from gevent import ssl as gssl
+    (tmp_path / "hiapp.py").write_text("def app(environ, start_response):\n"
+                                       "    start_response('200 OK', [('Content-Length', '2')])\n"
+                                       "    return [b'hi']\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--wsgi", "hiapp:app", "--port", str(port),
+                             "--cert", cert_files["cert"], "--key", cert_files["key"],
+                             "--keep-alive-timeout", "30"],
+                            cwd=str(tmp_path), stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        with gevent.Timeout(20, AssertionError("greentls serve did not start")):
+            assert b"serving WSGI" in proc.stderr.readline()
+        context = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cafile=cert_files["ca"])
+        with socket.create_connection(("127.0.0.1", port)) as raw, \
+                context.wrap_socket(raw, server_hostname="localhost") as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            answer = b""
+            while not answer.endswith(b"hi"):
+                answer += tls.recv(4096)
+            began = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+            assert time.monotonic() - began < 10
+        assert b"Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 SLEEPY_APP = ("import time\n"
               "def app(environ, start_response):\n"
               "    time.sleep(1)\n"

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -178,7 +178,8 @@ def _serve(args: argparse.Namespace) -> int:
                   if getattr(args, name) is not None}
         server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options, **limits)
         tls_server = server.server
-        watchers = [_arrange_reload(tls_server, args), *_arrange_drain(tls_server, args)]
+        watchers = [_arrange_reload(tls_server, args),
+                    *_arrange_drain(tls_server, args, graceful=server.stop)]
         server.start()  # bound before the line below says so
         _start_metrics(tls_server, metrics_address)
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
@@ -222,10 +223,13 @@ def _start_metrics(server: Server, address: tuple[str, int] | None) -> None:
 DRAIN_SECONDS = 30.0
 
 
-def _arrange_drain(server: Server, args: argparse.Namespace) -> list[signal_handler[...] | None]:
+def _arrange_drain(server: Server, args: argparse.Namespace,
+                   graceful: Callable[[float], None] | None = None) -> list[signal_handler[...] | None]:
     """SIGTERM and SIGINT in one process: stop accepting, let the connections in progress finish
     (up to ``DRAIN_SECONDS``), then close the rest, as gunicorn does; a second signal closes them
-    at once.  Under ``--workers`` the supervisor drains (_net/workers.py)."""
+    at once.  ``graceful(seconds)`` is a server's own graceful stop, where it has one
+    (``WSGIServer.stop``, which also closes keep-alive connections idle between requests at
+    once).  Under ``--workers`` the supervisor drains (_net/workers.py)."""
     if args.workers > 1:
         return []
     import gevent
@@ -240,6 +244,9 @@ def _arrange_drain(server: Server, args: argparse.Namespace) -> list[signal_hand
         state["draining"] = True
         log.warning("greentls: %s: no new connections; finishing %d in progress (at most %g s)",
                     name, server.get_connections(), DRAIN_SECONDS)
+        if graceful is not None:
+            gevent.spawn(graceful, DRAIN_SECONDS)
+            return
         server.close()
         gevent.spawn_later(DRAIN_SECONDS, server.stop, 0)
 
