@@ -23,6 +23,7 @@ from cryptography.x509.oid import NameOID
 from helpers import OPENSSL, node_server
 
 import greentls
+from greentls._config.ffdhe import FFDHE
 
 
 def _openssl(args: list[str], input: bytes = b"", timeout: float = 20) -> std_subprocess.CompletedProcess:
@@ -602,15 +603,8 @@ def test_set_ecdh_curve(cert_files, need_openssl):
         ctx.set_ecdh_curve("no-such-curve")
 
 
-FFDHE2048 = b"""-----BEGIN DH PARAMETERS-----
-MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
-+8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
-87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
-YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
-7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
-ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
------END DH PARAMETERS-----
-"""
+#: RFC 7919's ffdhe2048, the constant greentls's dhparam="auto" also uses.
+FFDHE2048 = FFDHE[2048]
 
 
 def test_load_dh_params(cert_files, tmp_path, need_openssl):
