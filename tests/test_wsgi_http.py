@@ -766,3 +766,41 @@ def test_a_large_body_in_the_head_s_read(framing, serve, connect):
         wire = b"1\r\na\r\n" * 20_000 + b"0\r\n\r\n"
     gevent.spawn(client.send, head + wire + GET % b"/next")
     assert client.read_responses(2, 10.0)[0] == (200, hashlib.sha256(body).hexdigest().encode())
+
+
+def test_requests_that_arrive_together_are_answered_together(serve, connect):
+    """Requests of three connections that are ready in the same loop iteration all reach the
+    application before the first answer is written (the answers leave in one burst); one
+    connection alone is answered at once."""
+    events: list[tuple[str, str]] = []
+
+    class Body:
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def __iter__(self) -> Any:
+            yield b"ok"
+
+        def close(self) -> None:  # after the answer was written
+            events.append(("sent", self.path))
+
+    def app(environ: dict, start_response: Callable) -> Body:
+        events.append(("app", environ["PATH_INFO"]))
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+        return Body(environ["PATH_INFO"])
+
+    port = serve(app)
+    clients = [connect(port) for _ in range(3)]
+    gevent.sleep(0.2)  # every server greenlet now waits for its first request
+    for number, client in enumerate(clients):
+        client.send(GET % b"/%d" % number)  # no yield in between: one loop iteration sees all
+    for client in clients:
+        read_until(client, b"ok")
+    assert all(client.received.endswith(b"\r\n\r\nok") for client in clients)
+    assert [kind for kind, _ in events[:3]] == ["app", "app", "app"], events
+    assert sorted(path for kind, path in events if kind == "sent") == ["/0", "/1", "/2"]
+    events.clear()
+    clients[0].received = b""
+    clients[0].send(GET % b"/alone")
+    read_until(clients[0], b"ok")
+    assert events == [("app", "/alone"), ("sent", "/alone")]
