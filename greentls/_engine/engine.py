@@ -41,7 +41,10 @@ State is explicit (``State``); ``BROKEN`` is final, as in trio.
 """
 from __future__ import annotations
 
-from threading import Lock as _Lock, get_native_id as _get_native_id
+import _thread
+import sys
+from collections.abc import Callable
+from threading import Lock as _Lock
 from typing import TYPE_CHECKING
 
 from OpenSSL import SSL
@@ -71,16 +74,29 @@ _BIO_CHUNK = 65536
 #: Scratch buffers for SSL_read/BIO_read, one pair per OS thread.  cffi releases the GIL around
 #: every C call, so one buffer shared by two threads is written by both at once (seen: another
 #: thread's bytes, "bad record mac").  Within a thread, greenlets share the pair safely: nothing
-#: between the C call and the copy switches.  Keyed by the native thread id, which gevent's
-#: monkey-patching leaves alone (it makes ``get_ident`` per greenlet); bounded, since ids of
-#: ended threads are not reclaimed (a thread holds its pair in a local during a call).
+#: between the C call and the copy switches.  Keyed by the OS thread's ident: the unpatched
+#: ``_thread.get_ident`` (gevent's monkey-patching makes it per greenlet), which is
+#: ``pthread_self()``, not a system call as ``get_native_id`` is; bounded, since idents of
+#: ended threads are reused or left behind (a thread holds its pair in a local during a call).
 _THREAD_BUFFERS: dict[int, tuple[CData, CData]] = {}
 _MAX_THREAD_BUFFERS = 64
 
 
+def _os_thread_ident() -> Callable[[], int]:
+    """``_thread.get_ident`` as it was before gevent's monkey-patching, if that already ran."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None:
+        original: Callable[[], int] = monkey.get_original("_thread", "get_ident")
+        return original
+    return _thread.get_ident
+
+
+_get_thread_ident = _os_thread_ident()
+
+
 def _scratch() -> tuple[CData, CData]:
     """(outgoing, read) buffers of ``_BIO_CHUNK`` bytes for the calling OS thread."""
-    key = _get_native_id()
+    key = _get_thread_ident()
     pair = _THREAD_BUFFERS.get(key)
     if pair is None:
         if len(_THREAD_BUFFERS) >= _MAX_THREAD_BUFFERS:

@@ -36,6 +36,10 @@ class State(enum.Enum):
     BROKEN = "broken"
     CLOSED = "closed"
 
+    # Members are singletons compared by identity: hash them so too.  Enum's own __hash__ is a
+    # Python function (hash of the name), run by every state-table lookup.
+    __hash__ = object.__hash__
+
 
 _ALL = frozenset(State)
 

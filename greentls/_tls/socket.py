@@ -136,6 +136,8 @@ class TLSSocket(ConnectionInfo):
         self._proxied: tuple[str, int, str] | None = None
         #: A server socket's (bytes in, bytes out) on the wire, taken as it closes (``_io/wire.py``).
         self._wire: tuple[int, int] | None = None
+        #: The transport's peer address once asked (``_peername``).
+        self._peer: Any = None
         #: Who makes the server's decisions on the ClientHello (``policy.py``).
         self._hello_policy: HelloPolicy = hello_policy if hello_policy is not None else (
             getattr(server, "hello_policy", None) if server is not None else None) or (
@@ -1087,7 +1089,11 @@ class TLSSocket(ConnectionInfo):
         return names.get(family)
 
     def _peername(self) -> Any:
-        return self._transport.getpeername()
+        """The transport's peer address, asked of the socket once (it cannot change)."""
+        peer = self._peer
+        if peer is None:
+            peer = self._peer = self._transport.getpeername()
+        return peer
 
     @staticmethod
     def _name(getter: Callable[[], Any]) -> tuple[str | None, int | None]:
