@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+import textwrap
 import threading
 from collections.abc import Callable
 
 import gevent.monkey
-from helpers import node_server
+from helpers import PY, node_server, run
 
 import greentls
 
@@ -182,3 +183,25 @@ def test_server_sockets_in_threads_against_stdlib_clients(server_options, client
         thread.join(TIMEOUT)
     assert not any(thread.is_alive() for thread in servers), "a server thread did not end"
     assert server_failures == []
+
+
+def test_scratch_buffers_are_per_os_thread_after_monkey_patching():
+    """Under gevent's monkey-patching (which makes ``threading.get_ident`` per greenlet), the
+    engine's scratch buffers are still keyed by the OS thread: greenlets of one thread share
+    one pair, and another OS thread gets its own."""
+    code = textwrap.dedent("""
+        import gevent.monkey
+        gevent.monkey.patch_all()
+        import threading
+        import gevent
+        from greentls._engine import engine
+        pairs = gevent.joinall([gevent.spawn(engine._scratch) for _ in range(3)])
+        assert len({id(g.value) for g in pairs}) == 1, "greenlets of one thread share a pair"
+        idents = gevent.joinall([gevent.spawn(threading.get_ident) for _ in range(2)])
+        assert idents[0].value != idents[1].value, "get_ident is per greenlet once patched"
+        from gevent.threadpool import ThreadPool
+        other = ThreadPool(1).apply(engine._scratch)  # a real OS thread
+        assert other is not pairs[0].value, "another OS thread has its own pair"
+        print("ok")
+    """)
+    assert run([PY, "-c", code]).stdout.strip() == b"ok"
