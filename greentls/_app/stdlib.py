@@ -45,6 +45,7 @@ from greentls._config import ciphers as _ciphers
 from greentls._config.context import SecureContext
 from greentls._config.keylog import ignore_environment
 from greentls._config.options import CONTEXT_OPTIONS
+from greentls._config.psk import install_server as install_psk_server, server_key
 from greentls._config.sessions import apply_client_session, session_id_from_der
 from greentls._config.verify import configure_verify
 from greentls._engine.state import State
@@ -135,6 +136,10 @@ class _Policy:
     host_flags: int
     post_handshake_auth: bool
     alpn: list[bytes] | None
+    #: ``set_psk_client_callback``'s callback, or None.
+    psk_client: Callable[[str | None], Any] | None = None
+    #: ``set_psk_server_callback``'s (callback, identity_hint), or None.
+    psk_server: tuple[Callable[[str | None], Any], str | None] | None = None
 
 
 class _StdlibSecureContext(SecureContext):
@@ -250,6 +255,8 @@ class SSLContext(_ssl.SSLContext):
         self._ecdh_curve: str | None = None
         self._dhparam: bytes | None = None
         self._pha = False
+        self._psk_client: Callable[[str | None], Any] | None = None
+        self._psk_server: tuple[Callable[[str | None], Any], str | None] | None = None
         self._baseline_options = int(_C.options.__get__(self))
         self._stats: dict[str, int] = dict.fromkeys(
             ("connect", "connect_good", "accept", "accept_good", "hits"), 0)
@@ -275,7 +282,8 @@ class SSLContext(_ssl.SSLContext):
                 built = _StdlibSecureContext(configure, **options)
                 object.__setattr__(built, "policy", _Policy(
                     self.verify_mode, self.check_hostname, int(_C._host_flags.__get__(self)),
-                    bool(self.post_handshake_auth), list(self._alpn) if self._alpn else None))
+                    bool(self.post_handshake_auth), list(self._alpn) if self._alpn else None,
+                    self._psk_client, self._psk_server))
                 self._built = built
                 self._built_contexts.add(self._built)
             return self._built
@@ -603,6 +611,39 @@ class SSLContext(_ssl.SSLContext):
             self._alpn = protocols or None
             self._changed()
 
+    def set_psk_client_callback(self, callback: Callable[[str | None], Any] | None) -> None:
+        """TLS-PSK on a client (the stdlib's, Python 3.13): ``callback(hint)`` returns
+        ``(identity, psk)``; ``identity`` may be None (empty), ``psk`` is bytes (``b""``: no
+        PSK).  ``None`` removes it.  As greentls's own ``psk_callback`` (docs: guides/psk), it
+        runs in the connection's greenlet before OpenSSL needs the answer."""
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable or None")
+        if self._server_side_only():
+            raise NotImplementedError("Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context")
+        with self._lock:
+            self._psk_client = callback
+            self._changed()
+
+    def set_psk_server_callback(self, callback: Callable[[str | None], Any] | None,
+                                identity_hint: str | None = None) -> None:
+        """TLS-PSK on a server (the stdlib's, Python 3.13): ``callback(identity)`` returns the
+        key as bytes (``b""`` refuses); ``identity_hint`` goes to TLS 1.2 clients."""
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable or None")
+        if identity_hint is not None and not isinstance(identity_hint, str):
+            raise TypeError("identity_hint must be a str or None")
+        if self._client_side_only():
+            raise NotImplementedError("Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context")
+        with self._lock:
+            self._psk_server = None if callback is None else (callback, identity_hint)
+            self._changed()
+
+    def _server_side_only(self) -> bool:
+        return int(_C.protocol.__get__(self)) == _ssl.PROTOCOL_TLS_SERVER
+
+    def _client_side_only(self) -> bool:
+        return int(_C.protocol.__get__(self)) == _ssl.PROTOCOL_TLS_CLIENT
+
     def set_npn_protocols(self, npn_protocols: Iterable[str]) -> None:
         """NPN is gone from OpenSSL 3 and from greentls: raises ``UnsupportedError``."""
         raise UnsupportedError("SSLContext.set_npn_protocols: NPN is not supported (use ALPN)",
@@ -698,6 +739,24 @@ class _StdlibPolicy(HelloPolicy):
     def decides(self) -> bool:
         return True
 
+    def _psk_server(self) -> tuple[Callable[[str | None], Any], str | None] | None:
+        sock = self._owner()
+        return sock._ssl_context._secure_context().policy.psk_server if sock is not None else None
+
+    def answers_psk(self) -> bool:
+        return self._psk_server() is not None
+
+    def psk_for(self, tls: TLSSocket, identity: str) -> bytes | None:
+        server = self._psk_server()
+        if server is None:
+            return None
+        answer = server[0](identity)
+        return server_key(answer) if answer else None  # b"": refused, as the stdlib's
+
+    def psk_hint(self) -> str | None:
+        server = self._psk_server()
+        return server[1] if server is not None else None
+
     def context_for(self, tls: TLSSocket, hello: ClientHello) -> SecureContext | None:
         sock = self._owner()
         if sock is None:
@@ -719,6 +778,19 @@ class _StdlibPolicy(HelloPolicy):
         if current is original:
             return None
         return current._secure_context()
+
+
+def _stdlib_psk_client(callback: Callable[[str | None], Any]) -> Callable[[Any, str | None], Any]:
+    """The stdlib's client PSK callback, ``(hint) -> (identity, psk)``, as greentls's."""
+    def answer(tls: Any, hint: str | None) -> dict[str, Any] | None:
+        result = callback(hint)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise TypeError("the PSK client callback must return (identity, psk)")
+        identity, psk = result
+        if not psk:
+            return None
+        return {"identity": identity or "", "psk": psk}
+    return answer
 
 
 def _verify_policy(context: _Policy, server_side: bool) -> tuple[bool, bool]:
@@ -1011,8 +1083,14 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         self.do_handshake_on_connect = bool(do_handshake_on_connect)
         self.suppress_ragged_eofs = bool(suppress_ragged_eofs)
         self._client_ciphers = None
+        psk_callback = None
+        if server_side and policy.psk_server is not None:
+            # Before SSL_new: OpenSSL copies the context's PSK callback into the connection.
+            install_psk_server(secure.server_context(request_cert, reject), policy.psk_server[1])
+        elif not server_side and policy.psk_client is not None:
+            psk_callback = _stdlib_psk_client(policy.psk_client)
         TLSSocket.__init__(self, transport, is_server=server_side, request_cert=request_cert,
-                           reject_unauthorized=reject, alpn_protocols=policy.alpn,
+                           reject_unauthorized=reject, alpn_protocols=policy.alpn, psk_callback=psk_callback,
                            servername=hostname if hostname and not is_ip_literal(hostname) else None,
                            session=session.der if session is not None else None, secure_context=secure,
                            hello_policy=_StdlibPolicy(self) if server_side else None)

@@ -30,6 +30,9 @@ capabilities: dict[str, bool] = {
     # SSL_get_sigalgs, and the shared list is OpenSSL's own computation (peer list, local list,
     # security level, protocol version), which no other bound function reveals.
     "shared_sigalgs": _has("SSL_get_shared_sigalgs", "OBJ_nid2sn"),
+    # TLS-PSK (Node's pskCallback): the context-level PSK callbacks and the identity hint.
+    "psk": _has("SSL_CTX_set_psk_server_callback", "SSL_CTX_set_psk_client_callback",
+                "SSL_CTX_use_psk_identity_hint"),
 }
 
 #: Why a capability is missing, for ``UnsupportedError`` messages.
@@ -51,6 +54,9 @@ REASONS = {
         "SSL_verify_client_post_handshake, so TLS 1.3 post-handshake client authentication "
         "cannot be offered or requested; ask for the client certificate in the handshake "
         "(request_cert=True)"),
+    "psk": (
+        "pyOpenSSL's OpenSSL binding exports no PSK callbacks (SSL_CTX_set_psk_server_callback, "
+        "SSL_CTX_set_psk_client_callback), so pre-shared keys cannot be used; use certificates"),
     "shared_sigalgs": (
         "pyOpenSSL's OpenSSL binding exports neither SSL_get_shared_sigalgs nor SSL_get_sigalgs, "
         "so the signature algorithms both sides share cannot be read; choose them with the "

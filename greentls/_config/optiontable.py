@@ -217,6 +217,20 @@ _SERVER: _Rows = {
         "receivers or to standard error (:meth:`TLSSocket.enable_trace "
         "<greentls.TLSSocket.enable_trace>`). Connections made without it cannot be traced.",
         "``enableTrace``"),
+    "psk_callback": (
+        "callable ``(tls_socket, identity) -> bytes | None``", "``None``",
+        "TLS-PSK: the pre-shared key for the identity a client names (a ``str``), or ``None`` "
+        "to refuse it; for TLS 1.2 PSK cipher suites (name them in :opt:`ciphers`, e.g. "
+        "``\"PSK-AES128-GCM-SHA256\"``) and TLS 1.3 external PSKs (which use "
+        "``TLS_AES_128_GCM_SHA256``). It runs in the connection's greenlet, before OpenSSL "
+        "needs the key, and may block; an exception fails that connection. Such a server's "
+        "handshakes run on memory BIOs (:doc:`/guides/psk`).",
+        "``pskCallback``"),
+    "psk_identity_hint": (
+        "``str``", "``None``",
+        "Sent to TLS 1.2 PSK clients, which hand it to their callback; needs "
+        ":opt:`psk_callback <server.psk_callback>`.",
+        "``pskIdentityHint``"),
     "proxy_protocol": (
         "``bool``", "``False``",
         "Behind a load balancer: every connection from an address in "
@@ -314,6 +328,15 @@ _CONNECT: _Rows = {
         "Trace the connection from its first message, as the server option does "
         "(:meth:`TLSSocket.enable_trace <greentls.TLSSocket.enable_trace>`).",
         "``enableTrace``"),
+    "psk_callback": (
+        "callable ``(tls_socket, hint) -> {\"psk\": bytes, \"identity\": str} | None``", "``None``",
+        "TLS-PSK: the identity and pre-shared key to offer. Asked once before the handshake "
+        "with ``hint=None`` (a TLS 1.3 external PSK, with ``TLS_AES_128_GCM_SHA256``), and "
+        "again with the server's hint (a ``str`` or ``None``) when a TLS 1.2 server picks a PSK "
+        "cipher suite (name them in :opt:`ciphers`). A PSK server sends no certificate, so "
+        "pass a :opt:`check_server_identity <connect.check_server_identity>` that accepts "
+        "that, as in Node. It runs in the connection's greenlet and may block.",
+        "``pskCallback``"),
 }
 
 _WSGI: _Rows = {

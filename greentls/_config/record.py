@@ -20,7 +20,7 @@ __all__ = ["CallbackRecord"]
 class CallbackRecord:
     """One connection's record of its OpenSSL callbacks; read and emptied in its greenlet."""
 
-    __slots__ = ("sender", "report", "keylog_lines", "ocsp_staple", "ocsp_response")
+    __slots__ = ("sender", "report", "keylog_lines", "ocsp_staple", "ocsp_response", "psk_keys", "psk_answer")
 
     def __init__(self, sender: object, report: Callable[[], None]) -> None:
         #: Whose signals these are (the TLSSocket): a callback records a key log line only if a
@@ -34,6 +34,10 @@ class CallbackRecord:
         self.ocsp_staple: bytes | None = None
         #: Client: the stapled response that came (None: none did).
         self.ocsp_response: bytes | None = None
+        #: Server: identity -> key, as its ``psk_callback`` answered in the greenlet (``psk.py``).
+        self.psk_keys: dict[bytes, bytes] | None = None
+        #: Client: (identity, key), as its ``psk_callback`` answered in the greenlet.
+        self.psk_answer: tuple[bytes, bytes] | None = None
 
     def add_keylog_line(self, line: bytes) -> None:
         """Inside OpenSSL: keep a key log line for the ``keylog`` signal."""

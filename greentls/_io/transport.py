@@ -114,7 +114,7 @@ def transport_functions(transport: Any) -> tuple[Callable[[int], bytes], Callabl
 class MemoryPump:
     """Moves TLS bytes between an engine's memory BIOs and a transport."""
 
-    __slots__ = ("engine", "_recv", "_transport_recv", "_send", "_read_lock", "_write_lock", "eof")
+    __slots__ = ("engine", "_recv", "_transport_recv", "_send", "_sent", "_read_lock", "_write_lock", "eof")
 
     attached = False
 
@@ -125,14 +125,19 @@ class MemoryPump:
         #: observer behind it (``observe``).  Swapped rather than tested on each read, so that a
         #: pump nobody observes pays nothing for the hook.
         self._recv: Callable[[int], bytes] = self._transport_recv
+        #: Shown every chunk sent (``observe``), or None.
+        self._sent: Callable[[bytes], object] | None = None
         self._read_lock = Semaphore()
         self._write_lock = Semaphore()
         self.eof = False
 
-    def observe(self, observer: Callable[[bytes], object] | None) -> None:
+    def observe(self, observer: Callable[[bytes], object] | None,
+                sent: Callable[[bytes], object] | None = None) -> None:
         """Show every chunk read from the transport to ``observer`` before the engine gets it
-        (the client's ``ServerKeyExchangeSniffer``); ``None`` stops.  At most one observer."""
+        (the client's ``ServerKeyExchangeSniffer``), and every chunk sent to ``sent``; ``None``
+        stops.  At most one observer of each."""
         recv = self._transport_recv
+        self._sent = sent
         if observer is None:
             self._recv = recv
             return
@@ -152,6 +157,8 @@ class MemoryPump:
             return
         with self._write_lock:
             while out:
+                if self._sent is not None:
+                    self._sent(out)
                 self._send(out)
                 out = engine.outgoing_bytes()
 

@@ -67,6 +67,9 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
     if not callable(identity):
         raise TypeError("option 'check_server_identity' must be callable")
     listener = options.pop("secure_connect_listener", None)
+    psk_callback = options.get("psk_callback")
+    if psk_callback is not None and not callable(psk_callback):
+        raise TypeError("option 'psk_callback' must be callable")
     servername = options.pop("servername", None)
     if servername is None and not is_ip_literal(host):
         servername = host
@@ -88,7 +91,7 @@ def connect(port: int | None = None, host: str | None = None, *, path: str | Non
                          session=options.get("session"), request_ocsp=bool(options.get("request_ocsp")),
                          secure_context=secure_context, identity_check=(identity, servername or host),
                          min_dh_size=min_dh_size,
-                         enable_trace=trace)
+                         enable_trace=trace, psk_callback=psk_callback)
     except BaseException:
         if own_transport:
             sock.close()

@@ -38,6 +38,7 @@ from greentls._config.options import (
     reject_unknown,
     split_options,
 )
+from greentls._config.psk import install_server as install_psk_server, server_key
 from greentls._config.sessions import apply_session_timeout
 from greentls._io.proxy import ProxyPolicy
 from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
@@ -141,6 +142,20 @@ class Server:
             raise ValueError("option 'max_connections' must be a positive int")
         if options.get("ticket_keys") is not None:
             self.set_ticket_keys(options["ticket_keys"])
+        #: Node's ``pskCallback``: ``(tls_socket, identity) -> bytes | None``, asked in the
+        #: connection's greenlet before OpenSSL needs the key (``_tls/psk.py``).
+        self.psk_callback: Callable[[TLSSocket, str], Any] | None = options.get("psk_callback")
+        if self.psk_callback is not None and not callable(self.psk_callback):
+            raise TypeError("option 'psk_callback' must be callable")
+        if self.psk_callback is not None and not capabilities["psk"]:
+            raise UnsupportedError("psk_callback: " + REASONS["psk"])
+        #: Node's ``pskIdentityHint``: sent in a TLS 1.2 PSK ServerKeyExchange.
+        self.psk_identity_hint: str | None = options.get("psk_identity_hint")
+        if self.psk_identity_hint is not None:
+            if not isinstance(self.psk_identity_hint, str):
+                raise TypeError("option 'psk_identity_hint' must be a str")
+            if self.psk_callback is None:
+                raise ValueError("option 'psk_identity_hint' needs a psk_callback")
         self.proxy_protocol = check_bool("proxy_protocol", options.get("proxy_protocol", False))
         if "proxy_allow_from" in options and not self.proxy_protocol:
             raise ValueError("option 'proxy_allow_from' needs proxy_protocol=True")
@@ -360,7 +375,9 @@ class Server:
         """Build the OpenSSL context this server's connections will use with ``context`` now,
         not on the first connection: workers forked later then share its session cache and
         ticket keys (docs/architecture.rst, "fact-ticket-keys-fork")."""
-        context.server_context(self.request_cert, self.reject_unauthorized)
+        built = context.server_context(self.request_cert, self.reject_unauthorized)
+        if self.psk_callback is not None:
+            install_psk_server(built, self.psk_identity_hint)
 
     def _publish_count(self) -> None:
         if self._count_slot is not None:     # a worker: tell the parent (_net/workers.py)
@@ -560,7 +577,7 @@ class ServerHelloPolicy(HelloPolicy):
     def decides(self) -> bool:
         server = self._server
         return (server.sni_callback is not None or len(server._sni) > 0 or server.alpn_callback is not None
-                or signals.has_receivers(signals.ocsp_request, server))
+                or server.psk_callback is not None or signals.has_receivers(signals.ocsp_request, server))
 
     def chooses_alpn(self) -> bool:
         return self._server.alpn_callback is not None
@@ -588,6 +605,16 @@ class ServerHelloPolicy(HelloPolicy):
         # What the receivers must answer; TLSSocket._ask_staple checks it.
         return cast("bytes | None", signals.ask(signals.ocsp_request, self._server,
                                                 certificate=certificate, issuer=issuer))
+
+    def answers_psk(self) -> bool:
+        return self._server.psk_callback is not None
+
+    def psk_for(self, tls: TLSSocket, identity: str) -> bytes | None:
+        callback = self._server.psk_callback
+        return server_key(callback(tls, identity)) if callback is not None else None
+
+    def psk_hint(self) -> str | None:
+        return self._server.psk_identity_hint
 
 
 class _HandshakeExpired(BaseException):

@@ -82,9 +82,12 @@ class ServerKeyExchangeSniffer:
             elif kind == _SERVER_HELLO_DONE:
                 self.done = True
 
-    def dh_bits(self) -> int | None:
-        """Bit length of ``dh_p`` (ServerDHParams: ``opaque dh_p<1..2^16-1>`` first)."""
+    def dh_bits(self, after_hint: bool = False) -> int | None:
+        """Bit length of ``dh_p`` (ServerDHParams: ``opaque dh_p<1..2^16-1>`` first; for
+        DHE_PSK after the ``psk_identity_hint<0..2^16-1>``, RFC 4279 section 3)."""
         body = self.server_key_exchange
+        if body and after_hint and len(body) >= 2:
+            body = body[2 + int.from_bytes(body[:2], "big"):]
         if not body or len(body) < 2:
             return None
         length = int.from_bytes(body[:2], "big")
@@ -116,7 +119,10 @@ def ephemeral_key_info(conn: SSL.Connection, server_side: bool,
     name = conn.get_group_name()
     if not name:
         # Not ECDHE nor a named group: a server's own DH parameters, or no ephemeral key.
-        dh_bits = sniffer.dh_bits() if sniffer is not None else None
+        cipher = conn.get_cipher_name() or ""
+        if "PSK" in cipher and not cipher.startswith("DHE-PSK"):
+            return {}  # plain PSK (or RSA-PSK): no ephemeral key; the exchange carries a hint
+        dh_bits = sniffer.dh_bits(after_hint=cipher.startswith("DHE-PSK")) if sniffer is not None else None
         return {"type": "DH", "size": dh_bits} if dh_bits else {}
     key = name.lower()
     if key in _EC_GROUPS:

@@ -53,6 +53,19 @@ class HelloPolicy:
         """The OCSP response to staple for ``certificate`` (may block), or None."""
         return None
 
+    def answers_psk(self) -> bool:
+        """True when ``psk_for`` gives pre-shared keys (a ``psk_callback``); the handshake then
+        runs on memory BIOs, where the client's identity is read before OpenSSL asks."""
+        return False
+
+    def psk_for(self, tls: TLSSocket, identity: str) -> bytes | None:
+        """The pre-shared key for the client's ``identity`` (may block), or None for none."""
+        return None
+
+    def psk_hint(self) -> str | None:
+        """The ``psk_identity_hint`` a TLS 1.2 server sends."""
+        return None
+
 
 class CallbackPolicy(HelloPolicy):
     """A server ``TLSSocket`` of its own (no ``Server``) with an ``sni_callback``."""

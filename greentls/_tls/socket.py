@@ -24,6 +24,11 @@ from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
 from greentls._config.options import CONTEXT_OPTIONS, check_bool, normalize_alpn, reject_unknown, split_options
+from greentls._config.psk import (
+    install_client as install_psk_client,
+    install_server as install_psk_server,
+    is_psk_cipher,
+)
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 from greentls._engine.engine import HELLO_UNDECIDED, HelloReady, TLSEngine, WantRead, WantWrite, is_tls13
 from greentls._engine.state import State, refusal
@@ -48,6 +53,7 @@ from greentls._parse.clienthello import (
 )
 from greentls._tls.inspect import ConnectionInfo, address_dict
 from greentls._tls.policy import CallbackPolicy, HelloPolicy
+from greentls._tls.psk import ClientPsk, ServerPsk
 from greentls._tls.renegotiation import (
     NOT_OFFERED,
     PHA_DISABLED,
@@ -113,6 +119,8 @@ class TLSSocket(ConnectionInfo):
     #: ``do_handshake_on_connect`` of ``wrap_socket`` (``_tls/wrap.py``, through ``new_socket``),
     #: for ``connect()``; a class default, so that other sockets store nothing for it.
     _handshake_on_connect: bool = True
+    #: Client: a ``session`` to resume was offered (``_psk_authenticated``).
+    _offered_session: bool = False
 
     def __init__(self, sock: Any, *, is_server: bool = False, server: Server | None = None,
                  request_cert: bool = False, reject_unauthorized: bool | None = None,
@@ -120,7 +128,8 @@ class TLSSocket(ConnectionInfo):
                  session: bytes | None = None, request_ocsp: bool = False,
                  secure_context: SecureContext | None = None, servername: str | None = None,
                  hello_policy: HelloPolicy | None = None, proxy_policy: ProxyPolicy | None = None,
-                 enable_trace: bool = False, **context_options: Any) -> None:
+                 enable_trace: bool = False, psk_callback: Callable[[Any, str | None], Any] | None = None,
+                 **context_options: Any) -> None:
         reject_unknown(context_options, CONTEXT_OPTIONS, "TLSSocket")
         if secure_context is None:  # a Server passes its own (its default context)
             secure_context = SecureContext(**split_options(context_options, CONTEXT_OPTIONS))
@@ -163,6 +172,18 @@ class TLSSocket(ConnectionInfo):
         # Tracing is chosen when the connection is made: OpenSSL copies the message callback
         # into a connection only then (_tls/trace.py).
         traced = check_bool("enable_trace", enable_trace)
+        if psk_callback is not None:
+            if self._is_server:
+                raise TypeError("option 'psk_callback' of a server socket is the Server's "
+                                "(create_server(psk_callback=...))")
+            if not callable(psk_callback):
+                raise TypeError("option 'psk_callback' must be callable")
+            if not capabilities["psk"]:
+                raise UnsupportedError("psk_callback: " + REASONS["psk"])
+            # Before SSL_new: OpenSSL copies the context's PSK callback into the connection.
+            install_psk_client(self._openssl_context(secure_context))
+        #: TLS-PSK in this greenlet (``_tls/psk.py``): a client's asker, or a server's.
+        self._psk: ClientPsk | ServerPsk | None = None
         engine = TLSEngine(self._openssl_context(secure_context), server_side=self._is_server,
                            parse_hello=self._is_server and not peeks,
                            msg_callback=MSG_CALLBACK if traced else None)
@@ -193,7 +214,7 @@ class TLSSocket(ConnectionInfo):
                     "no application protocol: the alpn_callback was not asked about this ClientHello",
                     code="ERR_SSL_NO_APPLICATION_PROTOCOL", reason="no application protocol")
         else:
-            self._setup_client(alpn, servername, session)
+            self._setup_client(alpn, servername, session, psk_callback)
 
     def _openssl_context(self, context: SecureContext) -> SSL.Context:
         """The OpenSSL context this connection uses: on a server, the one bound to its
@@ -204,10 +225,14 @@ class TLSSocket(ConnectionInfo):
 
     def _use_context(self, context: SecureContext) -> None:
         """Server, before OpenSSL reads the ClientHello: serve with ``context`` (SNI)."""
-        self._engine.set_context(self._openssl_context(context))
+        openssl_context = self._openssl_context(context)
+        if self._hello_policy.answers_psk():  # the hint goes with the context's certificate
+            install_psk_server(openssl_context, self._hello_policy.psk_hint())
+        self._engine.set_context(openssl_context)
         self.secure_context = context
 
-    def _setup_client(self, alpn: list[bytes] | None, servername: str | None, session: bytes | None) -> None:
+    def _setup_client(self, alpn: list[bytes] | None, servername: str | None, session: bytes | None,
+                      psk_callback: Callable[[Any, str | None], Any] | None) -> None:
         conn = self._engine.conn
         if alpn:
             conn.set_alpn_protos(alpn)
@@ -216,6 +241,7 @@ class TLSSocket(ConnectionInfo):
                 raise TypeError("option 'servername' must be a str")
             conn.set_tlsext_host_name(servername.encode("idna"))
             self.servername = servername
+        self._offered_session = session is not None
         if session is not None:
             from greentls._config.sessions import apply_client_session
             apply_client_session(conn, session)
@@ -226,7 +252,11 @@ class TLSSocket(ConnectionInfo):
         from greentls._parse.keyinfo import ServerKeyExchangeSniffer
         self._ske_sniffer = ServerKeyExchangeSniffer()
         assert isinstance(self._pump, MemoryPump)  # a client never peeks: its pump is made at once
-        self._pump.observe(self._ske_sniffer.observe)
+        if psk_callback is None:
+            self._pump.observe(self._ske_sniffer.observe)
+        else:
+            self._psk = ClientPsk(self, psk_callback, self._watch, conn, self._ske_sniffer.observe)
+            self._pump.observe(self._psk.observe)
 
     # -- the handshake ----------------------------------------------------------------------
 
@@ -322,12 +352,20 @@ class TLSSocket(ConnectionInfo):
             self._read_proxy_header(self._proxy_policy)
         if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
             enable_keylog_if_wanted(engine.conn)
+            if isinstance(self._psk, ClientPsk):
+                self._psk.ask(None)  # what OpenSSL asks for a TLS 1.3 ClientHello
             return self._handshake_loop()
         if self._decides_on_hello():
             engine.hello_decision = HELLO_UNDECIDED  # until _on_client_hello ran
-        if self._pump is None and not self._peek_hello():
+        policy = self._hello_policy
+        if policy.answers_psk():
+            # The client's PSK identity is read off the memory pump before OpenSSL gets it.
+            self._psk = ServerPsk(lambda identity: policy.psk_for(self, identity), self._watch, engine.conn)
+        if self._pump is None and (self._psk is not None or not self._peek_hello()):
             engine.parse_hello_first()
-            self._pump = MemoryPump(engine, self._transport)
+            pump = self._pump = MemoryPump(engine, self._transport)
+            if isinstance(self._psk, ServerPsk):
+                pump.observe(self._psk.observe, self._psk.observe_sent)
         self._handshake_loop()
 
     def _read_proxy_header(self, policy: ProxyPolicy) -> None:
@@ -445,6 +483,8 @@ class TLSSocket(ConnectionInfo):
             self._choose_alpn(policy, hello)
         if hello.status_request and policy.wants_staple(self):
             self._ask_staple(policy)
+        if isinstance(self._psk, ServerPsk):
+            self._psk.on_hello(hello)
         enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
 
     def _choose_alpn(self, policy: HelloPolicy, hello: ClientHello) -> None:
@@ -505,12 +545,11 @@ class TLSSocket(ConnectionInfo):
     def _sniffing_done(self) -> None:
         """A client's handshake is over: its ServerKeyExchange reader has seen all it needs."""
         sniffer = self._ske_sniffer
-        if sniffer is None:
-            return
-        sniffer.done = True
+        if sniffer is not None:
+            sniffer.done = True
         pump = self._pump
-        if isinstance(pump, MemoryPump):  # the memory pump stays: no observer on its reads
-            pump.observe(None)
+        if (sniffer is not None or self._psk is not None) and isinstance(pump, MemoryPump):
+            pump.observe(None)  # the memory pump stays: no observer on its reads
 
     def _note_events(self) -> None:
         """The watch's ``report``: an OpenSSL callback recorded something for this greenlet."""
@@ -538,15 +577,33 @@ class TLSSocket(ConnectionInfo):
         if name:
             self.servername = name.decode("latin-1")  # as Node's getServername
 
+    def _psk_authenticated(self) -> bool:
+        """True when a pre-shared key authenticated the peer, which Node reports as authorized
+        without a certificate: a TLS 1.2 PSK cipher suite, or a TLS 1.3 handshake that resumed
+        the external PSK.  A ticket must never pass for one: a client counts it only when it
+        offered no session to resume; a server only when the client offered one identity, and
+        its callback keyed it (``ServerPsk.authenticated``)."""
+        conn = self._engine.conn
+        if isinstance(self._psk, ServerPsk):
+            return self._psk.authenticated(is_tls13(conn), self.is_session_reused())
+        if not isinstance(self._psk, ClientPsk) or self._watch.psk_answer is None:
+            return False
+        if is_tls13(conn):
+            return not self._offered_session and self.is_session_reused()
+        return is_psk_cipher(conn)
+
     def _judge_peer(self) -> None:
         """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` does; a
         client that must reject raises (the handshake then fails and the socket is aborted)."""
         conn = self._engine.conn
         error: TLSError | None = None
-        code = verify_result(conn)
+        psk = self._psk_authenticated()
+        code = None if psk else verify_result(conn)
         if code is not None:
             error = CertificateError(f"certificate verification failed: {code}", code=code)
-        elif self._identity_check is not None:
+        elif self._identity_check is not None and not (psk and is_tls13(conn)):
+            # A TLS 1.3 external PSK handshake is a resumption, whose identity Node does not
+            # check; a TLS 1.2 PSK server sent no certificate: the check must accept that.
             # A resumed session carries the peer's certificate: the name is checked again, so a
             # session made with reject_unauthorized=False never resumes into authorized=True.
             check, host = self._identity_check
