@@ -76,3 +76,18 @@ def need_curl() -> None:
     """Skip when curl is missing."""
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
+
+
+@pytest.fixture
+def client_errors():
+    """The codes (or exceptions) tls_client_error reports while the test runs."""
+    import greentls
+
+    seen: list = []
+
+    def receiver(sender, exception, tls_socket):
+        seen.append(exception)
+
+    greentls.tls_client_error.connect(receiver)
+    yield seen
+    greentls.tls_client_error.disconnect(receiver)

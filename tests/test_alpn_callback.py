@@ -22,19 +22,6 @@ s.on('error', e => { console.log(JSON.stringify({error: e.code})); process.exit(
 """
 
 
-@pytest.fixture
-def client_errors():
-    """The codes (or exceptions) tls_client_error reports while the test runs."""
-    seen: list = []
-
-    def receiver(sender, exception, tls_socket):
-        seen.append(exception)
-
-    greentls.tls_client_error.connect(receiver)
-    yield seen
-    greentls.tls_client_error.disconnect(receiver)
-
-
 def _node_client(port: int, cert_files: dict, protocols: str, servername: str = "localhost",
                  version: str = "TLSv1.3") -> dict:
     return node(NODE_CLIENT, port, cert_files["ca"], protocols, servername, version)

@@ -488,16 +488,18 @@ def test_defaults_without_extensions() -> None:
         record_version=0x0301, legacy_version=0x0303, random=b"R" * 32, session_id=b"S" * 32,
         cipher_suites=(0x2F, 0xFF), compression_methods=b"\x00", server_name=None, alpn_protocols=None,
         status_request=False, session_ticket=None, has_pre_shared_key=False, psk_identities=(),
-        supported_versions=(), supported_groups=(), signature_algorithms=(), extensions=(),
+        psk_modes=b"", supported_versions=(), supported_groups=(), signature_algorithms=(), extensions=(),
         size=len(hello(exts=None, session_id=b"S" * 32, suites=b"\x00\x2f\x00\xff")))
 
 
 def test_optional_extensions() -> None:
     """status_request of an unknown type is ignored; an empty session_ticket is b""; PSKs read."""
-    exts = ext(5, b"\x07") + ext(35, b"") + ext(0xFE0D, b"ech") + psk([b"t1", b"t2"], 2)
+    exts = ext(5, b"\x07") + ext(35, b"") + ext(0xFE0D, b"ech") + ext(45, b"\x02\x00\x01") + psk([b"t1", b"t2"], 2)
     parsed = parse_client_hello(hello(exts=exts))
     assert parsed.status_request is False and parsed.session_ticket == b""
-    assert parsed.psk_identities == (b"t1", b"t2") and parsed.extensions == (5, 35, 0xFE0D, 41)
+    assert parsed.psk_identities == (b"t1", b"t2") and parsed.extensions == (5, 35, 0xFE0D, 45, 41)
+    assert parsed.psk_modes == b"\x00\x01"
+    assert parse_client_hello(hello(exts=ext(45, b"\x05\x01"))).psk_modes == b""  # malformed: none
 
 
 # --- errors -----------------------------------------------------------------------------

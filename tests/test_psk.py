@@ -23,18 +23,6 @@ TLS12_CIPHERS = "PSK-AES128-GCM-SHA256:ECDHE-PSK-AES128-CBC-SHA256"
 TLS13_CIPHERS = "TLS_AES_128_GCM_SHA256"
 
 
-@pytest.fixture
-def client_errors():
-    seen: list = []
-
-    def receiver(sender, exception, tls_socket):
-        seen.append(exception)
-
-    greentls.tls_client_error.connect(receiver)
-    yield seen
-    greentls.tls_client_error.disconnect(receiver)
-
-
 def s_client(port: int, *args: str, key: bytes = KEY, identity: str = "client1") -> str:
     """``openssl s_client`` with a PSK, sending one line; its whole output."""
     result = openssl(["s_client", "-connect", f"127.0.0.1:{port}", "-psk", key.hex(), "-psk_identity", identity,
@@ -444,3 +432,83 @@ def test_stdlib_context_psk_both_ways(need_openssl, cert_files):
     assert hints[-1] == "srvhint"
     with pytest.raises(NotImplementedError):
         client_ctx.set_psk_server_callback(server_callback)
+
+
+# -- attacks: a session ticket must never pass for a PSK -----------------------------------------
+
+def _authorizing_server(server_options: dict, **options):
+    """A PSK server that answers each client with its ``authorized`` and records what its
+    callback was asked."""
+    asked: list = []
+    keys = {"admin": KEY}
+
+    def callback(tls, identity):
+        asked.append(identity)
+        return keys.get(identity)
+
+    def handler(tls):
+        tls.sendall(b"authorized=%r\n" % tls.authorized)
+        tls.close()
+
+    return serving(handler, psk_callback=callback, ciphers=TLS13_CIPHERS, request_cert=True,
+                   reject_unauthorized=False, **options, **server_options), asked
+
+
+def _anonymous_session(port: int, tmp_path) -> str:
+    path = str(tmp_path / "anonymous.pem")
+    openssl(["s_client", "-connect", f"127.0.0.1:{port}", "-tls1_3", "-sess_out", path, "-ign_eof"],
+            input=b"", timeout=20)
+    return path
+
+
+@pytest.mark.parametrize("modes", [None, b"\x00"], ids=["no-modes", "psk_ke-only"])
+def test_a_ticket_never_passes_for_a_psk_across_a_hello_retry(need_openssl, server_options, tmp_path, modes):
+    """Red team: a first ClientHello names a keyed identity under psk_key_exchange_modes that
+    OpenSSL ignores and forces a HelloRetryRequest; the second resumes an anonymous session's
+    ticket.  The client is not authorized, and the callback never hears of the identity."""
+    from rawtls13 import resume_after_retry, session_from_pem
+
+    context, asked = _authorizing_server(server_options)
+    with context as server:
+        port = port_of(server)
+        psk, ticket = session_from_pem(_anonymous_session(port, tmp_path))
+        if modes is None:  # OpenSSL refuses a pre_shared_key without modes (missing_extension)
+            with pytest.raises(RuntimeError, match="alert"):
+                resume_after_retry(port, psk, ticket, [b"admin"], modes)
+        else:
+            assert resume_after_retry(port, psk, ticket, [b"admin"], modes) == b"authorized=False\n"
+    assert asked == []
+
+
+def test_a_ticket_offered_first_is_resumed_without_asking(need_openssl, server_options, tmp_path):
+    """A client that offers a ticket and then a PSK identity resumes the ticket (as OpenSSL
+    tries identities in order): not authorized, and the callback is not asked about the
+    identity OpenSSL never tried."""
+    context, asked = _authorizing_server(server_options)
+    with context as server:
+        port = port_of(server)
+        session = _anonymous_session(port, tmp_path)
+        out = s_client(port, "-tls1_3", "-sess_in", session, key=b"\x00", identity="admin")
+        assert "authorized=False" in out and "Reused" in out, out
+    assert asked == []
+
+
+def test_psk_across_a_hello_retry_request(need_openssl, server_options):
+    """A legitimate client whose key share the server does not take: after the
+    HelloRetryRequest its second ClientHello carries the PSK, and it is authorized."""
+    context, asked = _authorizing_server(server_options, ecdh_curve="P-256")
+    with context as server:
+        out = s_client(port_of(server), "-tls1_3", "-groups", "X25519:P-256", identity="admin")
+    assert "authorized=True" in out and "no peer certificate available" in out, out
+    assert asked == ["admin"]
+
+
+def test_tls12_psk_hello_extension_is_not_asked(need_openssl, server_options):
+    """A TLS 1.2 connection whose (TLS 1.3) pre_shared_key extension OpenSSL ignores: only the
+    ClientKeyExchange identity is asked."""
+    callback, calls = keyed({"client1": KEY})
+    with serving(echo_line, psk_callback=callback, ciphers=TLS12_CIPHERS, max_version="TLSv1.2",
+                 **server_options) as server:
+        out = s_client(port_of(server), "-cipher", "PSK-AES128-GCM-SHA256")
+    assert "echo:ping" in out
+    assert [identity for identity, _ in calls] == ["client1"]

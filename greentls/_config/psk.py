@@ -51,14 +51,15 @@ def _server_callback(ssl: CData, identity: CData, psk: CData, max_psk_len: int) 
     """Inside OpenSSL (server): the key the greenlet already chose for ``identity``, or 0."""
     try:
         record = _record_of(ssl)
-        keys = record.psk_keys if record is not None else None
-        if not keys or identity == _ffi.NULL:
+        if record is None or not record.psk_keys or identity == _ffi.NULL:
             return 0
+        keys = record.psk_keys
         name = cast("bytes", _ffi.string(identity))  # a char *: bytes
         key = keys.get(name)
         if not key or len(key) > max_psk_len:
             return 0
         _ffi.memmove(psk, key, len(key))
+        record.psk_served = True
         return len(key)
     except Exception:  # never into OpenSSL: no key, and the handshake fails
         return 0

@@ -20,7 +20,8 @@ __all__ = ["CallbackRecord"]
 class CallbackRecord:
     """One connection's record of its OpenSSL callbacks; read and emptied in its greenlet."""
 
-    __slots__ = ("sender", "report", "keylog_lines", "ocsp_staple", "ocsp_response", "psk_keys", "psk_answer")
+    __slots__ = ("sender", "report", "keylog_lines", "ocsp_staple", "ocsp_response", "psk_keys", "psk_answer",
+                 "psk_served")
 
     def __init__(self, sender: object, report: Callable[[], None]) -> None:
         #: Whose signals these are (the TLSSocket): a callback records a key log line only if a
@@ -38,6 +39,8 @@ class CallbackRecord:
         self.psk_keys: dict[bytes, bytes] | None = None
         #: Client: (identity, key), as its ``psk_callback`` answered in the greenlet.
         self.psk_answer: tuple[bytes, bytes] | None = None
+        #: Server: OpenSSL asked for a key and got one, since the last ClientHello.
+        self.psk_served = False
 
     def add_keylog_line(self, line: bytes) -> None:
         """Inside OpenSSL: keep a key log line for the ``keylog`` signal."""

@@ -114,6 +114,7 @@ _EXT_ALPN = 16  # RFC 7301 s3.1
 _EXT_SESSION_TICKET = 35  # RFC 5077 s3.2
 _EXT_PRE_SHARED_KEY = 41  # RFC 8446 s4.2.11
 _EXT_SUPPORTED_VERSIONS = 43  # RFC 8446 s4.2.1
+_EXT_PSK_KEY_EXCHANGE_MODES = 45  # RFC 8446 s4.2.9
 
 # The extensions whose duplicates are refused: those read here that every OpenSSL knows
 # (ext_defs in extensions.c, compiled in whatever the build options), which makes
@@ -172,6 +173,8 @@ class ClientHello:
     session_ticket: bytes | None
     has_pre_shared_key: bool
     psk_identities: tuple[bytes, ...]
+    #: psk_key_exchange_modes' modes (RFC 8446 s4.2.9), ``b""`` without the extension.
+    psk_modes: bytes
     supported_versions: tuple[int, ...]
     supported_groups: tuple[int, ...]
     signature_algorithms: tuple[int, ...]
@@ -328,6 +331,14 @@ def _parse_pre_shared_key(buf: bytes, pos: int, end: int, fields: dict[str, Any]
     fields["psk_identities"] = tuple(found)
 
 
+def _parse_psk_key_exchange_modes(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
+    # RFC 8446 s4.2.9: PskKeyExchangeMode ke_modes<1..255>.  Only read (a server's PSK decisions
+    # follow what OpenSSL will accept, tls_parse_ctos_psk_kex_modes): a malformed one is no
+    # modes, which makes OpenSSL ignore pre_shared_key too.
+    if end - pos >= 1 and pos + 1 + buf[pos] == end:
+        fields["psk_modes"] = buf[pos + 1:end]
+
+
 def _parse_supported_versions(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 8446 s4.2.1: in a ClientHello, ProtocolVersion versions<2..254>.  OpenSSL
     # (statem_lib.c ssl_choose_server_version, for TLS_method) refuses trailing bytes, an odd
@@ -361,6 +372,7 @@ _EXTENSION_PARSERS: dict[int, Callable[[bytes, int, int, dict[str, Any]], None]]
     _EXT_SESSION_TICKET: _parse_session_ticket,
     _EXT_PRE_SHARED_KEY: _parse_pre_shared_key,
     _EXT_SUPPORTED_VERSIONS: _parse_supported_versions,
+    _EXT_PSK_KEY_EXCHANGE_MODES: _parse_psk_key_exchange_modes,
 }
 
 
@@ -433,6 +445,7 @@ def _new_fields(record_version: int, legacy_version: int, random: bytes, session
         "session_ticket": None,
         "has_pre_shared_key": False,
         "psk_identities": (),
+        "psk_modes": b"",
         "supported_versions": (),
         "supported_groups": (),
         "signature_algorithms": (),

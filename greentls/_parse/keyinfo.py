@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, TypedDict
 
 from greentls._base.errors import TLSError
+from greentls._parse.pskinfo import SERVER_HELLO_DONE, SERVER_KEY_EXCHANGE, HandshakeReader
 
 if TYPE_CHECKING:
     from OpenSSL import SSL
@@ -30,19 +31,13 @@ class EphemeralKeyInfo(TypedDict, total=False):
     name: str
     size: int
 
-_HANDSHAKE = 22
-_SERVER_KEY_EXCHANGE = 12
-_SERVER_HELLO_DONE = 14
-
-
 class ServerKeyExchangeSniffer:
     """Reads the server's plaintext TLS 1.2 handshake records for its ServerKeyExchange."""
 
-    __slots__ = ("_records", "_messages", "done", "server_key_exchange")
+    __slots__ = ("_reader", "done", "server_key_exchange")
 
     def __init__(self) -> None:
-        self._records = b""
-        self._messages = b""
+        self._reader = HandshakeReader()
         self.done = False
         #: The ServerKeyExchange body, when the server sent one.
         self.server_key_exchange: bytes | None = None
@@ -55,32 +50,14 @@ class ServerKeyExchangeSniffer:
     def feed(self, data: bytes) -> None:
         """Bytes from the server; stops at the first record that is not a handshake record
         (ChangeCipherSpec, or TLS 1.3's encrypted records) or at ServerHelloDone."""
-        self._records += data
-        while len(self._records) >= 5 and not self.done:
-            length = int.from_bytes(self._records[3:5], "big")
-            if len(self._records) < 5 + length:
-                return
-            kind, body = self._records[0], self._records[5:5 + length]
-            self._records = self._records[5 + length:]
-            if kind != _HANDSHAKE:
-                self.done = True
-            else:
-                self._messages += body
-                self._read_messages()
-        if len(self._records) > 1 << 17:  # not TLS as we know it: stop looking
-            self.done = True
-
-    def _read_messages(self) -> None:
-        while len(self._messages) >= 4 and not self.done:
-            length = int.from_bytes(self._messages[1:4], "big")
-            if len(self._messages) < 4 + length:
-                return
-            kind, body = self._messages[0], self._messages[4:4 + length]
-            self._messages = self._messages[4 + length:]
-            if kind == _SERVER_KEY_EXCHANGE:
+        for kind, body in self._reader.feed(data):
+            if kind == SERVER_KEY_EXCHANGE:
                 self.server_key_exchange = body
-            elif kind == _SERVER_HELLO_DONE:
+            elif kind == SERVER_HELLO_DONE:
                 self.done = True
+                return
+        if self._reader.done:
+            self.done = True
 
     def dh_bits(self, after_hint: bool = False) -> int | None:
         """Bit length of ``dh_p`` (ServerDHParams: ``opaque dh_p<1..2^16-1>`` first; for

@@ -17,10 +17,12 @@ the handshake's plaintext part.
 """
 from __future__ import annotations
 
-__all__ = ["HandshakeReader", "first_vector", "CLIENT_KEY_EXCHANGE", "SERVER_HELLO",
-           "SERVER_KEY_EXCHANGE", "SERVER_HELLO_DONE", "server_hello_cipher"]
+__all__ = ["HandshakeReader", "first_vector", "CLIENT_HELLO", "CLIENT_KEY_EXCHANGE", "SERVER_HELLO",
+           "SERVER_KEY_EXCHANGE", "SERVER_HELLO_DONE", "server_hello_cipher", "is_hello_retry_request"]
 
 _HANDSHAKE_RECORD = 22
+_CHANGE_CIPHER_SPEC = 20
+CLIENT_HELLO = 1
 SERVER_HELLO = 2
 SERVER_KEY_EXCHANGE = 12
 SERVER_HELLO_DONE = 14
@@ -32,13 +34,17 @@ _LIMIT = 1 << 17
 class HandshakeReader:
     """Plaintext handshake messages of one direction, as ``(type, body)`` pairs."""
 
-    __slots__ = ("_records", "_messages", "done")
+    __slots__ = ("_records", "_messages", "done", "skip_change_cipher_spec")
 
     def __init__(self) -> None:
         self._records = b""
         self._messages = b""
         #: True once a record that is not a handshake record arrived (or the bytes are not TLS).
         self.done = False
+        #: Set by the owner when one ChangeCipherSpec may come before more plaintext: a TLS 1.3
+        #: client answering a HelloRetryRequest in middlebox compatibility mode (RFC 8446
+        #: appendix D.4).  That record is skipped once; any other ends the reading.
+        self.skip_change_cipher_spec = False
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Bytes as they came; returns the handshake messages they completed."""
@@ -52,6 +58,9 @@ class HandshakeReader:
                 break
             kind, body = self._records[0], self._records[5:5 + length]
             self._records = self._records[5 + length:]
+            if kind == _CHANGE_CIPHER_SPEC and self.skip_change_cipher_spec:
+                self.skip_change_cipher_spec = False
+                continue
             if kind != _HANDSHAKE_RECORD:
                 self.done = True
                 break
@@ -76,6 +85,15 @@ def first_vector(body: bytes) -> bytes | None:
     if len(body) < 2 + length:
         return None
     return body[2:2 + length]
+
+
+#: A HelloRetryRequest is a ServerHello with this random (RFC 8446 section 4.1.3).
+_HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+
+def is_hello_retry_request(body: bytes) -> bool:
+    """True for a ServerHello body that is a TLS 1.3 HelloRetryRequest."""
+    return body[2:34] == _HRR_RANDOM
 
 
 def server_hello_cipher(body: bytes) -> bytes | None:

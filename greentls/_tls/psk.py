@@ -16,14 +16,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from greentls._base.binding import lib as _lib
 from greentls._config.psk import MAX_IDENTITY, client_answer, is_psk_cipher
+from greentls._parse.clienthello import ClientHelloError, ClientHelloParser
 from greentls._parse.pskinfo import (
+    CLIENT_HELLO,
     CLIENT_KEY_EXCHANGE,
     SERVER_HELLO,
     SERVER_HELLO_DONE,
     SERVER_KEY_EXCHANGE,
     HandshakeReader,
     first_vector,
+    is_hello_retry_request,
     server_hello_cipher,
 )
 
@@ -41,22 +45,30 @@ def _text(identity: bytes) -> str:
 
 
 class ServerPsk:
-    """A server connection's PSK keys, asked of ``ask(identity) -> bytes | None``."""
+    """A server connection's PSK keys, asked of ``ask(identity) -> bytes | None``.
 
-    __slots__ = ("_ask", "_record", "_conn", "_reader", "_sent", "_suite", "sole_identity_keyed")
+    It asks as OpenSSL would (so the callback hears of no identity OpenSSL ignores): TLS 1.3
+    hello identities only when the hello offers TLS 1.3, in order, stopping at the first that
+    OpenSSL would try as a session ticket (longer than an identity may be); the identities of
+    the second ClientHello after a HelloRetryRequest, which replace the first's.  Whether the
+    PSK authenticated the client is read from what OpenSSL did (``authenticated``)."""
+
+    __slots__ = ("_ask", "_record", "_conn", "_reader", "_sent", "_suite", "_sole", "_retry")
 
     def __init__(self, ask: Callable[[str], bytes | None], record: CallbackRecord, conn: SSL.Connection) -> None:
         self._ask = ask
         self._record = record
         self._conn = conn
         self._reader = HandshakeReader()
-        #: The server's own flight, for the cipher suite its ServerHello selected (OpenSSL
-        #: reports no current cipher before the handshake ends).
+        #: The server's own flight: its ServerHello names the cipher suite (OpenSSL reports no
+        #: current cipher before the handshake ends), or is a HelloRetryRequest.
         self._sent = HandshakeReader()
         self._suite: bytes | None = None
-        #: TLS 1.3: the client offered one identity, and it has a key.  Only then can a
-        #: resumed handshake be told from a ticket's: it resumed the external PSK.
-        self.sole_identity_keyed = False
+        #: TLS 1.3: the last ClientHello offered one identity, and it has a key.  Only then is
+        #: a resumed handshake the external PSK's, not a session ticket's.
+        self._sole = False
+        #: A HelloRetryRequest went out and the second ClientHello was not read yet.
+        self._retry = False
 
     def _key_for(self, identity: bytes) -> bool:
         """Ask for ``identity``'s key (once); True when there is one."""
@@ -65,9 +77,7 @@ class ServerPsk:
             keys = self._record.psk_keys = {}
         if identity in keys:
             return True
-        if not identity or len(identity) > MAX_IDENTITY or b"\0" in identity:
-            return False  # OpenSSL never asks for it (a session ticket is longer)
-        key = self._ask(_text(identity))
+        key = self._ask(identity.decode("utf-8"))
         if key is None:
             return False
         keys[identity] = key
@@ -76,32 +86,90 @@ class ServerPsk:
     def on_hello(self, hello: ClientHello) -> None:
         """TLS 1.3: the identities the client offers, in its order, until one has a key (as
         OpenSSL asks its callback)."""
-        for identity in hello.psk_identities:
+        self._sole = False
+        if _TLS13 not in hello.supported_versions or not self._allowed_mode(hello.psk_modes):
+            return  # OpenSSL ignores pre_shared_key below TLS 1.3, and without a mode it allows
+        identities = hello.psk_identities
+        for identity in identities:
+            if not _askable(identity):
+                return  # OpenSSL tries it as a ticket first, and stops there if it resumes
             if self._key_for(identity):
-                self.sole_identity_keyed = len(hello.psk_identities) == 1
+                self._sole = len(identities) == 1
                 return
 
+    def _allowed_mode(self, modes: bytes) -> bool:
+        """psk_dhe_ke, or psk_ke (no key exchange) where SSL_OP_ALLOW_NO_DHE_KEX allows it."""
+        if _PSK_DHE_KE in modes:
+            return True
+        return _PSK_KE in modes and bool(_lib.SSL_get_options(self._conn._ssl) & _OP_ALLOW_NO_DHE_KEX)
+
     def observe(self, data: bytes) -> None:
-        """Bytes from the client, before OpenSSL reads them: a TLS 1.2 PSK ClientKeyExchange
-        names the identity whose key OpenSSL is about to ask for."""
+        """Bytes from the client, before OpenSSL reads them: the second ClientHello after a
+        HelloRetryRequest, and a TLS 1.2 PSK ClientKeyExchange, which names the identity whose
+        key OpenSSL is about to ask for."""
         for kind, body in self._reader.feed(data):
-            if kind == CLIENT_KEY_EXCHANGE and self._suite is not None and is_psk_cipher(self._conn, self._suite):
+            if kind == CLIENT_HELLO and self._retry:
+                self._retry = False
+                self._record.psk_served = False  # only what OpenSSL does with this hello counts
+                hello = _parse_hello(body)
+                if hello is None:
+                    self._sole = False
+                else:
+                    self.on_hello(hello)
+            elif kind == CLIENT_KEY_EXCHANGE and self._suite is not None and is_psk_cipher(self._conn, self._suite):
                 identity = first_vector(body)
-                if identity is not None:
+                if identity is not None and _askable(identity):
                     self._key_for(identity)
 
     def observe_sent(self, data: bytes) -> None:
-        """Bytes the server sent: its ServerHello names the cipher suite."""
+        """Bytes the server sent: its ServerHello names the cipher suite, or asks for another
+        ClientHello (after which the client may send one ChangeCipherSpec first)."""
         for kind, body in self._sent.feed(data):
             if kind == SERVER_HELLO:
-                self._suite = server_hello_cipher(body)
+                if is_hello_retry_request(body):
+                    self._retry = True
+                    self._reader.skip_change_cipher_spec = True
+                    self._sent.skip_change_cipher_spec = True
+                else:
+                    self._suite = server_hello_cipher(body)
 
     def authenticated(self, tls13: bool, resumed: bool) -> bool:
-        """True when the client proved a key this server's callback gave: a TLS 1.2 PSK
-        cipher suite, or a TLS 1.3 handshake that resumed the client's only identity, keyed."""
+        """True when the client proved a key this server's callback gave: OpenSSL asked for a
+        key since the last ClientHello and got one, and then a TLS 1.2 PSK cipher suite ran
+        its full handshake, or a TLS 1.3 handshake resumed the client's only identity."""
+        if not self._record.psk_served or self._retry:
+            return False
         if tls13:
-            return resumed and self.sole_identity_keyed
-        return bool(self._record.psk_keys) and is_psk_cipher(self._conn)
+            return resumed and self._sole
+        return self._suite is not None and is_psk_cipher(self._conn, self._suite)
+
+
+_TLS13 = 0x0304
+_PSK_KE, _PSK_DHE_KE = 0, 1
+#: SSL_OP_ALLOW_NO_DHE_KEX, SSL_OP_BIT(10) in OpenSSL 3's ssl.h; not exported by the bindings.
+_OP_ALLOW_NO_DHE_KEX = 1 << 10
+
+
+def _askable(identity: bytes) -> bool:
+    """An identity OpenSSL hands its PSK callback (at most 128 bytes, no NUL), in UTF-8 (so
+    two different identities never reach the callback as one string)."""
+    if not identity or len(identity) > MAX_IDENTITY or b"\0" in identity:
+        return False
+    try:
+        identity.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _parse_hello(body: bytes) -> ClientHello | None:
+    """A ClientHello handshake message's body, parsed (None if it is not one we can read)."""
+    message = bytes([CLIENT_HELLO]) + len(body).to_bytes(3, "big") + body
+    record = bytes([22, 3, 3]) + len(message).to_bytes(2, "big") + message
+    try:
+        return ClientHelloParser(max_size=len(record) + 5).feed(record)
+    except ClientHelloError:
+        return None
 
 
 class ClientPsk:
