@@ -421,7 +421,7 @@ class HTTPHandler:
         self._failure = None
         self._continued = False
         self._close = not request.keep_alive or request.upgrade
-        began = time()
+        began = time() if self._access_log is not None else 0.0
         environ = self._environ(request)
         try:
             result = self.server.application(environ, self._start_response)

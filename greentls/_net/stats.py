@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import json
 import math
+from bisect import bisect_left
 from multiprocessing.sharedctypes import RawArray
 from typing import Any
 
@@ -47,12 +48,7 @@ class Stats:
     def handshake(self, protocol: str | None, resumed: bool, seconds: float) -> None:
         by_kind = self.handshakes.setdefault(protocol or "unknown", {"full": 0, "resumed": 0})
         by_kind["resumed" if resumed else "full"] += 1
-        index = len(HANDSHAKE_BUCKETS)
-        for i, bound in enumerate(HANDSHAKE_BUCKETS):
-            if seconds <= bound:
-                index = i
-                break
-        self.buckets[index] += 1
+        self.buckets[bisect_left(HANDSHAKE_BUCKETS, seconds)] += 1  # the first bound >= seconds
         self.seconds_sum += seconds
         self.seconds_count += 1
         self.changes += 1

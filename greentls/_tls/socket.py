@@ -202,7 +202,9 @@ class TLSSocket(ConnectionInfo):
         self._traceable = traced
         #: How bytes move (_io/transport.py): None until the handshake of a server that peeks.
         self._pump: Pump | None = None if peeks else MemoryPump(engine, sock)
-        alpn = normalize_alpn("alpn_protocols", alpn_protocols)
+        # A Server hands over the list it normalized once (``Server.alpn_protocols``).
+        alpn = alpn_protocols if server is not None and alpn_protocols is server.alpn_protocols \
+            else normalize_alpn("alpn_protocols", alpn_protocols)
         configure_verify(engine.conn, server_side=self._is_server, request_cert=self._request_cert,
                          reject_unauthorized=self._reject)
         if self._is_server:
@@ -728,8 +730,10 @@ class TLSSocket(ConnectionInfo):
             except (WantRead, WantWrite):
                 pass  # nothing taken yet: the loop below retries with the same bytes
             else:
-                assert self._pump is not None  # open: the handshake chose it
-                self._pump.flush()
+                pump = self._pump
+                assert pump is not None  # open: the handshake chose it
+                if not pump.attached:  # on the descriptor OpenSSL already wrote it
+                    pump.flush()
                 if offset == len(data):
                     return
         view = memoryview(data).cast("B")
