@@ -22,6 +22,8 @@ enables the PSK cipher suites a cipher list names; the default list names none.
 """
 from __future__ import annotations
 
+import threading
+import weakref
 from typing import TYPE_CHECKING, Any, cast
 
 from OpenSSL import SSL
@@ -84,19 +86,34 @@ def _client_callback(ssl: CData, hint: CData, identity: CData, max_identity_len:
         return 0
 
 
+#: Contexts with the server callback -> the hint they send; contexts with the client callback.
+#: A context is set up once (a connection through an SNI context asks again each time), under
+#: a lock, since OS threads may make connections from one context.
+_servers: weakref.WeakKeyDictionary[SSL.Context, str | None] = weakref.WeakKeyDictionary()
+_clients: weakref.WeakSet[SSL.Context] = weakref.WeakSet()
+_lock = threading.Lock()
+
+
 def install_server(context: SSL.Context, hint: str | None) -> None:
     """Let connections made from ``context`` take a PSK (and send ``hint`` in TLS 1.2)."""
-    ctx = context._context
-    _lib.SSL_CTX_set_psk_server_callback(ctx, _server_callback)
-    if hint is not None and not _lib.SSL_CTX_use_psk_identity_hint(ctx, hint.encode("utf-8")):
-        _lib.ERR_clear_error()
-        raise ValueError(f"option 'psk_identity_hint': OpenSSL refused {hint!r} "
-                         f"(at most {MAX_IDENTITY} bytes)")
+    with _lock:
+        if context in _servers and _servers[context] == hint:
+            return
+        ctx = context._context
+        _lib.SSL_CTX_set_psk_server_callback(ctx, _server_callback)
+        if hint is not None and not _lib.SSL_CTX_use_psk_identity_hint(ctx, hint.encode("utf-8")):
+            _lib.ERR_clear_error()
+            raise ValueError(f"option 'psk_identity_hint': OpenSSL refused {hint!r} "
+                             f"(at most {MAX_IDENTITY} bytes)")
+        _servers[context] = hint
 
 
 def install_client(context: SSL.Context) -> None:
     """Let connections made from ``context`` offer a PSK."""
-    _lib.SSL_CTX_set_psk_client_callback(context._context, _client_callback)
+    with _lock:
+        if context not in _clients:
+            _lib.SSL_CTX_set_psk_client_callback(context._context, _client_callback)
+            _clients.add(context)
 
 
 def server_key(answer: Any) -> bytes | None:
