@@ -697,10 +697,9 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is unty
 
         def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
             self.nr += 1
-            if self.nr >= self.max_requests:
-                if self.alive:
-                    log.info("Autorestarting worker after current request.")
-                    self.alive = False
+            if self.nr >= self.max_requests and self.alive:
+                log.info("Autorestarting worker after current request.")
+                self.alive = False
                 self._stop_accepting()
             started = time.time()
             environ.setdefault("RAW_URI", _raw_uri(environ))

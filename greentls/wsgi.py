@@ -568,7 +568,7 @@ class WSGIServer:
         self._pywsgi = _PywsgiSide(("127.0.0.1", 0), application, log=log, error_log=error_log,
                                    environ={"wsgi.url_scheme": "https", "HTTPS": "on"})
         #: The access log when it writes somewhere (pywsgi's ``log=None`` is a no-op object).
-        self._access_log = None if type(self._pywsgi.log).__name__ == "_NoopLog" else self._pywsgi.log
+        self._access_log = None if log is None else self._pywsgi.log
         self._reaper: IdleReaper | None = None
         self.server: Server = _TLSServer(self, self._serve_connection, **options)
 

@@ -56,7 +56,6 @@ def test_node_docs_echo_server_and_client(server, client, example_certs):
 
 def test_gunicorn_conf_serves_gunicorn_app(example_certs):
     """examples/gunicorn_conf.py: gunicorn's workers over greentls, mutual TLS, TLS 1.3 only."""
-    pytest.importorskip("gunicorn", reason="gunicorn is not installed (greentls[gunicorn])")
     port = _free_port()
     # PYTHONPATH: gunicorn's children import greentls from this checkout, whatever is installed.
     env = dict(os.environ, PORT=str(port), CERTS=example_certs, PYTHONPATH=os.path.dirname(EXAMPLES))

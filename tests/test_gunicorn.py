@@ -19,18 +19,15 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import flask  # noqa: F401  # the test extra's: the apps served below import it
 import pytest
+import requests
 import trustme
+from cryptography import x509
+from gunicorn.config import Config
 
-gunicorn = pytest.importorskip("gunicorn", reason="gunicorn is not installed (pip install greentls[gunicorn])")
-pytest.importorskip("flask", reason="flask is not installed (the test extra)")
-requests = pytest.importorskip("requests")
-
-from cryptography import x509  # noqa: E402
-from gunicorn.config import Config  # noqa: E402
-
-import greentls  # noqa: E402
-from greentls import gunicorn as gworker  # noqa: E402
+import greentls
+from greentls import gunicorn as gworker
 
 PY = sys.executable
 #: The checkout under test: gunicorn's children import greentls from it, whatever is installed.

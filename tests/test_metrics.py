@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import pytest
 from helpers import CURL, echo, openssl, port_of, run, serving
+from prometheus_client.parser import text_string_to_metric_families
 
-prometheus_client = pytest.importorskip("prometheus_client", reason="prometheus_client is not installed")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
-
-from greentls._app.metrics import parse_address, serve_metrics  # noqa: E402
+from greentls._app.metrics import parse_address, serve_metrics
 
 
 def _scrape(port: int, path: str = "/metrics") -> tuple[int, str]:

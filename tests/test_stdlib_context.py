@@ -815,8 +815,6 @@ def test_ragged_eof_with_suppress_ragged_eofs_false(cert_files):
 
 def test_post_handshake_auth_with_openssl_enable_pha(cert_files, need_openssl):
     """A TLS 1.3 server asks openssl s_client -enable_pha for its certificate after the handshake."""
-    if greentls.SSLContext(ssl.PROTOCOL_TLS_CLIENT).post_handshake_auth is None:
-        pytest.skip("greentls's contexts do not take post_handshake_auth yet (the Node-level option lands separately)")
     ctx = server_context(cert_files, verify_mode=ssl.CERT_OPTIONAL)
     ctx.load_verify_locations(cert_files["ca"])
     ctx.post_handshake_auth = True
@@ -1023,8 +1021,6 @@ def test_op_no_renegotiation(cert_files):
 def test_post_handshake_auth_client_side(cert_files, client_kind):
     """A client with post_handshake_auth=True (greentls's, or the stdlib's own) answers a greentls
     server's verify_client_post_handshake() with its certificate."""
-    if greentls.SSLContext(ssl.PROTOCOL_TLS_CLIENT).post_handshake_auth is None:
-        pytest.skip("greentls's contexts do not take post_handshake_auth yet")
     ctx = server_context(cert_files, verify_mode=ssl.CERT_REQUIRED)
     ctx.load_verify_locations(cert_files["ca"])
     ctx.post_handshake_auth = True

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
+import urllib3
 from helpers import CURL, NODE, PY, node_server, run
 
 import greentls
@@ -87,7 +89,6 @@ def test_urllib_request(node_https, cert_files):
 
 def test_requests_adapter(node_https, cert_files):
     """requests with an HTTPAdapter handing urllib3 a greentls context; an unknown CA fails verification."""
-    requests = pytest.importorskip("requests")
     from requests.adapters import HTTPAdapter
 
     class GreenAdapter(HTTPAdapter):
@@ -114,7 +115,6 @@ def test_requests_adapter(node_https, cert_files):
 def test_requests_injected(node_https, cert_files, injected, monkeypatch):
     """After inject_into_ssl(), plain requests.get(verify=ca) runs on greentls; without the CA it
     fails verification."""
-    requests = pytest.importorskip("requests")
     seen: list = []
     original = greentls.SSLSocket._create.__func__  # type: ignore[attr-defined]
 
@@ -132,7 +132,6 @@ def test_requests_injected(node_https, cert_files, injected, monkeypatch):
 
 def test_urllib3_poolmanager(node_https, cert_files):
     """urllib3.PoolManager(ssl_context=greentls ctx), verifying."""
-    urllib3 = pytest.importorskip("urllib3")
     with urllib3.PoolManager(ssl_context=client_ctx(cert_files), ca_certs=cert_files["ca"]) as pool:
         response = pool.request("GET", f"https://localhost:{node_https}/p", timeout=10)
         assert response.data == b"GET /p TLSv1.3 "
@@ -266,7 +265,6 @@ def test_ftplib_ftp_tls(cert_files, tmp_path):
     import warnings
     with warnings.catch_warnings():  # pyftpdlib imports asyncore, deprecated in Python 3.11
         warnings.simplefilter("ignore", DeprecationWarning)
-        pytest.importorskip("pyftpdlib")
         from pyftpdlib.authorizers import DummyAuthorizer
         from pyftpdlib.handlers import TLS_FTPHandler
         from pyftpdlib.servers import ThreadedFTPServer
@@ -532,8 +530,8 @@ def test_monkey_patched_gevent_program(cert_files):
 def test_inject_and_extract_restore_exactly():
     """inject_into_ssl swaps ssl.SSLContext (and urllib3's and requests' references);
     extract_from_ssl puts back the very same objects; both are idempotent."""
-    urllib3_ssl = pytest.importorskip("urllib3.util.ssl_")
-    adapters = pytest.importorskip("requests.adapters")
+    from requests import adapters
+    from urllib3.util import ssl_ as urllib3_ssl
     before = (ssl.SSLContext, urllib3_ssl.SSLContext, getattr(adapters, "_preloaded_ssl_context", None),
               ssl.create_default_context)
     greentls.inject_into_ssl()

@@ -73,7 +73,7 @@ def test_an_upload_answered_without_reading_it_reaches_a_client_that_sends_first
     """An application that answers 401 to a 20 MiB upload without reading it: the answer says
     Connection: close and the server drains while the client (requests, which sends its whole
     body before reading) finishes, so the client gets the 401 instead of a reset."""
-    requests = pytest.importorskip("requests", reason="requests is not installed")
+    import requests
     port = serve(ignores_body)
     ca_file = ca.cert_pem.bytes()
     import tempfile

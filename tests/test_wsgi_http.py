@@ -635,7 +635,7 @@ def test_three_sleeping_requests_overlap_when_monkey_patched(need_curl, cert_fil
 
 
 def flask_app() -> Any:
-    flask = pytest.importorskip("flask")
+    import flask
     app = flask.Flask("greentls_test")
 
     @app.route("/hello/<name>")
@@ -685,7 +685,6 @@ REQUESTS_CLIENT = textwrap.dedent("""
 
 def test_flask_through_requests(cert_files, serve):
     """A Flask application through ``requests`` on one keep-alive session."""
-    pytest.importorskip("requests")
     port = serve(flask_app())
     result = run([PY, "-c", REQUESTS_CLIENT, f"https://localhost:{port}", cert_files["ca"]])
     assert json.loads(result.stdout) == [{"hello": "bob", "scheme": "https", "verify": "NONE"},

@@ -32,6 +32,7 @@ import sys
 import traceback
 from datetime import datetime
 from email.utils import formatdate
+from socket import SHUT_WR
 from time import monotonic, time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_to_bytes
@@ -178,7 +179,7 @@ def close_lingering(tls: TLSSocket, left: int = _LINGER_BYTES, seconds: float = 
     still sending reads our answer instead of meeting a reset (RFC 9112 section 9.6)."""
     if not tls.closed:
         try:
-            tls.shutdown(2 - 1)  # socket.SHUT_WR
+            tls.shutdown(SHUT_WR)
             tls.settimeout(None)
             with gevent.Timeout(seconds, False):  # type: ignore[arg-type]  # False: end silently
                 while left > 0:
@@ -325,8 +326,8 @@ class HTTPHandler:
             try:
                 data = self._recv(deadline)
             except _Expired:
-                self._refuse(Refusal(408, "headers_timeout passed" if limits.headers_timeout in bounds
-                                     and limits.headers_timeout == min(bounds) else "request_timeout passed"))
+                self._refuse(Refusal(408, "headers_timeout passed" if limits.headers_timeout == min(bounds)
+                                     else "request_timeout passed"))
                 return False
         elif self.reaper is not None:
             data = self._idle_recv(self.reaper, self._idle_since + self.reaper.seconds)
@@ -526,6 +527,8 @@ class HTTPHandler:
         return request.complete
 
     def _body_failure(self) -> int | None:
+        """``_failure`` as the body reads left it (a call, so that mypy does not keep the
+        ``None`` that ``_answer`` assigned before running the application)."""
         return self._failure
 
     def _failed(self) -> BaseException:

@@ -257,10 +257,8 @@ class SSLContext(_ssl.SSLContext):
         self._pha = False
         self._psk_client: Callable[[str | None], Any] | None = None
         self._psk_server: tuple[Callable[[str | None], Any], str | None] | None = None
-        self._baseline_options = int(_C.options.__get__(self))
         self._stats: dict[str, int] = dict.fromkeys(
             ("connect", "connect_good", "accept", "accept_good", "hits"), 0)
-        self._built_contexts: weakref.WeakSet[SecureContext] = weakref.WeakSet()
         try:  # get_ciphers() then lists what greentls offers by default (Node's list)
             _C.set_ciphers(self, _ciphers.split_cipher_string(_ciphers.current_default())[0])
         except (_ssl.SSLError, ValueError):
@@ -285,7 +283,6 @@ class SSLContext(_ssl.SSLContext):
                     bool(self.post_handshake_auth), list(self._alpn) if self._alpn else None,
                     self._psk_client, self._psk_server))
                 self._built = built
-                self._built_contexts.add(self._built)
             return self._built
 
     def _snapshot(self) -> tuple[dict[str, Any], Callable[[SSL.Context], None]]:

@@ -305,9 +305,9 @@ class TLSSocket(ConnectionInfo):
                 reason="no SSL_set_msg_callback")
         self._watch.tracing = True
 
-    def set_key_cert(self, context: SecureContext | Mapping[str, Any]) -> None:
+    def set_key_cert(self, context_or_options: SecureContext | Mapping[str, Any]) -> None:
         """Serve (or, on a client, answer certificate requests) with another key and certificate
-        (Node's ``setKeyCert``): ``context`` is a ``SecureContext`` or a dict of its options
+        (Node's ``setKeyCert``): ``context_or_options`` is a ``SecureContext`` or a dict of its options
         with at least ``key`` and ``cert`` (or ``pfx``).  The connection switches to that
         context's OpenSSL context, as an SNI answer does, so its certificate chain goes with it.
 
@@ -316,13 +316,13 @@ class TLSSocket(ConnectionInfo):
         client, the answer to a TLS 1.3 post-handshake certificate request.  A TLS 1.3 server
         sends its certificate once: after its handshake this raises ``TLSError``
         ``ERR_TLS_SET_KEY_CERT_AFTER_HANDSHAKE`` rather than change nothing."""
-        if isinstance(context, Mapping):
-            chosen = context_from_answer(dict(context))
-        elif isinstance(context, SecureContext):
-            chosen = context
+        if isinstance(context_or_options, Mapping):
+            chosen = context_from_answer(dict(context_or_options))
+        elif isinstance(context_or_options, SecureContext):
+            chosen = context_or_options
         else:
             raise TypeError(f"set_key_cert: 'context' must be a SecureContext or a dict of its options, "
-                            f"not {type(context).__name__}")
+                            f"not {type(context_or_options).__name__}")
         assert chosen is not None
         if chosen.options.get("pfx") is None and (chosen.options.get("key") is None
                                                   or chosen.options.get("cert") is None):
@@ -375,7 +375,7 @@ class TLSSocket(ConnectionInfo):
         server's handshake timer, which covers both)."""
         transport = self._transport
         try:
-            balancer = transport.getpeername()
+            balancer = self._peername()
         except OSError:  # gone already: a reset right after the connect
             raise ConnectionResetError(errno.ECONNRESET, "the peer left before its PROXY protocol header") from None
         if not policy.allows(balancer):

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, cast
 from OpenSSL import SSL
 
 from greentls._base.binding import ffi as _ffi
+from greentls._parse.pskinfo import is_hello_retry_request
 
 if TYPE_CHECKING:
     from greentls._base.binding import CData
@@ -66,7 +67,6 @@ _ALERTS = {
 }
 
 #: RFC 8446 section 4.1.3: a ServerHello with this random is a HelloRetryRequest.
-_HRR_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
 
 def describe(sent: bool, content_type: int, message: bytes) -> str | None:
@@ -74,7 +74,7 @@ def describe(sent: bool, content_type: int, message: bytes) -> str | None:
     arrow = "->" if sent else "<-"
     if content_type == _HANDSHAKE and message:
         name = _HANDSHAKE_TYPES.get(message[0], f"handshake type {message[0]}")
-        if message[0] == 2 and message[6:38] == _HRR_RANDOM:
+        if message[0] == 2 and is_hello_retry_request(message[4:]):
             name = "HelloRetryRequest"
         return f"{PREFIX}{arrow} {name} ({len(message)} bytes)"
     if content_type == _ALERT and len(message) >= 2:
