@@ -512,3 +512,36 @@ def test_tls12_psk_hello_extension_is_not_asked(need_openssl, server_options):
         out = s_client(port_of(server), "-cipher", "PSK-AES128-GCM-SHA256")
     assert "echo:ping" in out
     assert [identity for identity, _ in calls] == ["client1"]
+
+
+def test_stdlib_psk_server_over_a_plain_socket_in_a_thread(need_openssl, cert_files):
+    """A TLS 1.2 PSK server on a plain blocking socket, in an OS thread (the stdlib's way, and
+    socketserver's after inject_into_ssl()): the callback is asked there too."""
+    import ssl
+    import threading
+
+    server_ctx = greentls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(cert_files["cert"], cert_files["key"])
+    server_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    server_ctx.set_ciphers("PSK-AES128-GCM-SHA256")
+    identities: list = []
+    server_ctx.set_psk_server_callback(lambda identity: identities.append(identity) or KEY)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve_one():
+        conn, _ = listener.accept()
+        with server_ctx.wrap_socket(conn, server_side=True) as tls:
+            tls.sendall(b"echo:" + tls.recv(100))
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    result = stdlib_subprocess.run(
+        [OPENSSL, "s_client", "-connect", f"127.0.0.1:{listener.getsockname()[1]}", "-psk", KEY.hex(),
+         "-psk_identity", "client1", "-tls1_2", "-cipher", "PSK-AES128-GCM-SHA256", "-ign_eof"],
+        check=False, input=b"ping\n", capture_output=True, timeout=20)
+    thread.join(timeout=10)
+    listener.close()
+    assert b"echo:ping" in result.stdout, result.stdout + result.stderr
+    assert identities == ["client1"]

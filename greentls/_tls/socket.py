@@ -365,9 +365,11 @@ class TLSSocket(ConnectionInfo):
             self._psk = ServerPsk(lambda identity: policy.psk_for(self, identity), self._watch, engine.conn)
         if self._pump is None and (self._psk is not None or not self._peek_hello()):
             engine.parse_hello_first()
-            pump = self._pump = MemoryPump(engine, self._transport)
-            if isinstance(self._psk, ServerPsk):
-                pump.observe(self._psk.observe, self._psk.observe_sent)
+            self._pump = MemoryPump(engine, self._transport)
+        if isinstance(self._psk, ServerPsk):
+            # Over a gevent socket the pump was just made; over any other transport, at once.
+            assert isinstance(self._pump, MemoryPump)  # a PSK server never begins on the descriptor
+            self._pump.observe(self._psk.observe, self._psk.observe_sent)
         self._handshake_loop()
 
     def _read_proxy_header(self, policy: ProxyPolicy) -> None:
