@@ -13,10 +13,10 @@ DEFAULT_CIPHERS DEFAULT_ECDH_CURVE DEFAULT_MIN_VERSION DEFAULT_MAX_VERSION CLIEN
 CLIENT_RENEG_WINDOW create_secure_pair Server TLSSocket SecureContext SecurePair CryptoStream
 TLSError HandshakeTimeoutError CertificateError RenegotiationError UnsupportedError signals
 capabilities wrap_socket wsgi SSLContext SSLSocket SSLObject SSLSession create_default_context
-inject_into_ssl extract_from_ssl""".split()
+inject_into_ssl extract_from_ssl root_certificates get_ca_certificates set_default_ca_certificates""".split()
 
 SERVER_MEMBERS = """listen serve_forever address close stop get_connections connections add_context
-set_secure_context get_ticket_keys set_ticket_keys""".split()
+set_secure_context get_ticket_keys set_ticket_keys reload stats""".split()
 
 SOCKET_MEMBERS = """do_handshake recv recv_into send sendall makefile close shutdown settimeout
 gettimeout fileno authorized authorization_error encrypted alpn_protocol servername get_cipher
@@ -24,7 +24,7 @@ get_ephemeral_key_info get_finished get_peer_finished get_peer_certificate get_c
 get_x509_certificate get_peer_x509_certificate
 get_protocol get_session get_tls_ticket is_session_reused renegotiate disable_renegotiation
 set_max_send_fragment export_keying_material verify_client_post_handshake proxy address local_address
-enable_trace get_shared_sigalgs
+enable_trace get_shared_sigalgs set_key_cert
 local_port remote_address
 remote_family remote_port getpeercert cipher version selected_alpn_protocol server_hostname
 __enter__ __exit__""".split()

@@ -545,3 +545,13 @@ def test_stdlib_psk_server_over_a_plain_socket_in_a_thread(need_openssl, cert_fi
     listener.close()
     assert b"echo:ping" in result.stdout, result.stdout + result.stderr
     assert identities == ["client1"]
+
+
+def test_stdlib_psk_over_memory_bio_is_refused_by_name():
+    """wrap_bio cannot carry the PSK readers: UnsupportedError naming the setting, not a PSK
+    silently dropped."""
+    import ssl
+    ctx = greentls.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.set_psk_client_callback(lambda hint: ("client1", KEY))
+    with pytest.raises(greentls.UnsupportedError, match="set_psk_client_callback"):
+        ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")

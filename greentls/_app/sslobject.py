@@ -21,7 +21,7 @@ from greentls._app.stdlib import (
     configure_connection,
     stdlib_verify_message,
 )
-from greentls._base.errors import CertificateError, TLSError, UnexpectedEOFError, WantReadError
+from greentls._base.errors import CertificateError, TLSError, UnexpectedEOFError, UnsupportedError, WantReadError
 from greentls._config.verify import certificate_error_for, configure_verify, verify_result
 from greentls._engine.engine import HelloReady, TLSEngine, WantRead, WantWrite
 from greentls._engine.state import State
@@ -73,6 +73,12 @@ class SSLObject(StdlibConnection, ConnectionInfo):
         self._client_ciphers = None
         secure = context._secure_context()
         policy = secure.policy  # the settings taken with the built context (_Policy)
+        if policy.psk_client is not None or policy.psk_server is not None:
+            # Not silently ignored: the PSK readers ride on greentls's socket pumps, which an
+            # SSLObject (the caller moves the bytes) does not have.
+            raise UnsupportedError("SSLObject: set_psk_client_callback/set_psk_server_callback are not "
+                                   "supported over MemoryBIO (wrap_bio); use wrap_socket",
+                                   reason="psk over MemoryBIO")
         request_cert, reject = _verify_policy(policy, server_side)
         self._request_cert, self._reject = request_cert, reject
         openssl_context = secure.server_context(request_cert, reject) if server_side else secure.context
@@ -214,7 +220,6 @@ class SSLObject(StdlibConnection, ConnectionInfo):
 
     def verify_client_post_handshake(self) -> None:
         """TLS 1.3 post-handshake authentication on a memory BIO is not supported here."""
-        from greentls._base.errors import UnsupportedError
         raise UnsupportedError("SSLObject.verify_client_post_handshake is not supported; use SSLSocket",
                                reason="verify_client_post_handshake")
 
