@@ -555,3 +555,19 @@ def test_stdlib_psk_over_memory_bio_is_refused_by_name():
     ctx.set_psk_client_callback(lambda hint: ("client1", KEY))
     with pytest.raises(greentls.UnsupportedError, match="set_psk_client_callback"):
         ctx.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="localhost")
+
+
+def test_a_tls12_server_is_not_asked_at_hello_time(need_openssl, server_options):
+    """A server whose versions stop at TLS 1.2 is asked only when the ClientKeyExchange names
+    the identity (OpenSSL never reads the hello's pre_shared_key then), not when the TLS 1.3
+    client's hello offers it."""
+    phases: list = []
+
+    def callback(tls, identity):
+        phases.append(tls._engine.conn.get_protocol_version_name())  # negotiated by the ClientKeyExchange
+        return KEY
+
+    with serving(echo_line, psk_callback=callback, ciphers=TLS12_CIPHERS, max_version="TLSv1.2",
+                 **server_options) as server:
+        assert "echo:ping" in s_client(port_of(server), "-cipher", "PSK-AES128-GCM-SHA256")
+    assert phases == ["TLSv1.2"]

@@ -328,6 +328,10 @@ class SecureContext:
                                  do_handshake_on_connect=do_handshake_on_connect,
                                  suppress_ragged_eofs=suppress_ragged_eofs, **options)
 
+    def allows_tls13(self) -> bool:
+        """True when this context's version range reaches TLS 1.3 (as it was built)."""
+        return _version_range(self.options, self._inputs)[1] == "TLSv1.3"
+
     def server_context(self, request_cert: bool, reject_unauthorized: bool) -> SSL.Context:
         """The OpenSSL context a server connection with this client-certificate policy uses.
 

@@ -53,10 +53,13 @@ class ServerPsk:
     the second ClientHello after a HelloRetryRequest, which replace the first's.  Whether the
     PSK authenticated the client is read from what OpenSSL did (``authenticated``)."""
 
-    __slots__ = ("_ask", "_record", "_conn", "_reader", "_sent", "_suite", "_sole", "_retry")
+    __slots__ = ("_ask", "_tls13", "_record", "_conn", "_reader", "_sent", "_suite", "_sole", "_retry")
 
     def __init__(self, ask: Callable[[str], bytes | None], record: CallbackRecord, conn: SSL.Connection) -> None:
         self._ask = ask
+        #: The serving context may negotiate TLS 1.3 (else OpenSSL ignores every pre_shared_key);
+        #: told with the first ClientHello, once SNI chose the context.
+        self._tls13 = True
         self._record = record
         self._conn = conn
         self._reader = HandshakeReader()
@@ -83,11 +86,13 @@ class ServerPsk:
         keys[identity] = key
         return True
 
-    def on_hello(self, hello: ClientHello) -> None:
+    def on_hello(self, hello: ClientHello, tls13: bool | None = None) -> None:
         """TLS 1.3: the identities the client offers, in its order, until one has a key (as
-        OpenSSL asks its callback)."""
+        OpenSSL asks its callback).  ``tls13``: whether the serving context reaches TLS 1.3."""
+        if tls13 is not None:
+            self._tls13 = tls13
         self._sole = False
-        if _TLS13 not in hello.supported_versions or not self._allowed_mode(hello.psk_modes):
+        if not self._tls13 or _TLS13 not in hello.supported_versions or not self._allowed_mode(hello.psk_modes):
             return  # OpenSSL ignores pre_shared_key below TLS 1.3, and without a mode it allows
         identities = hello.psk_identities
         for identity in identities:

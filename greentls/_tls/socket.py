@@ -488,7 +488,7 @@ class TLSSocket(ConnectionInfo):
         if hello.status_request and policy.wants_staple(self):
             self._ask_staple(policy)
         if isinstance(self._psk, ServerPsk):
-            self._psk.on_hello(hello)
+            self._psk.on_hello(hello, self.secure_context.allows_tls13())
         enable_keylog_if_wanted(self._engine.conn)  # on the context SNI chose
 
     def _choose_alpn(self, policy: HelloPolicy, hello: ClientHello) -> None:
