@@ -1051,3 +1051,33 @@ def test_get_ciphers_matches_the_stdlib():
     for ctx in (ours, theirs):
         ctx.set_ciphers("ECDHE+AESGCM")
     assert [c["name"] for c in ours.get_ciphers()] == [c["name"] for c in theirs.get_ciphers()]
+
+
+def test_server_context_set_before_the_handshake_serves(cert_files, ca, tmp_path):
+    """ssl_socket.context = other on a server before its handshake (no sni_callback): the other
+    context's certificate is what the client verifies, as with the stdlib."""
+    other = ca.issue_cert("other.example")
+    other.private_key_pem.write_to_path(str(tmp_path / "o.key"))
+    other.cert_chain_pems[0].write_to_path(str(tmp_path / "o.pem"))
+    other_ctx = greentls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    other_ctx.load_cert_chain(str(tmp_path / "o.pem"), str(tmp_path / "o.key"))
+    ctx = server_context(cert_files)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve_one():
+        conn, _ = listener.accept()
+        with ctx.wrap_socket(conn, server_side=True, do_handshake_on_connect=False) as tls:
+            tls.context = other_ctx
+            tls.do_handshake()
+            tls.sendall(b"hello\n")
+            tls.recv(10)
+
+    thread = threading.Thread(target=serve_one, daemon=True)
+    thread.start()
+    try:
+        talk(client_context(cert_files), listener.getsockname()[1], hostname="other.example")
+    finally:
+        thread.join(timeout=10)
+        listener.close()

@@ -68,6 +68,7 @@ class SSLObject(StdlibConnection, ConnectionInfo):
         self._incoming = incoming
         self._outgoing = outgoing
         self._ssl_context = context
+        self._wrapped_context = context
         self._server_side = server_side
         self._hostname = _encode_hostname(server_hostname)
         self._client_ciphers = None

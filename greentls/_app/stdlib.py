@@ -761,18 +761,17 @@ class _StdlibPolicy(HelloPolicy):
         sock._offered(hello.cipher_suites)
         original = sock.context
         callback: Any = original.sni_callback
-        if callback is None:
-            return None
-        try:
-            alert = callback(sock, hello.server_name, original)
-        except Exception as exc:
-            raise TLSError(f"sni_callback raised {type(exc).__name__}: {exc}", code="ERR_SSL_CALLBACK_FAILED",
-                           reason="callback failed") from exc
-        if alert is not None:
-            raise TLSError(f"sni_callback refused the connection (alert {alert})",
-                           code="ERR_SSL_SNI_CALLBACK_ALERT", reason=f"sni_callback returned {alert}")
-        current = sock.context
-        if current is original:
+        if callback is not None:
+            try:
+                alert = callback(sock, hello.server_name, original)
+            except Exception as exc:
+                raise TLSError(f"sni_callback raised {type(exc).__name__}: {exc}", code="ERR_SSL_CALLBACK_FAILED",
+                               reason="callback failed") from exc
+            if alert is not None:
+                raise TLSError(f"sni_callback refused the connection (alert {alert})",
+                               code="ERR_SSL_SNI_CALLBACK_ALERT", reason=f"sni_callback returned {alert}")
+        current = sock.context  # set by the callback, or by the program before the handshake
+        if current is sock._wrapped_context:
             return None
         return current._secure_context()
 
@@ -856,6 +855,8 @@ class StdlibConnection:
 
     _engine: TLSEngine
     _ssl_context: SSLContext
+    #: The context it was wrapped with: a server serves another one set before its hello.
+    _wrapped_context: SSLContext
     _server_side: bool
     _hostname: str | None
     _reject: bool
@@ -1075,6 +1076,7 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         request_cert, reject = _verify_policy(policy, server_side)
         self: SSLSocket = cls.__new__(cls)
         self._ssl_context = context
+        self._wrapped_context = context
         self._server_side = server_side
         self._hostname = hostname
         self.do_handshake_on_connect = bool(do_handshake_on_connect)
