@@ -409,3 +409,12 @@ def test_assigning_options_or_protocol_raises():
     with pytest.raises(AttributeError, match="min_version"):
         context.protocol = ssl.PROTOCOL_TLS_SERVER
     assert isinstance(context.options, dict)
+
+
+def test_ffdhe_constants_are_what_openssl_names_ffdhe(need_openssl):
+    """The system openssl recognises each constant as the named RFC 7919 group (every digit
+    counts, not just the bits test_ffdhe_constants_are_rfc_7919s reads)."""
+    from greentls._config.ffdhe import FFDHE
+    for bits, data in FFDHE.items():
+        out = openssl(["pkeyparam", "-text", "-noout"], input=data).stdout.decode()
+        assert f"GROUP: ffdhe{bits}" in out, (bits, out[-200:])

@@ -40,11 +40,11 @@ from OpenSSL import SSL, crypto
 
 from greentls import signals
 from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
+from greentls._base.capabilities import capabilities
 from greentls._base.errors import CertificateError, TLSError, UnexpectedEOFError, UnsupportedError
 from greentls._config import ciphers as _ciphers
 from greentls._config.context import SecureContext
 from greentls._config.keylog import ignore_environment
-from greentls._config.options import CONTEXT_OPTIONS
 from greentls._config.psk import install_server as install_psk_server, server_key
 from greentls._config.sessions import apply_client_session, session_id_from_der
 from greentls._config.verify import configure_verify
@@ -121,8 +121,8 @@ _VERIFY_POST_HANDSHAKE = int(getattr(_lib, "SSL_VERIFY_POST_HANDSHAKE", 8))
 
 
 def _pha_supported() -> bool:
-    """True once greentls's contexts take the ``post_handshake_auth`` option."""
-    return "post_handshake_auth" in CONTEXT_OPTIONS
+    """True where the binding can do TLS 1.3 post-handshake authentication."""
+    return capabilities["post_handshake_auth"]
 
 
 @dataclass(frozen=True)
