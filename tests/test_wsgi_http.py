@@ -803,3 +803,16 @@ def test_requests_that_arrive_together_are_answered_together(serve, connect):
     clients[0].send(GET % b"/alone")
     read_until(clients[0], b"ok")
     assert events == [("app", "/alone"), ("sent", "/alone")]
+
+
+def test_raw_uri_is_the_target_as_sent(serve, connect):
+    """RAW_URI (gunicorn's name) is the request target as the client sent it, percent-escapes
+    included, while PATH_INFO is decoded (the gunicorn worker used to rebuild it from PATH_INFO,
+    turning %2F into /)."""
+    def app(environ: dict, start_response: Callable) -> list:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [f"{environ['RAW_URI']}|{environ['PATH_INFO']}".encode()]
+
+    client = connect(serve(app))
+    client.send(GET % b"/a%2Fb?x=%41")
+    assert read_until(client, b"/a/b").endswith(b"/a%2Fb?x=%41|/a/b")

@@ -542,6 +542,7 @@ class HTTPHandler:
         env = self.environ.copy()
         env["REQUEST_METHOD"] = request.method
         env["PATH_INFO"], env["QUERY_STRING"] = _path_and_query(request.target)
+        env["RAW_URI"] = request.target.decode("latin-1")  # as the client sent it (gunicorn's name)
         env["SERVER_PROTOCOL"] = _PROTOCOLS[request.version]
         env["wsgi.input"] = Input(self, request)
         keys = _KEYS
