@@ -294,6 +294,7 @@ class HTTPHandler:
         try:
             self._serve()
         finally:
+            self._parsing.close()
             self._close_connection()
 
     def _serve(self) -> None:

@@ -138,7 +138,12 @@ class Parsing:
         #: or a chunk header and its extensions, none of which reaches a callback until it ends.
         self.since_field = 0
         self.in_head = False
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser: httptools.HttpRequestParser | None = httptools.HttpRequestParser(self)
+
+    def close(self) -> None:
+        """The connection ended: drop llhttp, whose callbacks are this object's methods (a
+        reference cycle that only the garbage collector would otherwise free)."""
+        self.parser = None
 
     def on_message_begin(self) -> None:
         self.current = Request(monotonic())
@@ -169,6 +174,7 @@ class Parsing:
         assert request is not None
         self.in_head = False
         parser = self.parser
+        assert parser is not None  # llhttp calls back only while it is fed
         method = parser.get_method()
         request.method = _METHODS.get(method) or method.decode("ascii")
         request.version = version = parser.get_http_version()
@@ -204,8 +210,11 @@ class Parsing:
             # (at a quadratic cost: httptools appends to a bytes object).  Bytes fed since the
             # parser last reported progress bound it, give or take one read.
             self.since_field += len(data)
+        parser = self.parser
+        if parser is None:
+            raise Refusal(400, "the connection has ended")
         try:
-            self.parser.feed_data(data)
+            parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             # An Upgrade or CONNECT request: WSGI cannot hand over the stream. Its head is
             # queued (answered normally, then the connection is closed); llhttp stops there.

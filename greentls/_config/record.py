@@ -17,6 +17,14 @@ from collections.abc import Callable
 __all__ = ["CallbackRecord"]
 
 
+#: The sender of a record whose connection ended: no receiver is connected to it.
+_ENDED = object()
+
+
+def _ignore() -> None:
+    """The report of a record whose connection ended."""
+
+
 class CallbackRecord:
     """One connection's record of its OpenSSL callbacks; read and emptied in its greenlet."""
 
@@ -41,6 +49,13 @@ class CallbackRecord:
         self.psk_answer: tuple[bytes, bytes] | None = None
         #: Server: OpenSSL asked for a key and got one, since the last ClientHello.
         self.psk_served = False
+
+    def end(self) -> None:
+        """The connection is closed and OpenSSL's callbacks can no longer find this record:
+        let go of the owner (it holds this record, so the pair is a reference cycle that only
+        the garbage collector would otherwise free, a server's every connection)."""
+        self.sender = _ENDED
+        self.report = _ignore
 
     def add_keylog_line(self, line: bytes) -> None:
         """Inside OpenSSL: keep a key log line for the ``keylog`` signal."""

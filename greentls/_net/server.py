@@ -324,16 +324,16 @@ class Server:
         deadline = _Deadline(self.handshake_timeout, sock)
         try:
             tls.do_handshake()
-            error: BaseException | None = None
         except _HandshakeExpired:
-            error = None
+            pass
         except Exception as exc:
-            error = exc
+            if not deadline.expired:
+                # Returned from the except clause, so that this frame (which the traceback
+                # keeps) holds no reference to it: no cycle per failed handshake.
+                return exc
         finally:
             deadline.cancel()
-        if deadline.expired:
-            return HandshakeTimeoutError("TLS handshake timeout")
-        return error
+        return HandshakeTimeoutError("TLS handshake timeout") if deadline.expired else None
 
     def _client_error(self, tls: TLSSocket, exc: BaseException, address: object = None) -> None:
         """Report a failed handshake, after its socket was closed and counted out.

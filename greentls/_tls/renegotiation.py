@@ -57,6 +57,10 @@ _SERVER_READ_FINISHED = b"SSLv3/TLS read finished"
 _OP_NO_SESSION_RESUMPTION_ON_RENEGOTIATION = 0x00010000
 
 
+def _no_info(_conn: SSL.Connection, _where: int, _ret: int) -> None:
+    """The info callback of a connection whose watch ended."""
+
+
 class Watch(CallbackRecord):
     """The callback record of one connection (``_config/record.py``), with what OpenSSL's info
     callback sees; read only in its greenlet.  The socket makes it, and learns that something
@@ -119,6 +123,13 @@ class Watch(CallbackRecord):
         if not self.started:
             self.started = True
             self.conn.set_info_callback(self._on_info)
+
+    def end(self) -> None:
+        """The connection is closed: also take back the info callback, which the connection
+        holds and which holds this watch (a reference cycle otherwise)."""
+        super().end()
+        if self.started:
+            self.conn.set_info_callback(_no_info)
 
     # -- inside OpenSSL: record only (docs/architecture.rst, "fact-callbacks") ----------------
 

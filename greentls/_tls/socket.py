@@ -989,6 +989,7 @@ class TLSSocket(ConnectionInfo):
         self._send_close_notify()
         self._deliver_trace_quietly()  # the close_notify just sent
         self._engine.close()
+        self._watch.end()
         self._close_transport()
 
     def _abort(self) -> None:
@@ -997,6 +998,7 @@ class TLSSocket(ConnectionInfo):
         self._watch.close()
         self._engine.fail()
         self._engine.close()
+        self._watch.end()
         self._close_transport()
 
     def _flush_quietly(self) -> None:
