@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 from cryptography.hazmat.primitives import serialization
 from gevent import pywsgi
 
-from greentls._app.http import FileWrapper, HTTPHandler, IdleReaper, close_lingering
+from greentls._app.http import FileWrapper, HTTPHandler, IdleReaper, close_lingering, current_pid
 from greentls._app.http_parse import HTTPLimits, LimitPassed
 from greentls._base.errors import UnsupportedError
 from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS, check_seconds, normalize_alpn, reject_unknown
@@ -617,10 +617,10 @@ class WSGIServer:
     def stop(self, timeout: float | None = None) -> None:
         """Stop accepting; close the connections idle between requests; wait up to ``timeout``
         for requests in progress (their connections then close), then close the rest."""
-        if self._reaper is not None and self._reaper.pid == os.getpid():
+        if self._reaper is not None and self._reaper.pid == current_pid():
             self._reaper.drain()  # and no connection starts waiting for another request
         self.server.stop(timeout)
-        if self._reaper is not None and self._reaper.pid == os.getpid():
+        if self._reaper is not None and self._reaper.pid == current_pid():
             self._reaper.stop()
             self._reaper = None
 
@@ -629,7 +629,7 @@ class WSGIServer:
     def close_idle_connections(self) -> None:
         """Close the connections idle between requests now (Node's
         ``server.closeIdleConnections()``); those answering a request go on."""
-        if self._reaper is not None and self._reaper.pid == os.getpid():
+        if self._reaper is not None and self._reaper.pid == current_pid():
             self._reaper.close_idle()
 
     @property
@@ -681,10 +681,10 @@ class WSGIServer:
         if not seconds or self.server.idle_timeout:
             return None  # no limit, or the Server's idle_timeout bounds every wait anyway
         reaper = self._reaper
-        if reaper is None or reaper.pid != os.getpid() or reaper.seconds != seconds:
-            if reaper is not None and reaper.pid == os.getpid():
-                reaper.stop()
+        if reaper is None or reaper.pid != current_pid():
             reaper = self._reaper = IdleReaper(seconds)
+        elif reaper.seconds != seconds:  # the limits changed: the reaper keeps its connections
+            reaper.retime(seconds)
         return reaper
 
     def __enter__(self) -> WSGIServer:

@@ -256,6 +256,35 @@ def test_idle_keep_alive_connection_is_closed(serve, connect):
     assert parse_responses(client.received) == [(200, b"/ ")]
 
 
+def test_changing_keep_alive_timeout_still_closes_connections_already_idle(server_options, client_context):
+    """``limits`` replaced while a connection idles: that connection is still closed when its
+    keep_alive_timeout passes (the reaper keeps it), and later ones get the new timeout."""
+    import dataclasses
+
+    server = WSGIServer(("127.0.0.1", 0), recording_app([]), log=None, error_log=None,
+                        keep_alive_timeout=0.5, **server_options)
+    server.start()
+    try:
+        port = server.address[1]
+        first = RawClient(port, client_context)
+        first.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert first.read_responses(1, 3.0) == [(200, b"/ ")]
+        answered = monotonic()
+        server.limits = dataclasses.replace(server.limits, keep_alive_timeout=1.0)
+        second = RawClient(port, client_context)  # its connection starts under the new limits
+        second.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert second.read_responses(1, 3.0) == [(200, b"/ ")]
+        second_answered = monotonic()
+        assert first.read_until_closed(3.0)
+        assert 0.4 <= first.closed_at - answered < 1.5
+        assert second.read_until_closed(4.0)
+        assert 0.9 <= second.closed_at - second_answered < 2.0
+        first.close()
+        second.close()
+    finally:
+        server.stop(timeout=1)
+
+
 # -- request_timeout ---------------------------------------------------------------------------------
 
 def swallowing_app(served: list) -> Callable:

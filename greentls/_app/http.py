@@ -192,6 +192,21 @@ def close_lingering(tls: TLSSocket, left: int = _LINGER_BYTES, seconds: float = 
     tls.close()
 
 
+_PID = [os.getpid()]
+
+
+def _forked() -> None:
+    _PID[0] = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def current_pid() -> int:
+    """``os.getpid()`` without its system call (glibc does not cache it): asked per connection."""
+    return _PID[0]
+
+
 class IdleReaper:
     """Closes keep-alive connections idle past keep_alive_timeout, for one process.
 
@@ -207,12 +222,24 @@ class IdleReaper:
         self.waiting: set[HTTPHandler] = set()
         #: Set by ``drain``: no connection waits for another request.
         self.draining = False
-        self.pid = os.getpid()
+        self.pid = current_pid()
+        self._timer = self._start_timer(seconds)
+
+    def _start_timer(self, seconds: float) -> Any:
         # A quarter of the timeout, at most 0.25 s: a connection closes within 25 % (or 0.25 s)
         # of its time.
         interval = min(0.25, seconds / 4)
-        self._timer = gevent.get_hub().loop.timer(interval, interval)
-        self._timer.start(self._sweep)
+        timer = gevent.get_hub().loop.timer(interval, interval)
+        timer.start(self._sweep)
+        return timer
+
+    def retime(self, seconds: float) -> None:
+        """``keep_alive_timeout`` changed: later idle waits get ``seconds``; those waiting keep
+        the deadline they started with, and are still closed when it passes."""
+        if seconds != self.seconds:
+            self.seconds = seconds
+            self._timer.stop()
+            self._timer = self._start_timer(seconds)
 
     def _sweep(self) -> None:
         now = monotonic()
