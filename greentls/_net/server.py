@@ -298,6 +298,8 @@ class Server:
                         reject_unauthorized=self.reject_unauthorized, alpn_protocols=self.alpn_protocols,
                         hello_policy=self.hello_policy, secure_context=self._default_context,
                         proxy_policy=self.proxy_policy, enable_trace=self.enable_trace)
+        if isinstance(address, tuple):  # accept() named the peer: no getpeername() later
+            tls._accepted_from(address)
         self._connections[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()

@@ -1153,6 +1153,10 @@ class TLSSocket(ConnectionInfo):
         names: dict[object, str] = {_socket.AF_INET: "IPv4", _socket.AF_INET6: "IPv6"}
         return names.get(family)
 
+    def _accepted_from(self, address: tuple[Any, ...]) -> None:
+        """Server: the peer address ``accept()`` returned, which ``_peername`` then gives."""
+        self._peer = address
+
     def _peername(self) -> Any:
         """The transport's peer address, asked of the socket once (it cannot change)."""
         peer = self._peer
