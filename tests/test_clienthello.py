@@ -24,7 +24,6 @@ from greentls._parse.clienthello import (
     ClientHelloParser,
     ClientHelloTooLargeError,
     NotTLSError,
-    check_announced_size,
     parse_client_hello,
 )
 
@@ -610,30 +609,6 @@ def _refused(check, data: bytes) -> bool:
     return False
 
 
-@FUZZ
-@given(pad=st.integers(MAX_CLIENT_HELLO_SIZE - 3000, BIGGEST_PAD), sizes=st.lists(st.integers(1, 2 ** 14), max_size=4))
-def test_announced_size_check_agrees_with_parser(pad: int, sizes: list[int]) -> None:
-    """check_announced_size (a server that does not parse) never refuses a hello the parser
-    takes, and in full 16 KiB records refuses exactly the ones the parser refuses."""
-    data = records(handshake(big_body(pad)), tuple(sizes))
-    by_headers = _refused(check_announced_size, data[:9])
-    by_parser = _refused(ClientHelloParser().feed, data)
-    assert by_parser or not by_headers
-    if not sizes:
-        assert by_headers == by_parser
-
-
-def test_announced_size_check_lets_other_bytes_pass() -> None:
-    """Fewer than nine bytes, other records and other messages are for OpenSSL to judge."""
-    for data in (b"", b"\x16\x03\x01\x40\x00\x01\xff\xff", b"GET / HTTP/1.1\r\n\r\n",
-                 b"\x17\x03\x03\x40\x00\x01\xff\xff\xff", b"\x16\x03\x03\x40\x00\x02\xff\xff\xff"):
-        check_announced_size(data)
-    # A first record of one byte: what follows it is the next record's header, not a length.
-    check_announced_size(b"\x16\x03\x01\x00\x01\x01\x16\x03\x01\x40\x00")
-    with pytest.raises(ClientHelloTooLargeError):
-        check_announced_size(b"\x16\x03\x01\x40\x00\x01\xff\xff\xff")
-
-
 def test_max_size_argument() -> None:
     """max_size must be an int of at least 9."""
     with pytest.raises(TypeError, match="max_size"):
@@ -653,10 +628,8 @@ def test_limit_is_openssls() -> None:
     assert len(largest) == 131396
     hello = ClientHelloParser().feed(records(handshake(largest)))
     assert hello is not None and hello.size == MAX_CLIENT_HELLO_SIZE
-    check_announced_size(records(handshake(largest))[:9])
     too_large = records(handshake(largest + b"\x00"))
     assert _refused(ClientHelloParser().feed, too_large)
-    assert _refused(check_announced_size, too_large[:9])
 
 
 # --- property tests ---------------------------------------------------------------------

@@ -70,7 +70,7 @@ def _timed_handshake(port, client_options) -> float:
 
 
 #: A server that parses every hello (it has an SNI callback) and one that lets OpenSSL read it
-#: unparsed, checking only the size its headers announce (_socket.py _peek_hello).
+#: unparsed, with OpenSSL's own size limit (_socket.py _peek_hello, _hello_too_large).
 HELLO_PATHS = pytest.mark.parametrize("parses", [False, True], ids=["unparsed", "parsed"])
 
 
@@ -143,6 +143,42 @@ def test_oversized_client_hello_is_refused(server_options, client_options, parse
             greentls.tls_client_error.disconnect(receiver, sender=server)
         assert seen[0].code == "ERR_TLS_CLIENT_HELLO_TOO_LARGE"
         assert _timed_handshake(port_of(server), client_options) < 5
+
+
+def _largest_hello_body(extra: int = 0) -> bytes:
+    """A well-formed ClientHello body of 131,396 bytes (OpenSSL's CLIENT_HELLO_MAX_LENGTH),
+    plus ``extra`` bytes after its extensions; TLS 1.2, AES128-SHA among its suites."""
+    return (b"\x03\x03" + b"\x01" * 32 + b"\x20" + b"\x02" * 32  # version, random, session id
+            + b"\xff\xfe" + b"\x00\x2f" * 32767                   # 65534 bytes of suites
+            + b"\xff" + b"\x00" * 255                               # 255 compression methods
+            + b"\xff\xff" + struct.pack("!HH", 21, 65531) + b"\x00" * 65531  # padding extension
+            + b"\x00" * extra)
+
+
+@HELLO_PATHS
+@pytest.mark.parametrize("extra", [0, 1])
+def test_hello_size_limit_is_openssls_on_both_paths(server_options, parses, extra):
+    """The largest hello OpenSSL takes is not refused for its size, parsed or not; one byte
+    more is ERR_TLS_CLIENT_HELLO_TOO_LARGE on both paths, with OpenSSL's illegal_parameter
+    alert, a FIN rather than a reset, and the server serving on."""
+    with serving(echo, handshake_timeout=5, **_hello_path_options(server_options, parses)) as server:
+        seen, receiver = _collect(server)
+        try:
+            raw = gsocket.create_connection(("127.0.0.1", port_of(server)))
+            message = b"\x01" + len(_largest_hello_body(extra)).to_bytes(3, "big") + _largest_hello_body(extra)
+            for i in range(0, len(message), 16384):
+                part = message[i:i + 16384]
+                raw.sendall(b"\x16\x03\x01" + struct.pack("!H", len(part)) + part)
+            answer = _read_until_closed(raw)
+            raw.close()
+            _wait_for(lambda: seen)
+        finally:
+            greentls.tls_client_error.disconnect(receiver, sender=server)
+        if extra:
+            assert seen[0].code == "ERR_TLS_CLIENT_HELLO_TOO_LARGE", seen
+            assert answer.endswith(b"\x15\x03\x03\x00\x02\x02\x2f"), answer[-16:]  # illegal_parameter
+        else:
+            assert seen[0].code != "ERR_TLS_CLIENT_HELLO_TOO_LARGE", seen
 
 
 @HELLO_PATHS

@@ -64,7 +64,6 @@ __all__ = [
     "ClientHelloTooLargeError",
     "NotTLSError",
     "MAX_CLIENT_HELLO_SIZE",
-    "check_announced_size",
     "parse_client_hello",
 ]
 
@@ -730,26 +729,6 @@ class ClientHelloParser:
             return None
         return _parse_body(bytes(handshake), _HANDSHAKE_HEADER_LEN, total, self._record_version,
                            self._record_start)
-
-
-def check_announced_size(data: bytes, max_size: int = MAX_CLIENT_HELLO_SIZE) -> None:
-    """Raise ``ClientHelloTooLargeError`` when the first bytes of a stream announce a ClientHello
-    that needs more than ``max_size`` bytes of records, as ``ClientHelloParser`` would.
-
-    For a server that decides nothing on the hello and lets OpenSSL read it: the limit still
-    holds for what the headers announce, without parsing the rest.  Anything else passes, for
-    OpenSSL to judge: fewer than nine bytes, another record type or version, another message,
-    or a first record too short to hold the whole handshake header (RFC 8446 s5.1 lets a
-    handshake message start in one record and go on in the next: the bytes after such a
-    record are the next record's header, not a length)."""
-    if (len(data) < _RECORD_HEADER_LEN + _HANDSHAKE_HEADER_LEN or data[0] != _CONTENT_HANDSHAKE
-            or data[1] != 3 or (data[3] << 8 | data[4]) < _HANDSHAKE_HEADER_LEN
-            or data[5] != _HANDSHAKE_CLIENT_HELLO):
-        return
-    total = _HANDSHAKE_HEADER_LEN + (data[6] << 16 | data[7] << 8 | data[8])
-    if _fewest_record_bytes(total) > max_size:
-        raise ClientHelloTooLargeError(
-            f"ClientHello of {total} bytes needs more than the {max_size} bytes of records allowed")
 
 
 def parse_client_hello(data: bytes) -> ClientHello:

@@ -45,11 +45,11 @@ from greentls._io.transport import (
 )
 from greentls._io.wire import wire_bytes
 from greentls._parse.clienthello import (
+    MAX_CLIENT_HELLO_SIZE,
     ClientHello,
     ClientHelloError,
     ClientHelloParser,
     ClientHelloTooLargeError,
-    check_announced_size,
 )
 from greentls._tls.inspect import ConnectionInfo, address_dict
 from greentls._tls.policy import CallbackPolicy, HelloPolicy
@@ -83,9 +83,6 @@ log = logging.getLogger("greentls")
 # a whole large payload twice, while a descriptor write still fills the socket buffer.
 _WRITE_CHUNK = 256 * 1024
 _RECV_DEFAULT = 65536
-#: A TLS record header (5 bytes) and a handshake message header (4): where a ClientHello
-#: announces its size (RFC 8446 sections 5.1 and 4).
-_HELLO_HEADERS = 9
 #: The states the record path compares against, by identity: ``State.OPEN`` is an enum class
 #: attribute lookup (about 180 ns on CPython 3.11), a module global about 16 ns.
 _OPEN = State.OPEN
@@ -414,6 +411,9 @@ class TLSSocket(ConnectionInfo):
                 engine.release_hello()
             except TLSError as exc:
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
+                too_large = self._hello_too_large(exc)
+                if too_large is not None:  # do_handshake drains what the peer still sends
+                    raise too_large from exc
                 if pump.attached:
                     self._discard_unread()
                 raise certificate_error_for(engine.conn, exc) from exc.__cause__
@@ -421,36 +421,46 @@ class TLSSocket(ConnectionInfo):
         # lists (~3 KiB per connection, measured with tracemalloc).
         engine.client_hello = None
 
+    def _hello_too_large(self, exc: TLSError) -> ClientHelloTooLargeError | None:
+        """Server on the descriptor: OpenSSL refused the first ClientHello for its size (with
+        the ``illegal_parameter`` alert our parser's refusal sends too): the parser's error.
+        No ClientHello was read while the client random is still all zeros; a later message
+        over its size (a client certificate) is OpenSSL's error as it stands."""
+        if exc.code != "ERR_SSL_EXCESSIVE_MESSAGE_SIZE" or not self._is_server or not self._engine.attached:
+            return None
+        if any(self._engine.conn.client_random() or b"\0"):
+            return None
+        return ClientHelloTooLargeError(
+            f"ClientHello larger than the {MAX_CLIENT_HELLO_SIZE} bytes of records allowed "
+            f"(OpenSSL: {exc.reason})", reason=exc.reason)
+
     def _peek_hello(self) -> bool:
         """Server over a gevent socket: look at the ClientHello with ``MSG_PEEK`` and, when
         possible, run the whole handshake on the descriptor (``TLSEngine.begin_on_fd``): OpenSSL
         then reads the hello from the socket itself, and no handshake byte crosses a memory BIO
         or a Python send/recv.
 
-        With nothing to decide on the hello (``_decides_on_hello``), only the size its first
-        headers announce is checked (``ClientHelloTooLargeError``), and whatever the bytes are,
-        OpenSSL judges them.  Otherwise one peek must hold the whole, well-formed hello, whose
+        With nothing to decide on the hello (``_decides_on_hello``), nothing is peeked: as
+        Node's TLSWrap, which starts its hello parser only for SNI, OCSP or session listeners,
+        OpenSSL reads the hello unparsed, and judges whatever the bytes are.  Its own size limit
+        is the parser's (``MAX_CLIENT_HELLO_SIZE``), and ``_hello_too_large`` gives its refusal
+        the parser's error.  Otherwise one peek must hold the whole, well-formed hello, whose
         decisions are made here; returns False, having consumed nothing, when it does not (split
         over segments, malformed, or the peer closed), and the memory-BIO seam reads the same
         bytes."""
         sock = self._transport
-        decides = self._decides_on_hello()
+        if not self._decides_on_hello():
+            self._begin_on_descriptor(None)
+            enable_keylog_if_wanted(self._engine.conn)
+            return True
         try:
-            # Without decisions, the record and handshake headers (9 bytes) are all we read.
-            data = sock.recv(_HELLO_PEEK if decides else _HELLO_HEADERS, _socket.MSG_PEEK)
+            data = sock.recv(_HELLO_PEEK, _socket.MSG_PEEK)
         except TimeoutError:
             raise  # the handshake timer (HandshakeTimeoutError) or the socket's timeout
         except OSError:
             return False  # a reset: the memory pump meets and reports it
         if not data:
             return False
-        if not decides:
-            # As Node's TLSWrap, which starts its hello parser only for SNI, OCSP or session
-            # listeners, OpenSSL reads the hello unparsed (~12 us less per handshake).
-            check_announced_size(data)  # too large: do_handshake answers (_refuse_oversized_hello)
-            self._begin_on_descriptor(None)
-            enable_keylog_if_wanted(self._engine.conn)
-            return True
         try:
             hello = ClientHelloParser().feed(data)
         except ClientHelloError:
@@ -1016,7 +1026,8 @@ class TLSSocket(ConnectionInfo):
         reset, and a peer that meets the reset may never read the alert."""
         transport = self._transport
         try:
-            transport.sendall(_ALERT_ILLEGAL_PARAMETER)
+            if not self._engine.attached:  # on the descriptor, OpenSSL refused it and sent the alert
+                transport.sendall(_ALERT_ILLEGAL_PARAMETER)
             transport.shutdown(_socket.SHUT_WR)
             end = monotonic() + _DRAIN_SECONDS  # in all, not per read: a trickle cannot extend it
             left = _DRAIN_BYTES
