@@ -41,7 +41,7 @@ from greentls import signals
 from greentls._base.errors import TLSError, UnsupportedError
 from greentls._config.context import SecureContext
 from greentls._config.options import CONTEXT_OPTIONS, SERVER_OPTIONS
-from greentls.wsgi import HTTPLimits, WSGIServer
+from greentls.wsgi import FileWrapper, HTTPLimits, WSGIServer
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -601,6 +601,31 @@ class _Logged:
             self._done()
 
 
+class _LoggedFile(FileWrapper):
+    """A ``wsgi.file_wrapper`` response, still a ``FileWrapper`` (so a regular file is sent with
+    its size as the Content-Length); counts its bytes, and ``close()`` ends the bookkeeping."""
+
+    def __init__(self, result: FileWrapper, done: Callable[[], None], resp: _ResponseView) -> None:
+        super().__init__(result.filelike, result.blksize)
+        self._result = result
+        self._done = done
+        self._resp = resp
+
+    def __iter__(self) -> Iterator[bytes]:
+        for block in self._result:
+            self._resp.sent += len(block)
+            yield block
+
+    def remaining(self) -> int | None:
+        return self._result.remaining()
+
+    def close(self) -> None:
+        try:
+            self._result.close()
+        finally:
+            self._done()
+
+
 class _LoggedList(list):  # type: ignore[type-arg]
     """A list response, still a list (so it is sent with a Content-Length); ``close()`` ends the
     request's bookkeeping, with the byte count known up front."""
@@ -751,6 +776,8 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is unty
             if type(result) is list:
                 # Kept a list, so the HTTP layer still frames it with a Content-Length.
                 return _LoggedList(result, done, resp)
+            if isinstance(result, FileWrapper):  # and a file wrapper, with its file's size
+                return _LoggedFile(result, done, resp)
             return _Logged(result, done, resp)
 
         return application

@@ -78,6 +78,9 @@ def app(environ, start_response):
     if environ["PATH_INFO"] == "/raw":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [b"raw ", b"list"]
+    if environ["PATH_INFO"] == "/file":  # this module's own source, through wsgi.file_wrapper
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return environ["wsgi.file_wrapper"](open(__file__, "rb"), 4096)
     return flask_app(environ, start_response)
 '''
 
@@ -226,6 +229,20 @@ def test_a_list_response_keeps_its_length(main, site):
     response = requests.get(main.url("/raw"), verify=site["ca"], timeout=10)
     assert response.text == "raw list"
     assert response.headers["Content-Length"] == "8" and "Transfer-Encoding" not in response.headers
+
+
+def test_a_file_wrapper_response_keeps_its_length(main, site):
+    """``wsgi.file_wrapper`` over a regular file is framed by its size under the worker too,
+    and gunicorn's access log counts its bytes."""
+    response = requests.get(main.url("/file?sent=1"), verify=site["ca"], timeout=10)
+    source = (site["dir"] / "flask_app.py").read_bytes()
+    assert response.content == source
+    assert response.headers["Content-Length"] == str(len(source)) and "Transfer-Encoding" not in response.headers
+    deadline = time.monotonic() + 5
+    while "sent=1" not in main.access.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    line = next(line for line in main.access.read_text().splitlines() if "sent=1" in line)
+    assert f'" 200 {len(source)} ' in line, line
 
 
 def test_curl(main, site, need_curl):
