@@ -150,6 +150,7 @@ REFUSED: dict[str, bytes] = {
     "name_type 1": one(sni(b"example.com", name_type=1) + TAIL),
     "duplicate server_name": one(sni(b"example.com") + sni(b"example.com") + TAIL),
     "duplicate ALPN": one(sni(b"example.com") + ext(16, vec(2, vec(1, b"h2"))) * 2 + TAIL),
+    "duplicate psk_key_exchange_modes": one(sni(b"example.com") + TAIL + KM),
     "pre_shared_key not last": one(sni(b"example.com") + psk([b"t"], 1) + TAIL),
     "bytes after the ALPN list": one(sni(b"example.com") + ext(16, vec(2, vec(1, b"h2")) + b"x") + TAIL),
     "odd supported_groups": one(sni(b"example.com") + SV + ext(10, vec(2, b"\x00\x1d\x00")) + SA + KS + KM),
