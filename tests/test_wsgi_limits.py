@@ -314,6 +314,45 @@ def test_slow_body_is_closed_by_request_timeout(make_app, serve, connect):
     assert [status for status, _ in parse_responses(client.received)] == [408]
 
 
+def test_body_stalled_past_idle_timeout_is_a_408(serve, connect):
+    """A body that stops arriving for the Server's idle_timeout (shorter than request_timeout)
+    is a 408 and a close, as request_timeout's is: the client was too slow, its request was
+    not malformed."""
+    served: list = []
+    client = connect(serve(recording_app(served), idle_timeout=0.5, headers_timeout=5.0, request_timeout=10.0))
+    started = monotonic()
+    client.send(post(b"Content-Length: 100") + b"y" * 10)
+    assert client.read_until_closed(5.0), client.received
+    assert 0.4 <= client.closed_at - started < 2.5
+    assert [status for status, _ in parse_responses(client.received)] == [408]
+
+
+def _list_app(parts: list) -> Callable:
+    def app(environ: dict, start_response: Callable) -> list:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return list(parts)
+    return app
+
+
+def test_a_list_result_with_a_str_part_is_a_500(serve, connect):
+    """A list result with a part that is not bytes is refused before its head goes: a 500,
+    framed, instead of a 200 cut short of its Content-Length."""
+    client = connect(serve(_list_app([b"fine ", "not bytes"])))
+    client.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert client.read_until_closed(5.0), client.received
+    assert [status for status, _ in parse_responses(client.received)] == [500]
+
+
+def test_a_list_result_arrives_whole(serve, connect):
+    """A list result of several parts (bytes-like ones included) is one response with its
+    Content-Length; a large one too."""
+    big = [b"x" * 50_000, bytearray(b"y" * 50_000), memoryview(b"z" * 10)]
+    client = connect(serve(lambda environ, start_response: _list_app(
+        [b"a", bytearray(b"b"), b"c"] if environ["PATH_INFO"] == "/small" else big)(environ, start_response)))
+    client.send(b"GET /small HTTP/1.1\r\nHost: localhost\r\n\r\nGET /big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert client.read_responses(2, 5.0) == [(200, b"abc"), (200, b"x" * 50_000 + b"y" * 50_000 + b"z" * 10)]
+
+
 def test_unread_slow_body_still_ends_at_request_timeout(serve, connect):
     """An application that answers without reading the body is answered, but the body's
     dripping still ends at request_timeout: the connection is closed then."""

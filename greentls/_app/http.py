@@ -538,6 +538,9 @@ class HTTPHandler:
         except _Expired:
             self._failure = 408
             raise self._failed() from None
+        except TimeoutError:  # the Server's idle_timeout: the client sent nothing for that long
+            self._failure = 408
+            raise self._failed("idle_timeout") from None
         except OSError:
             self._failure = 400  # the peer left mid-body: no later request can follow it
             raise
@@ -559,9 +562,9 @@ class HTTPHandler:
         ``None`` that ``_answer`` assigned before running the application)."""
         return self._failure
 
-    def _failed(self) -> BaseException:
+    def _failed(self, limit: str = "request_timeout") -> BaseException:
         if self._failure == 408:
-            return LimitPassed(None, "request_timeout")
+            return LimitPassed(None, limit)
         return ClientError(f"the request body failed ({self._failure})")
 
     # -- the environ -------------------------------------------------------------------------------
@@ -624,10 +627,16 @@ class HTTPHandler:
             if len(result) == 1:
                 self._send_head(result[0], len(result[0]))
             else:
-                total = sum(len(part) for part in result)
-                self._send_head(b"", total)
-                for data in result:
-                    self._send_body(data)
+                # Every part is checked before the head goes: one that is not bytes earns a
+                # 500, not a reply cut short of its Content-Length.
+                parts = [part if type(part) is bytes else _as_bytes(part) for part in result]
+                total = sum(len(part) for part in parts)
+                if total <= _JOIN_LIMIT:  # head and body in one write
+                    self._send_head(b"".join(parts), total)
+                else:
+                    self._send_head(parts[0], total)
+                    for data in parts[1:]:
+                        self._send_body(data)
         elif isinstance(result, FileWrapper) and not self._head_sent and self._status is not None:
             self._send_head(b"", result.remaining())
             for data in result:
@@ -792,6 +801,10 @@ class HTTPHandler:
             self.server.error_log.write(message + "\n")
         except Exception:  # a broken error log must not break serving
             print(message, file=sys.stderr)
+
+
+#: A list result up to this size is joined and sent with its head in one write.
+_JOIN_LIMIT = 64 * 1024
 
 
 def _as_bytes(data: object) -> bytes:
