@@ -11,7 +11,7 @@ import gevent
 import pytest
 import trustme
 from gevent import socket as gsocket
-from helpers import port_of, serving
+from helpers import openssl, port_of, serving
 
 import greentls
 
@@ -137,3 +137,49 @@ def test_connect_can_trace(server_options, client_options):
     assert any("-> ClientHello" in line for line in lines) and any("<- ServerHello" in line for line in lines)
     with pytest.raises(TypeError, match="enable_trace"):
         greentls.connect(1, "127.0.0.1", enable_trace="yes")
+
+
+@pytest.mark.parametrize("as_context", [False, True], ids=["dict", "SecureContext"])
+def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, cert_files, tmp_path, as_context):
+    """Only the key material changes, as Node's setKeyCert swaps only key, certificate and
+    chain: a server that trusts its own CA for client certificates still refuses a client whose
+    certificate comes from the new identity's CA, and still accepts its own CA's client
+    (``openssl s_client`` as the peer)."""
+    root, leaf = other
+    stranger = root.issue_cert("stranger@example.com")  # trusted by the new identity's CA only
+    stranger_cert, stranger_key = tmp_path / "s-cert.pem", tmp_path / "s-key.pem"
+    stranger_cert.write_bytes(b"".join(b.bytes() for b in stranger.cert_chain_pems))
+    stranger_key.write_bytes(stranger.private_key_pem.bytes())
+    listener = gsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    port = listener.getsockname()[1]
+    verdicts: list = []
+    new_identity = dict(_pem(leaf), ca=root.cert_pem.bytes())  # its ca must not become ours
+
+    def serve(count: int) -> None:
+        for _ in range(count):
+            conn, _ = listener.accept()
+            tls = greentls.TLSSocket(conn, is_server=True, request_cert=True, reject_unauthorized=False,
+                                     ca=ca.cert_pem.bytes(), **server_options)
+            tls.set_key_cert(greentls.create_secure_context(**new_identity) if as_context else new_identity)
+            try:
+                tls.do_handshake()
+                verdicts.append((tls.authorized, tls.authorization_error))
+                tls.sendall(b"hi")
+            finally:
+                tls.close()
+
+    root_file = tmp_path / "root.pem"
+    root_file.write_bytes(root.cert_pem.bytes())
+    server = gevent.spawn(serve, 2)
+    try:
+        for cert, key in ((stranger_cert, stranger_key), (cert_files["client_cert"], cert_files["client_key"])):
+            done = openssl(["s_client", "-connect", f"127.0.0.1:{port}", "-cert", str(cert), "-key", str(key),
+                            "-CAfile", str(root_file), "-verify_return_error"])
+            assert b"Verify return code: 0 (ok)" in done.stdout, done.stdout[-500:]  # the new identity
+        server.get(timeout=20)
+    finally:
+        listener.close()
+    assert verdicts[0][0] is False and verdicts[0][1] is not None, verdicts
+    assert verdicts[1] == (True, None), verdicts

@@ -92,6 +92,8 @@ _NO_DECISIONS = HelloPolicy()
 #: One peek for a ClientHello to decide on: a whole record (2^14 + its 5-byte header) holds
 #: every real hello; a longer one takes the memory-BIO seam, up to MAX_CLIENT_HELLO_SIZE.
 _HELLO_PEEK = 16384 + 5
+#: The options of ``set_key_cert`` that it takes (the key material); others stay the connection's.
+_KEY_MATERIAL = frozenset({"key", "cert", "pfx", "passphrase"})
 #: A fatal illegal_parameter alert (RFC 8446 sections 5.1 and 6) in a plaintext record.
 _ALERT_ILLEGAL_PARAMETER = b"\x15\x03\x03\x00\x02\x02\x2f"
 #: How much an oversized hello's sender may still send, and for how long, after our alert.
@@ -305,8 +307,10 @@ class TLSSocket(ConnectionInfo):
     def set_key_cert(self, context_or_options: SecureContext | Mapping[str, Any]) -> None:
         """Serve (or, on a client, answer certificate requests) with another key and certificate
         (Node's ``setKeyCert``): ``context_or_options`` is a ``SecureContext`` or a dict of its options
-        with at least ``key`` and ``cert`` (or ``pfx``).  The connection switches to that
-        context's OpenSSL context, as an SNI answer does, so its certificate chain goes with it.
+        with at least ``key`` and ``cert`` (or ``pfx``).  Only the key material is taken from it
+        (``key``, ``cert`` with its chain, ``pfx``, ``passphrase``), as Node swaps only the key,
+        certificate and chain: the connection keeps its own trust (``ca``, ``crl``), ciphers,
+        versions and other settings, whatever the given context's are.
 
         It takes effect on the next handshake message that carries a certificate: this
         connection's handshake when called before it, a TLS 1.2 renegotiation, or, on a
@@ -314,17 +318,20 @@ class TLSSocket(ConnectionInfo):
         sends its certificate once: after its handshake this raises ``TLSError``
         ``ERR_TLS_SET_KEY_CERT_AFTER_HANDSHAKE`` rather than change nothing."""
         if isinstance(context_or_options, Mapping):
-            chosen = context_from_answer(dict(context_or_options))
+            given = dict(context_or_options)
         elif isinstance(context_or_options, SecureContext):
-            chosen = context_or_options
+            given = dict(context_or_options.options)
         else:
             raise TypeError(f"set_key_cert: 'context' must be a SecureContext or a dict of its options, "
                             f"not {type(context_or_options).__name__}")
-        assert chosen is not None
-        if chosen.options.get("pfx") is None and (chosen.options.get("key") is None
-                                                  or chosen.options.get("cert") is None):
+        if given.get("pfx") is None and (given.get("key") is None or given.get("cert") is None):
             raise ValueError("set_key_cert: the context has no key and certificate (give 'key' and "
                              "'cert', or 'pfx')")
+        # As Node's (which swaps only the SSL's key, certificate and chain): the connection keeps
+        # its own trust (ca, crl), ciphers, versions and the rest; only the key material changes.
+        kept = {k: v for k, v in self.secure_context.options.items() if k not in _KEY_MATERIAL}
+        chosen = context_from_answer({**kept, **{k: v for k, v in given.items() if k in _KEY_MATERIAL}})
+        assert chosen is not None
         engine = self._engine
         if self._closed or engine.state in (State.CLOSED, State.BROKEN, State.CLOSING):
             raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
