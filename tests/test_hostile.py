@@ -182,6 +182,28 @@ def test_hello_size_limit_is_openssls_on_both_paths(server_options, parses, extr
 
 
 @HELLO_PATHS
+def test_oversized_second_hello_is_openssls_error(server_options, parses):
+    """After a HelloRetryRequest, a second ClientHello over OpenSSL's limit is OpenSSL's error
+    (``ERR_SSL_EXCESSIVE_MESSAGE_SIZE``) on both paths: the too-large-hello error is the first
+    hello's, which the server's size rules are about."""
+    with serving(echo, ecdh_curve="P-384", **_hello_path_options(server_options, parses)) as server:
+        seen, receiver = _collect(server)
+        try:
+            raw = gsocket.create_connection(("127.0.0.1", port_of(server)))
+            raw.sendall(_client_hello())  # an X25519 key share: the server asks for P-384
+            raw.settimeout(5)
+            assert raw.recv(65536)[:1] == b"\x16"  # the HelloRetryRequest
+            message = b"\x01" + (140 * 1024).to_bytes(3, "big") + b"\x03\x03" + b"\x00" * 16000
+            raw.sendall(b"\x16\x03\x03" + struct.pack("!H", len(message)) + message)
+            _read_until_closed(raw)
+            raw.close()
+            _wait_for(lambda: seen)
+        finally:
+            greentls.tls_client_error.disconnect(receiver, sender=server)
+        assert seen[0].code == "ERR_SSL_EXCESSIVE_MESSAGE_SIZE", seen
+
+
+@HELLO_PATHS
 def test_oversized_hello_streamed_in_many_records(server_options, parses):
     """A hello spread over many records is cut off as soon as it announces more than the
     limit, not buffered."""

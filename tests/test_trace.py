@@ -83,6 +83,8 @@ def test_alert_is_traced(need_openssl, server_options, traced):
         greentls.tls_client_error.disconnect(on_error)
         greentls.signals.trace.receivers.clear()
     assert _names(traced) == ["<- ClientHello", "-> Alert fatal no_application_protocol"]
+    # Sent by the failed connection's socket, before it let go of its callback record.
+    assert all(isinstance(sender, greentls.TLSSocket) for sender, _ in traced), traced
     assert events[-1] == "error" and "trace" in events
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING, Any
 
-from greentls._base.binding import lib as _lib
+from greentls._base.binding import ffi as _ffi, lib as _lib
 from greentls._config import ciphers as _ciphers
 from greentls._engine.state import State
 from greentls._parse import certinfo as _certinfo
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from greentls._parse.certinfo import CertDict
     from greentls._parse.keyinfo import EphemeralKeyInfo, ServerKeyExchangeSniffer
 
-__all__ = ["ConnectionInfo"]
+__all__ = ["ConnectionInfo", "client_random"]
 
 
 class ConnectionInfo:
@@ -171,6 +171,14 @@ class ConnectionInfo:
 #: any other type is named by its OpenSSL short name.
 _SIG_PREFIXES = {"EVP_PKEY_RSA": "RSA", "EVP_PKEY_RSA_PSS": "RSA-PSS", "EVP_PKEY_DSA": "DSA",
                  "EVP_PKEY_EC": "ECDSA", "EVP_PKEY_ED25519": "Ed25519", "EVP_PKEY_ED448": "Ed448"}
+
+
+def client_random(conn: SSL.Connection) -> bytes:
+    """The 32 bytes of the ClientHello's random as OpenSSL holds them (zeros before one was
+    read), with or without a session; pyOpenSSL's ``client_random()`` needs a session."""
+    buffer = _ffi.new("unsigned char[]", 32)
+    size = _lib.SSL_get_client_random(conn._ssl, buffer, 32)
+    return bytes(_ffi.buffer(buffer, size))
 
 
 def _nid_name(nid: int) -> str:

@@ -51,7 +51,7 @@ from greentls._parse.clienthello import (
     ClientHelloParser,
     ClientHelloTooLargeError,
 )
-from greentls._tls.inspect import ConnectionInfo, address_dict
+from greentls._tls.inspect import ConnectionInfo, address_dict, client_random
 from greentls._tls.policy import CallbackPolicy, HelloPolicy
 from greentls._tls.psk import ClientPsk, ServerPsk
 from greentls._tls.renegotiation import (
@@ -280,8 +280,7 @@ class TLSSocket(ConnectionInfo):
                 if isinstance(exc, ClientHelloTooLargeError):
                     self._refuse_oversized_hello()
             finally:  # even if the handshake timer interrupts the drain
-                self._abort()
-                self._deliver_trace_quietly()  # the alert that ended it included
+                self._abort()  # delivers the trace lines, the alert that ended it included
             raise
 
     def enable_trace(self) -> None:
@@ -431,11 +430,13 @@ class TLSSocket(ConnectionInfo):
     def _hello_too_large(self, exc: TLSError) -> ClientHelloTooLargeError | None:
         """Server on the descriptor: OpenSSL refused the first ClientHello for its size (with
         the ``illegal_parameter`` alert our parser's refusal sends too): the parser's error.
-        No ClientHello was read while the client random is still all zeros; a later message
-        over its size (a client certificate) is OpenSSL's error as it stands."""
+        No ClientHello was read while the client random is still all zeros (OpenSSL's own
+        copy: pyOpenSSL's ``client_random()`` is None before a session exists, which is also
+        the case after a HelloRetryRequest); a later message over its size (a second hello, a
+        client certificate) is OpenSSL's error as it stands."""
         if exc.code != "ERR_SSL_EXCESSIVE_MESSAGE_SIZE" or not self._is_server or not self._engine.attached:
             return None
-        if any(self._engine.conn.client_random() or b"\0"):
+        if any(client_random(self._engine.conn)):
             return None
         return ClientHelloTooLargeError(
             f"ClientHello larger than the {MAX_CLIENT_HELLO_SIZE} bytes of records allowed "
@@ -1015,6 +1016,7 @@ class TLSSocket(ConnectionInfo):
         self._watch.close()
         self._engine.fail()
         self._engine.close()
+        self._deliver_trace_quietly()  # while the watch still knows its sender (``end``)
         self._watch.end()
         self._close_transport()
 
