@@ -133,3 +133,47 @@ def test_close_wakes_a_greenlet_waiting_to_read(server_options, ca):
         server.close()
     assert outcome[-1] == "joined"
     assert isinstance(outcome[0], OSError) or outcome[0] == b""
+
+
+def test_shutdown_from_another_greenlet_ends_the_waits_as_a_shutdown(server_options, ca):
+    """A reader parked on a connection OpenSSL reads itself, and a writer parked on a full
+    socket, meet ``shutdown(SHUT_RDWR)`` from a third greenlet as a shutdown: the reader reads
+    the end of the stream and the writer gets the TLS error for a write after shutdown, not a
+    "descriptor closed" error (the socket is still open)."""
+    import socket as _socket
+    outcome: dict = {}
+
+    def listener(tls: greentls.TLSSocket) -> None:
+        tls._transport.setsockopt(_socket.SOL_SOCKET, _socket.SO_SNDBUF, 4096)
+
+        def reader() -> None:
+            try:
+                outcome["reader"] = tls.recv(100)
+            except Exception as exc:  # recorded for the assertion
+                outcome["reader"] = exc
+
+        def writer() -> None:
+            try:
+                tls.sendall(b"x" * 20_000_000)
+                outcome["writer"] = "sent"
+            except Exception as exc:  # recorded for the assertion
+                outcome["writer"] = exc
+        parked = [gevent.spawn(reader), gevent.spawn(writer)]
+        gevent.sleep(0.3)  # both wait: for bytes that never come, for room the client never makes
+        tls.shutdown(_socket.SHUT_RDWR)
+        gevent.joinall(parked, timeout=5)
+        outcome["joined"] = all(g.dead for g in parked)
+        tls.close()
+
+    server = greentls.create_server(listener, **server_options)
+    server.listen(0, "127.0.0.1")
+    try:
+        client = _client(server.address()["port"], ca.cert_pem.bytes().decode())
+        with gevent.Timeout(15):
+            while "joined" not in outcome:
+                gevent.sleep(0.05)
+        client.close()
+    finally:
+        server.close()
+    assert outcome["joined"] and outcome["reader"] == b"", outcome
+    assert isinstance(outcome["writer"], greentls.TLSError), outcome

@@ -30,6 +30,8 @@ __all__ = ["MemoryPump", "DescriptorPump", "Pump", "retry", "READER", "WRITER", 
            "transport_functions"]
 
 _RECV_SIZE = 65536
+#: libev/libuv event masks for an io watcher.
+_READ, _WRITE = 1, 2
 
 
 def _closed_error() -> OSError:
@@ -188,13 +190,12 @@ class MemoryPump:
 class DescriptorPump:
     """Waits on a gevent socket while OpenSSL does the I/O on its descriptor.
 
-    It waits on the socket's own two readiness watchers (``_read_event``/``_write_event``,
-    which every gevent socket makes as it is created) with gevent's public
-    ``gevent.socket.wait`` (with the socket's timeout): ``wait_read``, a new watcher per wait,
-    costs 25 % more time per round trip, and two watchers of our own cost about 1 % of a new
-    connection.  Closing the socket (the ``TLSSocket`` does, right after ``close()``) wakes
-    whoever waits with EBADF and releases the watchers before the descriptor number can be
-    reused; ``close()`` does the same where the socket outlives the pump."""
+    It owns two readiness watchers on the descriptor, made once, and waits on them with
+    gevent's public ``gevent.socket.wait`` (with the socket's timeout).  ``wait_read``, a new
+    watcher per wait, costs 25 % more time per round trip; the socket's own watchers would
+    need gevent's private ``socket._wait``.  ``close()`` (the ``TLSSocket`` calls it before it
+    closes the transport) wakes whoever waits, with EBADF, as closing a gevent socket does, and
+    releases the watchers before the descriptor number can be reused."""
 
     __slots__ = ("engine", "_sock", "_fd", "_readable", "_writable")
 
@@ -205,11 +206,9 @@ class DescriptorPump:
         self.engine = engine
         self._sock = sock
         self._fd = sock.fileno()
-        # gevent's watchers for this descriptor; a private attribute gevent has had since 1.0
-        # (the stubs omit it).  Nothing else waits on them once OpenSSL has the descriptor: the
-        # socket's own recv/send are not called while a pump waits.
-        self._readable = sock._read_event  # type: ignore[attr-defined]
-        self._writable = sock._write_event  # type: ignore[attr-defined]
+        loop = get_hub().loop
+        self._readable = loop.io(self._fd, _READ)
+        self._writable = loop.io(self._fd, _WRITE)
 
     def flush(self) -> None:
         """OpenSSL already wrote to the descriptor."""
@@ -232,14 +231,15 @@ class DescriptorPump:
         wait_write(self._fd, self._sock.gettimeout())
 
     def close(self) -> None:
-        """Wake any greenlet waiting on the watchers (EBADF), as closing the socket would."""
+        """Wake any greenlet waiting on the watchers (EBADF), then release them."""
         hub = get_hub()
         for watcher in (self._readable, self._writable):
             # ``callback`` is set while a greenlet waits (gevent's watcher interface; the type
-            # stubs omit it): throw into that greenlet.  The watchers stay the socket's, which
-            # closes them as it closes.
-            if watcher is not None and getattr(watcher, "callback", None) is not None:
-                hub.cancel_wait(watcher, _closed_error(), False)
+            # stubs omit it): throw into that greenlet, and close the watcher after.
+            if getattr(watcher, "callback", None) is not None:
+                hub.cancel_wait(watcher, _closed_error(), True)
+            else:
+                watcher.close()
 
 
 def is_gevent_socket(transport: Any) -> bool:
