@@ -606,7 +606,9 @@ class _LoggedFile(FileWrapper):
     its size as the Content-Length); counts its bytes, and ``close()`` ends the bookkeeping."""
 
     def __init__(self, result: FileWrapper, done: Callable[[], None], resp: _ResponseView) -> None:
-        super().__init__(result.filelike, result.blksize)
+        # An application's subclass need not have called FileWrapper.__init__: only the
+        # wrapped object's own methods are used.
+        super().__init__(getattr(result, "filelike", None), getattr(result, "blksize", 0))  # type: ignore[arg-type]
         self._result = result
         self._done = done
         self._resp = resp
