@@ -708,6 +708,40 @@ def test_sni_callback_failure_is_a_handshake_failure(cert_files):
         ctx.sni_callback = 42
 
 
+def _client_error_for(context: ssl.SSLContext, cert_files: dict) -> str:
+    """The reason a stdlib client's handshake with a server under ``context`` fails for."""
+    client = ssl.create_default_context(cafile=cert_files["ca"])
+    with thread_server(context) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
+                pytest.raises(ssl.SSLError) as failed:
+            client.wrap_socket(raw, server_hostname="bad.example").close()
+        server.next()  # the server's side failed too
+    return str(failed.value.reason)
+
+
+@pytest.mark.parametrize("answer", ["alert", "raise", "other"])
+# The stdlib's own server reports a raising callback (and a wrong answer) as unraisable.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_sni_callback_refusals_send_the_stdlibs_alerts(cert_files, answer):
+    """An ALERT_DESCRIPTION_* from sni_callback reaches the client as that alert, an exception
+    as handshake_failure and any other value as internal_error: the client's error is the one
+    the stdlib's own server gives it."""
+    def refuse(ssl_socket, server_name, ssl_context):
+        if answer == "raise":
+            raise RuntimeError("no such host")
+        return ssl.ALERT_DESCRIPTION_ACCESS_DENIED if answer == "alert" else "no"
+
+    stdlib = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    stdlib.load_cert_chain(cert_files["cert"], cert_files["key"])
+    stdlib.sni_callback = refuse
+    ours = server_context(cert_files)
+    ours.sni_callback = refuse
+    expected = _client_error_for(stdlib, cert_files)
+    assert expected.endswith({"alert": "ACCESS_DENIED", "raise": "HANDSHAKE_FAILURE",
+                              "other": "INTERNAL_ERROR"}[answer]), expected
+    assert _client_error_for(ours, cert_files) == expected
+
+
 # -- sessions and stats ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])

@@ -41,7 +41,7 @@ from OpenSSL import SSL, crypto
 from greentls import signals
 from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
 from greentls._base.capabilities import capabilities
-from greentls._base.errors import CertificateError, TLSError, UnexpectedEOFError, UnsupportedError
+from greentls._base.errors import CertificateError, HelloRefusedError, UnexpectedEOFError, UnsupportedError
 from greentls._config import ciphers as _ciphers
 from greentls._config.context import SecureContext
 from greentls._config.keylog import ignore_environment
@@ -762,14 +762,19 @@ class _StdlibPolicy(HelloPolicy):
         original = sock.context
         callback: Any = original.sni_callback
         if callback is not None:
+            # The stdlib's rules: an exception ends the handshake with a handshake_failure
+            # alert, an ALERT_DESCRIPTION_* with that alert, any other value with internal_error.
             try:
                 alert = callback(sock, hello.server_name, original)
             except Exception as exc:
-                raise TLSError(f"sni_callback raised {type(exc).__name__}: {exc}", code="ERR_SSL_CALLBACK_FAILED",
-                               reason="callback failed") from exc
+                raise HelloRefusedError(f"sni_callback raised {type(exc).__name__}: {exc}",
+                                        alert=_ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE,
+                                        code="ERR_SSL_CALLBACK_FAILED", reason="callback failed") from exc
             if alert is not None:
-                raise TLSError(f"sni_callback refused the connection (alert {alert})",
-                               code="ERR_SSL_SNI_CALLBACK_ALERT", reason=f"sni_callback returned {alert}")
+                description = int(alert) if isinstance(alert, int) and 0 <= alert <= 255 \
+                    else _ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
+                raise HelloRefusedError(f"sni_callback refused the connection (alert {alert!r})", alert=description,
+                                        reason=f"sni_callback returned {alert!r}")
         current = sock.context  # set by the callback, or by the program before the handshake
         if current is sock._wrapped_context:
             return None

@@ -23,6 +23,7 @@ __all__ = [
     "HandshakeTimeoutError",
     "CertificateError",
     "RenegotiationError",
+    "HelloRefusedError",
     "UnsupportedError",
     "ZeroReturnError",
     "UnexpectedEOFError",
@@ -88,6 +89,17 @@ class CertificateError(TLSError, ssl.SSLCertVerificationError):
             self.verify_message = _verify_text(self.verify_code) or (reason if reason is not None else message)
         else:
             self.verify_message = reason if reason is not None else message
+
+
+class HelloRefusedError(TLSError):
+    """A server's decision on the ClientHello refused it with a TLS alert (the stdlib's
+    ``sni_callback`` returning an ``ALERT_DESCRIPTION_*``): the socket sends ``alert`` (its
+    description byte) before it closes, as OpenSSL sends a servername callback's alert."""
+
+    def __init__(self, message: str, *, alert: int, code: str = "ERR_SSL_SNI_CALLBACK_ALERT",
+                 reason: str | None = None):
+        super().__init__(message, code=code, reason=reason)
+        self.alert = alert
 
 
 class RenegotiationError(TLSError):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from greentls import signals
 from greentls._base.capabilities import REASONS, capabilities
-from greentls._base.errors import CertificateError, TLSError, UnsupportedError
+from greentls._base.errors import CertificateError, HelloRefusedError, TLSError, UnsupportedError
 from greentls._config.cache import context_from_answer
 from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
@@ -94,8 +94,10 @@ _NO_DECISIONS = HelloPolicy()
 _HELLO_PEEK = 16384 + 5
 #: The options of ``set_key_cert`` that it takes (the key material); others stay the connection's.
 _KEY_MATERIAL = frozenset({"key", "cert", "pfx", "passphrase"})
-#: A fatal illegal_parameter alert (RFC 8446 sections 5.1 and 6) in a plaintext record.
-_ALERT_ILLEGAL_PARAMETER = b"\x15\x03\x03\x00\x02\x02\x2f"
+#: A plaintext record holding a fatal alert (RFC 8446 sections 5.1 and 6), less its description.
+_ALERT_RECORD = b"\x15\x03\x03\x00\x02\x02"
+#: The alert for a ClientHello larger than OpenSSL accepts.
+_ILLEGAL_PARAMETER = 47
 #: How much an oversized hello's sender may still send, and for how long, after our alert.
 _DRAIN_BYTES = 1 << 20
 _DRAIN_SECONDS = 1.0
@@ -120,6 +122,8 @@ class TLSSocket(ConnectionInfo):
     _handshake_on_connect: bool = True
     #: Client: a ``session`` to resume was offered (``_psk_authenticated``).
     _offered_session: bool = False
+    #: Server: OpenSSL refused the ClientHello for its size and sent the alert itself.
+    _openssl_alerted: bool = False
 
     def __init__(self, sock: Any, *, is_server: bool = False, server: Server | None = None,
                  request_cert: bool = False, reject_unauthorized: bool | None = None,
@@ -278,7 +282,10 @@ class TLSSocket(ConnectionInfo):
             self._servername_from_openssl()  # for tls_client_error receivers
             try:
                 if isinstance(exc, ClientHelloTooLargeError):
-                    self._refuse_oversized_hello()
+                    # OpenSSL's own alert already went when it refused the hello on the descriptor.
+                    self._refuse_hello(None if self._openssl_alerted else _ILLEGAL_PARAMETER)
+                elif isinstance(exc, HelloRefusedError):
+                    self._refuse_hello(exc.alert)
             finally:  # even if the handshake timer interrupts the drain
                 self._abort()  # delivers the trace lines, the alert that ended it included
             raise
@@ -419,6 +426,7 @@ class TLSSocket(ConnectionInfo):
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
                 too_large = self._hello_too_large(exc)
                 if too_large is not None:  # do_handshake drains what the peer still sends
+                    self._openssl_alerted = True
                     raise too_large from exc
                 if pump.attached:
                     self._discard_unread()
@@ -1027,16 +1035,17 @@ class TLSSocket(ConnectionInfo):
         except Exception:  # the peer is gone; nothing to tell it
             pass
 
-    def _refuse_oversized_hello(self) -> None:
-        """A ClientHello larger than OpenSSL accepts: answer as OpenSSL does (a fatal
-        ``illegal_parameter`` alert, its SSL_R_EXCESSIVE_MESSAGE_SIZE), in a plaintext record
-        since no keys exist yet (RFC 8446 section 5.1), then FIN, then read and drop what the
-        peer still sends (bounded in bytes and time): closing with unread bytes would send a
-        reset, and a peer that meets the reset may never read the alert."""
+    def _refuse_hello(self, description: int | None) -> None:
+        """A ClientHello refused before OpenSSL answered it: send the fatal alert
+        ``description`` (None: OpenSSL sent its own), in a plaintext record since no keys exist
+        yet (RFC 8446 section 5.1), then FIN, then read and drop what the peer still sends
+        (bounded in bytes and time): closing with unread bytes would send a reset, and a peer
+        that meets the reset may never read the alert.  A hello larger than OpenSSL accepts
+        gets ``illegal_parameter``, as OpenSSL answers it (SSL_R_EXCESSIVE_MESSAGE_SIZE)."""
         transport = self._transport
         try:
-            if not self._engine.attached:  # on the descriptor, OpenSSL refused it and sent the alert
-                transport.sendall(_ALERT_ILLEGAL_PARAMETER)
+            if description is not None:
+                transport.sendall(_ALERT_RECORD + bytes([description & 0xFF]))
             transport.shutdown(_socket.SHUT_WR)
             end = monotonic() + _DRAIN_SECONDS  # in all, not per read: a trickle cannot extend it
             left = _DRAIN_BYTES
