@@ -7,6 +7,8 @@ data into whatever connection got the number next: another client's stream, corr
 """
 from __future__ import annotations
 
+import errno
+
 import gevent
 import pytest
 from gevent import socket as gsocket, ssl as gssl
@@ -177,3 +179,40 @@ def test_shutdown_from_another_greenlet_ends_the_waits_as_a_shutdown(server_opti
         server.close()
     assert outcome["joined"] and outcome["reader"] == b"", outcome
     assert isinstance(outcome["writer"], greentls.TLSError), outcome
+
+
+@pytest.mark.parametrize("role", ["reader", "writer"])
+def test_close_wakes_a_greenlet_waiting_on_a_watcher_of_its_own(role):
+    """The pump's waits on watchers of their own (a writer whose SSL_write must read, a reader
+    whose SSL_read must write) end with EBADF when the pump closes, like its other waits,
+    instead of lasting until the socket's timeout, or for ever."""
+    from greentls._io.transport import DescriptorPump
+
+    ours, peer = gsocket.socketpair()
+    try:
+        if role == "reader":  # a full send buffer, so that a wait for writability blocks
+            ours.setblocking(False)
+            try:
+                while True:
+                    ours.send(b"x" * 65536)
+            except BlockingIOError:
+                pass
+            ours.setblocking(True)  # no timeout: the wait lasts until something ends it
+        pump = DescriptorPump(None, ours)  # type: ignore[arg-type]  # the waits never touch the engine
+        wait = pump.wait_writable_fresh if role == "reader" else pump.wait_readable_fresh
+        outcome: list = []
+
+        def parked() -> None:
+            try:
+                wait()
+                outcome.append("woke without error")
+            except OSError as exc:
+                outcome.append(exc.errno if exc.errno is not None else repr(exc))
+        waiter = gevent.spawn(parked)
+        gevent.sleep(0.1)
+        pump.close()
+        waiter.join(2)
+        assert outcome == [errno.EBADF], outcome
+    finally:
+        ours.close()
+        peer.close()

@@ -22,7 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 from gevent import get_hub, socket as gsocket
 from gevent.lock import Semaphore
-from gevent.socket import wait, wait_read, wait_write
+from gevent.socket import wait
 
 from greentls._engine.engine import TLSEngine, WantRead, WantWrite
 
@@ -194,10 +194,11 @@ class DescriptorPump:
     gevent's public ``gevent.socket.wait`` (with the socket's timeout).  ``wait_read``, a new
     watcher per wait, costs 25 % more time per round trip; the socket's own watchers would
     need gevent's private ``socket._wait``.  ``close()`` (the ``TLSSocket`` calls it before it
-    closes the transport) wakes whoever waits, with EBADF, as closing a gevent socket does, and
-    releases the watchers before the descriptor number can be reused."""
+    closes the transport) wakes whoever waits, with EBADF, as closing a gevent socket does (on
+    those two watchers, or on one made for a single wait, ``_wait_fresh``), and releases the
+    watchers before the descriptor number can be reused."""
 
-    __slots__ = ("engine", "_sock", "_fd", "_readable", "_writable")
+    __slots__ = ("engine", "_sock", "_fd", "_readable", "_writable", "_fresh")
 
     attached = True
     eof = False
@@ -209,6 +210,9 @@ class DescriptorPump:
         loop = get_hub().loop
         self._readable = loop.io(self._fd, _READ)
         self._writable = loop.io(self._fd, _WRITE)
+        #: The watchers of the waits in progress on watchers of their own (``_wait_fresh``);
+        #: None until the first.
+        self._fresh: set[Any] | None = None
 
     def flush(self) -> None:
         """OpenSSL already wrote to the descriptor."""
@@ -224,16 +228,31 @@ class DescriptorPump:
     def wait_readable_fresh(self) -> None:
         """Wait for readability on a watcher of our own: used by a writer whose SSL_write needs
         to read (renegotiation), while the reader greenlet may hold the socket's watcher."""
-        wait_read(self._fd, self._sock.gettimeout())
+        self._wait_fresh(_READ)
 
     def wait_writable_fresh(self) -> None:
         """Wait for writability on a watcher of our own (a reader whose SSL_read must write)."""
-        wait_write(self._fd, self._sock.gettimeout())
+        self._wait_fresh(_WRITE)
+
+    def _wait_fresh(self, events: int) -> None:
+        """Wait on a new watcher, as ``wait_read``/``wait_write`` do, but one ``close()`` can
+        find: a greenlet parked there wakes (EBADF) when the connection closes, instead of
+        waiting until its timeout, or for ever, on a descriptor that is gone."""
+        watcher = get_hub().loop.io(self._fd, events)
+        fresh = self._fresh
+        if fresh is None:
+            fresh = self._fresh = set()
+        fresh.add(watcher)
+        try:
+            wait(watcher, self._sock.gettimeout())
+        finally:
+            fresh.discard(watcher)
+            watcher.close()
 
     def close(self) -> None:
         """Wake any greenlet waiting on the watchers (EBADF), then release them."""
         hub = get_hub()
-        for watcher in (self._readable, self._writable):
+        for watcher in (self._readable, self._writable, *(self._fresh or ())):
             # ``callback`` is set while a greenlet waits (gevent's watcher interface; the type
             # stubs omit it): throw into that greenlet, and close the watcher after.
             if getattr(watcher, "callback", None) is not None:
