@@ -601,31 +601,16 @@ class _Logged:
             self._done()
 
 
-class _LoggedFile(FileWrapper):
+class _LoggedFile(_Logged, FileWrapper):
     """A ``wsgi.file_wrapper`` response, still a ``FileWrapper`` (so a regular file is sent with
-    its size as the Content-Length); counts its bytes, and ``close()`` ends the bookkeeping."""
-
-    def __init__(self, result: FileWrapper, done: Callable[[], None], resp: _ResponseView) -> None:
-        # An application's subclass need not have called FileWrapper.__init__: only the
-        # wrapped object's own methods are used.
-        super().__init__(getattr(result, "filelike", None), getattr(result, "blksize", 0))  # type: ignore[arg-type]
-        self._result = result
-        self._done = done
-        self._resp = resp
-
-    def __iter__(self) -> Iterator[bytes]:
-        for block in self._result:
-            self._resp.sent += len(block)
-            yield block
+    its size as the Content-Length), with ``_Logged``'s counting and bookkeeping.  Only the
+    wrapped object's own methods are used: an application's subclass need not have called
+    ``FileWrapper.__init__``."""
 
     def remaining(self) -> int | None:
-        return self._result.remaining()
-
-    def close(self) -> None:
-        try:
-            self._result.close()
-        finally:
-            self._done()
+        result = self._result
+        assert isinstance(result, FileWrapper)  # made only for one (``application``)
+        return result.remaining()
 
 
 class _LoggedList(list):  # type: ignore[type-arg]
