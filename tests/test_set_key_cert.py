@@ -139,8 +139,22 @@ def test_connect_can_trace(server_options, client_options):
         greentls.connect(1, "127.0.0.1", enable_trace="yes")
 
 
+def _pfx(leaf: trustme.LeafCert, *cas: trustme.CA) -> bytes:
+    """A PKCS#12 of ``leaf`` with ``cas`` as its extra certificates, unencrypted."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), None)
+    cert = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
+    extra = [x509.load_pem_x509_certificate(blob.bytes()) for blob in leaf.cert_chain_pems[1:]]
+    extra += [x509.load_pem_x509_certificate(ca.cert_pem.bytes()) for ca in cas]
+    return pkcs12.serialize_key_and_certificates(b"id", key, cert, extra, serialization.NoEncryption())  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("as_context", [False, True], ids=["dict", "SecureContext"])
-def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, cert_files, tmp_path, as_context):
+@pytest.mark.parametrize("material", ["pem", "pfx", "default-trust"])
+def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, cert_files, tmp_path, as_context,
+                                        material):
     """Only the key material changes, as Node's setKeyCert swaps only key, certificate and
     chain: a server that trusts its own CA for client certificates still refuses a client whose
     certificate comes from the new identity's CA, and still accepts its own CA's client
@@ -155,13 +169,22 @@ def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, 
     listener.listen(5)
     port = listener.getsockname()[1]
     verdicts: list = []
-    new_identity = dict(_pem(leaf), ca=root.cert_pem.bytes())  # its ca must not become ours
+    # Its ca must not become ours, nor its pfx's CA certificates, nor trust made the process
+    # default after the connection's context was built.
+    new_identity = dict(_pem(leaf), ca=root.cert_pem.bytes()) if material != "pfx" else {"pfx": _pfx(leaf, root)}
+    own = {"ca": ca.cert_pem.bytes()}
+    if material == "default-trust":  # the server trusts the default roots: certifi's, then ours
+        own = {}
+        greentls.set_default_ca_certificates([ca.cert_pem.bytes().decode()])
+    server_ctx = greentls.create_secure_context(**own, **server_options)
+    if material == "default-trust":
+        greentls.set_default_ca_certificates([root.cert_pem.bytes().decode()])  # for the clients, say
 
     def serve(count: int) -> None:
         for _ in range(count):
             conn, _ = listener.accept()
             tls = greentls.TLSSocket(conn, is_server=True, request_cert=True, reject_unauthorized=False,
-                                     ca=ca.cert_pem.bytes(), **server_options)
+                                     secure_context=server_ctx)
             tls.set_key_cert(greentls.create_secure_context(**new_identity) if as_context else new_identity)
             try:
                 tls.do_handshake()
@@ -181,5 +204,8 @@ def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, 
         server.get(timeout=20)
     finally:
         listener.close()
+        if material == "default-trust":
+            from greentls._config import roots
+            roots._state[0] = None  # the built-in default again
     assert verdicts[0][0] is False and verdicts[0][1] is not None, verdicts
     assert verdicts[1] == (True, None), verdicts

@@ -11,6 +11,7 @@ import socket
 import ssl
 import subprocess as std_subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -740,6 +741,41 @@ def test_sni_callback_refusals_send_the_stdlibs_alerts(cert_files, answer):
     assert expected.endswith({"alert": "ACCESS_DENIED", "raise": "HANDSHAKE_FAILURE",
                               "other": "INTERNAL_ERROR"}[answer]), expected
     assert _client_error_for(ours, cert_files) == expected
+
+
+def test_key_material_is_not_swapped_under_the_stdlib_layer(cert_files):
+    """A context of greentls.SSLContext refuses set_key_cert's rebuild by name: its trust and
+    settings come from the ssl.SSLContext calls, which a context rebuilt from options loses
+    (it would also start honouring SSLKEYLOGFILE)."""
+    built = server_context(cert_files)._secure_context()
+    with pytest.raises(greentls.UnsupportedError, match="set_key_cert"):
+        built.with_key_material({"key": b"k", "cert": b"c"})
+
+
+def test_a_refused_client_that_stays_does_not_hold_the_accept_loop(cert_files):
+    """A client refused by sni_callback that sends its hello and then stays connected holds
+    the server's accepting thread no longer than the refusal takes: the next client is served
+    at once, as by the stdlib's own server."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    hello_maker = ssl.create_default_context().wrap_bio(incoming, outgoing, server_hostname="bad.example")
+    with pytest.raises(ssl.SSLWantReadError):
+        hello_maker.do_handshake()
+    hello = outgoing.read()
+    ctx = server_context(cert_files)
+    ctx.sni_callback = lambda sock, name, context: (ssl.ALERT_DESCRIPTION_ACCESS_DENIED
+                                                    if name == "bad.example" else None)
+    with thread_server(ctx) as server:
+        stayers = []
+        for _ in range(3):
+            raw = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            raw.sendall(hello)
+            stayers.append(raw)
+        started = time.monotonic()
+        talk(client_context(cert_files), server.port)
+        assert time.monotonic() - started < 0.8
+        for raw in stayers:
+            assert raw.recv(100).startswith(b"\x15")  # the alert came
+            raw.close()
 
 
 # -- sessions and stats ------------------------------------------------------------------------

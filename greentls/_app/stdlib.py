@@ -159,6 +159,14 @@ class _StdlibSecureContext(SecureContext):
         ignore_environment(self.context)  # the stdlib logs keys only to keylog_filename
         configure(self.context)
 
+    def with_key_material(self, material: Any) -> SecureContext:
+        """Refused: this context's trust and settings come from the ``ssl.SSLContext`` calls
+        (``configure``), which a context rebuilt from options would not have."""
+        raise UnsupportedError("set_key_cert on a socket of greentls.SSLContext: its settings come from "
+                               "the ssl.SSLContext calls, which a rebuilt context would lose; use "
+                               "SSLSocket.context = another greentls.SSLContext (before the handshake)",
+                               reason="set_key_cert on the stdlib layer")
+
     def server_context(self, request_cert: bool, reject_unauthorized: bool) -> SSL.Context:
         key = (bool(request_cert), bool(reject_unauthorized))
         configured: dict[tuple[bool, bool], SSL.Context] = self._configured  # type: ignore[attr-defined]

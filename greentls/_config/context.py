@@ -16,7 +16,7 @@ import os
 import ssl as _stdlib_ssl
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -240,6 +240,10 @@ def build_inputs() -> BuildInputs:
                        os.environ.get("SSLKEYLOGFILE"))
 
 
+#: The options ``with_key_material`` takes (``set_key_cert``); the others stay the context's.
+KEY_MATERIAL = frozenset({"key", "cert", "pfx", "passphrase"})
+
+
 class SecureContext:
     """A complete, immutable TLS configuration (Node's ``SecureContext``).
 
@@ -248,11 +252,22 @@ class SecureContext:
     options in snake_case.
     """
 
+    #: False for a context made by ``with_key_material``: a ``pfx`` brings its key, certificate
+    #: and chain but not its CA certificates as trust.
+    _pfx_trust = True
+
     def __init__(self, **options: Any) -> None:
+        # ``with_key_material``'s own two (private) arguments.
+        inputs: BuildInputs | None = options.pop("_inputs", None)
+        if options.pop("_pfx_trust", True) is False:
+            self._pfx_trust = False
         reject_unknown(options, CONTEXT_OPTIONS, "create_secure_context")
         self.options: Options = NodeOptions(options)
-        #: The defaults and default trust in force now, for every OpenSSL context built from it.
-        self._inputs = build_inputs()
+        #: The defaults and default trust in force now, for every OpenSSL context built from it
+        #: (a ``with_key_material`` context keeps those of the context it came from).
+        self._inputs = inputs if inputs is not None else build_inputs()
+        #: ``with_key_material``'s contexts, by the key material given.
+        self._with_material: dict[str, SecureContext] = {}
         session_id = _session_id_context(self.options)
         # ``.context`` is the client side's, and has no session id context, as a Node client's:
         # OpenSSL copies a client's id into each session it makes and refuses a resumption
@@ -260,7 +275,8 @@ class SecureContext:
         # an id here (the argv-derived default) would keep a session saved with get_session()
         # from resuming in another process, or on a client context of another id.  The id
         # guards a server's cache; a client offers only sessions it was handed.
-        self.context: SSL.Context = _build(self.options, self._inputs, session_id=None)
+        self.context: SSL.Context = _build(self.options, self._inputs, session_id=None,
+                                           pfx_trust=self._pfx_trust)
         # Server connections use their own OpenSSL contexts, one per client-certificate policy
         # (``server_context``), whose session id contexts hash a random scope of this object:
         # no two SecureContexts share one, whatever their options.
@@ -328,6 +344,23 @@ class SecureContext:
                                  do_handshake_on_connect=do_handshake_on_connect,
                                  suppress_ragged_eofs=suppress_ragged_eofs, **options)
 
+    def with_key_material(self, material: Mapping[str, Any]) -> SecureContext:
+        """This context with another key, certificate and chain (``TLSSocket.set_key_cert``, as
+        Node's ``setKeyCert`` swaps only those): ``key``, ``cert``, ``pfx`` and ``passphrase``
+        come from ``material``; every other option, and the defaults and default trust, stay
+        the ones this context was built with.  A ``pfx`` here brings no trust: its CA
+        certificates are only the chain.  Built once per distinct material."""
+        given = {k: v for k, v in material.items() if k in KEY_MATERIAL}
+        label = repr(sorted(given.items()))
+        derived = self._with_material.get(label)
+        if derived is None:
+            kept = {k: v for k, v in self.options.items() if k not in KEY_MATERIAL}
+            derived = SecureContext(_inputs=self._inputs, _pfx_trust=False, **kept, **given)
+            derived.session_timeout = self.session_timeout
+            with self._lock:
+                derived = self._with_material.setdefault(label, derived)
+        return derived
+
     def allows_tls13(self) -> bool:
         """True when this context's version range reaches TLS 1.3 (as it was built)."""
         return _version_range(self.options, self._inputs)[1] == "TLSv1.3"
@@ -351,7 +384,8 @@ class SecureContext:
             with self._lock:
                 context = self._server_contexts.get(key)
                 if context is None:
-                    context = _build(self.options, self._inputs, session_id=self._scoped_id(key))
+                    context = _build(self.options, self._inputs, session_id=self._scoped_id(key),
+                                     pfx_trust=self._pfx_trust)
                     if self.session_timeout is not None:
                         context.set_timeout(self.session_timeout)
                     self._server_contexts[key] = context
@@ -375,9 +409,10 @@ def create_secure_context(**options: Any) -> SecureContext:
     return SecureContext(**options)
 
 
-def _build(options: Options, inputs: BuildInputs, *, session_id: bytes | None) -> SSL.Context:
+def _build(options: Options, inputs: BuildInputs, *, session_id: bytes | None, pfx_trust: bool = True) -> SSL.Context:
     """Build and fully configure one ``SSL.Context`` from validated options; ``session_id``:
-    the session id context of a server's context, None for the client's."""
+    the session id context of a server's context, None for the client's; ``pfx_trust``: the
+    ``pfx``'s CA certificates are trusted (Node's ``LoadPKCS12``), not for ``set_key_cert``."""
 
     ctx = SSL.Context(SSL.TLS_METHOD)
     min_name, max_name = _version_range(options, inputs)
@@ -404,7 +439,8 @@ def _build(options: Options, inputs: BuildInputs, *, session_id: bytes | None) -
     _apply_secure_options(ctx, options)
     leaves = _apply_certificates(ctx, options)
     _apply_trust(ctx, options, inputs)
-    _apply_pfx_trust(ctx, options)
+    if pfx_trust:
+        _apply_pfx_trust(ctx, options)
     _apply_crl(ctx, options)
     _apply_partial_chain(ctx, options)
     _apply_dhparam(ctx, options, leaves)

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, cast
 from greentls import signals
 from greentls._base.capabilities import REASONS, capabilities
 from greentls._base.errors import CertificateError, HelloRefusedError, TLSError, UnsupportedError
-from greentls._config.cache import context_from_answer
 from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
@@ -92,8 +91,6 @@ _NO_DECISIONS = HelloPolicy()
 #: One peek for a ClientHello to decide on: a whole record (2^14 + its 5-byte header) holds
 #: every real hello; a longer one takes the memory-BIO seam, up to MAX_CLIENT_HELLO_SIZE.
 _HELLO_PEEK = 16384 + 5
-#: The options of ``set_key_cert`` that it takes (the key material); others stay the connection's.
-_KEY_MATERIAL = frozenset({"key", "cert", "pfx", "passphrase"})
 #: A plaintext record holding a fatal alert (RFC 8446 sections 5.1 and 6), less its description.
 _ALERT_RECORD = b"\x15\x03\x03\x00\x02\x02"
 #: The alert for a ClientHello larger than OpenSSL accepts.
@@ -285,7 +282,9 @@ class TLSSocket(ConnectionInfo):
                     # OpenSSL's own alert already went when it refused the hello on the descriptor.
                     self._refuse_hello(None if self._openssl_alerted else _ILLEGAL_PARAMETER)
                 elif isinstance(exc, HelloRefusedError):
-                    self._refuse_hello(exc.alert)
+                    # No timed drain: a thread server's accept loop waits for this handshake,
+                    # and the hello is all the client should have sent.
+                    self._refuse_hello(exc.alert, linger=False)
             finally:  # even if the handshake timer interrupts the drain
                 self._abort()  # delivers the trace lines, the alert that ended it included
             raise
@@ -334,10 +333,9 @@ class TLSSocket(ConnectionInfo):
             raise ValueError("set_key_cert: the context has no key and certificate (give 'key' and "
                              "'cert', or 'pfx')")
         # As Node's (which swaps only the SSL's key, certificate and chain): the connection keeps
-        # its own trust (ca, crl), ciphers, versions and the rest; only the key material changes.
-        kept = {k: v for k, v in self.secure_context.options.items() if k not in _KEY_MATERIAL}
-        chosen = context_from_answer({**kept, **{k: v for k, v in given.items() if k in _KEY_MATERIAL}})
-        assert chosen is not None
+        # its own trust (ca, crl, and the defaults it was built with), ciphers, versions and the
+        # rest; only the key material changes, and a pfx's CA certificates are only its chain.
+        chosen = self.secure_context.with_key_material(given)
         engine = self._engine
         if self._closed or engine.state in (State.CLOSED, State.BROKEN, State.CLOSING):
             raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
@@ -1035,7 +1033,7 @@ class TLSSocket(ConnectionInfo):
         except Exception:  # the peer is gone; nothing to tell it
             pass
 
-    def _refuse_hello(self, description: int | None) -> None:
+    def _refuse_hello(self, description: int | None, linger: bool = True) -> None:
         """A ClientHello refused before OpenSSL answered it: send the fatal alert
         ``description`` (None: OpenSSL sent its own), in a plaintext record since no keys exist
         yet (RFC 8446 section 5.1), then FIN, then read and drop what the peer still sends
@@ -1047,6 +1045,9 @@ class TLSSocket(ConnectionInfo):
             if description is not None:
                 transport.sendall(_ALERT_RECORD + bytes([description & 0xFF]))
             transport.shutdown(_socket.SHUT_WR)
+            if not linger:  # only what has already arrived (the hello, on the descriptor path)
+                self._discard_unread()
+                return
             end = monotonic() + _DRAIN_SECONDS  # in all, not per read: a trickle cannot extend it
             left = _DRAIN_BYTES
             while left > 0:
