@@ -385,6 +385,24 @@ def test_psk_client_is_authorized_on_a_server_that_requests_certificates(need_op
     assert seen == [(True, None)]
 
 
+def _stdlib_psk_server(cert_files: dict, callback, **options) -> greentls.SSLContext:
+    """A greentls.SSLContext server for TLS 1.2 PSK-AES128-GCM-SHA256 with ``callback``."""
+    import ssl
+    context = greentls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_files["cert"], cert_files["key"])
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("PSK-AES128-GCM-SHA256")
+    context.set_psk_server_callback(callback, **options)
+    return context
+
+
+def _echo_once(context: greentls.SSLContext, listener) -> None:
+    """Accept one connection on ``listener`` under ``context`` and echo one read as echo:..."""
+    conn, _ = listener.accept()
+    with context.wrap_socket(conn, server_side=True) as tls:
+        tls.sendall(b"echo:" + tls.recv(100))
+
+
 def test_stdlib_context_psk_both_ways(need_openssl, cert_files):
     """greentls.SSLContext's set_psk_server_callback / set_psk_client_callback (the stdlib's,
     Python 3.13, on every supported Python): TLS 1.2 PSK against openssl, each way."""
@@ -392,27 +410,17 @@ def test_stdlib_context_psk_both_ways(need_openssl, cert_files):
 
     from gevent import socket as gsocket
 
-    server_ctx = greentls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(cert_files["cert"], cert_files["key"])
-    server_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    server_ctx.set_ciphers("PSK-AES128-GCM-SHA256")
     identities: list = []
 
     def server_callback(identity):
         identities.append(identity)
         return KEY if identity == "client1" else b""
 
-    server_ctx.set_psk_server_callback(server_callback, identity_hint="std-hint")
+    server_ctx = _stdlib_psk_server(cert_files, server_callback, identity_hint="std-hint")
     listener = gsocket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(5)
-
-    def serve_one():
-        conn, _ = listener.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.sendall(b"echo:" + tls.recv(100))
-
-    server = gevent.spawn(serve_one)
+    server = gevent.spawn(_echo_once, server_ctx, listener)
     out = s_client(listener.getsockname()[1], "-tls1_2", "-cipher", "PSK-AES128-GCM-SHA256")
     server.join(timeout=10)
     listener.close()
@@ -517,25 +525,14 @@ def test_tls12_psk_hello_extension_is_not_asked(need_openssl, server_options):
 def test_stdlib_psk_server_over_a_plain_socket_in_a_thread(need_openssl, cert_files):
     """A TLS 1.2 PSK server on a plain blocking socket, in an OS thread (the stdlib's way, and
     socketserver's after inject_into_ssl()): the callback is asked there too."""
-    import ssl
     import threading
 
-    server_ctx = greentls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_ctx.load_cert_chain(cert_files["cert"], cert_files["key"])
-    server_ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    server_ctx.set_ciphers("PSK-AES128-GCM-SHA256")
     identities: list = []
-    server_ctx.set_psk_server_callback(lambda identity: identities.append(identity) or KEY)
+    server_ctx = _stdlib_psk_server(cert_files, lambda identity: identities.append(identity) or KEY)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-
-    def serve_one():
-        conn, _ = listener.accept()
-        with server_ctx.wrap_socket(conn, server_side=True) as tls:
-            tls.sendall(b"echo:" + tls.recv(100))
-
-    thread = threading.Thread(target=serve_one, daemon=True)
+    thread = threading.Thread(target=_echo_once, args=(server_ctx, listener), daemon=True)
     thread.start()
     result = stdlib_subprocess.run(
         [OPENSSL, "s_client", "-connect", f"127.0.0.1:{listener.getsockname()[1]}", "-psk", KEY.hex(),
