@@ -91,3 +91,11 @@ def client_errors():
     greentls.tls_client_error.connect(receiver)
     yield seen
     greentls.tls_client_error.disconnect(receiver)
+
+
+@pytest.fixture
+def restore_default():
+    """After the test, the built-in default trust again (``set_default_ca_certificates``)."""
+    yield
+    from greentls._config import roots
+    roots._state[0] = None

@@ -139,7 +139,10 @@ def _cyclic_garbage(work) -> dict[str, int]:
     gc.collect()
     gc.disable()
     try:
-        before = {id(o) for o in gc.get_objects()}  # an earlier test's server may end now
+        # An earlier test's server may end now.  The objects are kept, not only their ids: an
+        # object freed meanwhile would give its id to a new one, which would then go unseen.
+        existing = gc.get_objects()
+        before = {id(o) for o in existing}
         work()
         gc.set_debug(gc.DEBUG_SAVEALL)
         gc.collect()
@@ -149,6 +152,7 @@ def _cyclic_garbage(work) -> dict[str, int]:
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+    del existing
     return dict(found)
 
 

@@ -11,12 +11,6 @@ import greentls
 from greentls._config import roots
 
 
-@pytest.fixture
-def restore_default():
-    yield
-    roots._state[0] = None
-
-
 def test_root_certificates_is_mozillas_list_as_pem(monkeypatch):
     monkeypatch.delenv("NODE_EXTRA_CA_CERTS", raising=False)
     certs = greentls.root_certificates

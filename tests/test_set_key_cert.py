@@ -154,7 +154,7 @@ def _pfx(leaf: trustme.LeafCert, *cas: trustme.CA) -> bytes:
 @pytest.mark.parametrize("as_context", [False, True], ids=["dict", "SecureContext"])
 @pytest.mark.parametrize("material", ["pem", "pfx", "default-trust"])
 def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, cert_files, tmp_path, as_context,
-                                        material):
+                                        material, restore_default):
     """Only the key material changes, as Node's setKeyCert swaps only key, certificate and
     chain: a server that trusts its own CA for client certificates still refuses a client whose
     certificate comes from the new identity's CA, and still accepts its own CA's client
@@ -204,8 +204,5 @@ def test_the_connection_keeps_its_trust(server_options, ca, client_cert, other, 
         server.get(timeout=20)
     finally:
         listener.close()
-        if material == "default-trust":
-            from greentls._config import roots
-            roots._state[0] = None  # the built-in default again
     assert verdicts[0][0] is False and verdicts[0][1] is not None, verdicts
     assert verdicts[1] == (True, None), verdicts
