@@ -714,7 +714,8 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is unty
                 self.alive = False
                 self._stop_accepting()
             started = time.time()
-            environ.setdefault("RAW_URI", _raw_uri(environ))
+            if "RAW_URI" not in environ:  # greentls's HTTP layer sets it from the request target
+                environ["RAW_URI"] = _raw_uri(environ)
             if scheme_headers and trusted(str(environ.get("REMOTE_ADDR", ""))):
                 try:
                     scheme = _scheme_from_headers(environ, scheme_headers)

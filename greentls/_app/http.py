@@ -225,10 +225,14 @@ class IdleReaper:
         self.pid = current_pid()
         self._timer = self._start_timer(seconds)
 
-    def _start_timer(self, seconds: float) -> Any:
+    @staticmethod
+    def _interval(seconds: float) -> float:
         # A quarter of the timeout, at most 0.25 s: a connection closes within 25 % (or 0.25 s)
         # of its time.
-        interval = min(0.25, seconds / 4)
+        return min(0.25, seconds / 4)
+
+    def _start_timer(self, seconds: float) -> Any:
+        interval = self._interval(seconds)
         timer = gevent.get_hub().loop.timer(interval, interval)
         timer.start(self._sweep)
         return timer
@@ -237,9 +241,10 @@ class IdleReaper:
         """``keep_alive_timeout`` changed: later idle waits get ``seconds``; those waiting keep
         the deadline they started with, and are still closed when it passes."""
         if seconds != self.seconds:
+            if self._interval(seconds) != self._interval(self.seconds):
+                self._timer.stop()
+                self._timer = self._start_timer(seconds)
             self.seconds = seconds
-            self._timer.stop()
-            self._timer = self._start_timer(seconds)
 
     def _sweep(self) -> None:
         now = monotonic()
@@ -631,7 +636,7 @@ class HTTPHandler:
                 # 500, not a reply cut short of its Content-Length.
                 parts = [part if type(part) is bytes else _as_bytes(part) for part in result]
                 total = sum(len(part) for part in parts)
-                if total <= _JOIN_LIMIT:  # head and body in one write
+                if total < _SEPARATE_WRITE:  # head and body in one write (_send_body)
                     self._send_head(b"".join(parts), total)
                 else:
                     self._send_head(parts[0], total)
@@ -801,10 +806,6 @@ class HTTPHandler:
             self.server.error_log.write(message + "\n")
         except Exception:  # a broken error log must not break serving
             print(message, file=sys.stderr)
-
-
-#: A list result up to this size is joined and sent with its head in one write.
-_JOIN_LIMIT = 64 * 1024
 
 
 def _as_bytes(data: object) -> bytes:

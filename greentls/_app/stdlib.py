@@ -40,12 +40,12 @@ from OpenSSL import SSL, crypto
 
 from greentls import signals
 from greentls._base.binding import c_string, ffi as _ffi, lib as _lib
-from greentls._base.capabilities import capabilities
+from greentls._base.capabilities import REASONS, capabilities
 from greentls._base.errors import CertificateError, HelloRefusedError, UnexpectedEOFError, UnsupportedError
 from greentls._config import ciphers as _ciphers
 from greentls._config.context import SecureContext
 from greentls._config.keylog import ignore_environment
-from greentls._config.psk import install_server as install_psk_server, server_key
+from greentls._config.psk import MAX_IDENTITY, install_server as install_psk_server, server_key
 from greentls._config.sessions import apply_client_session, session_id_from_der
 from greentls._config.verify import configure_verify
 from greentls._engine.state import State
@@ -625,6 +625,7 @@ class SSLContext(_ssl.SSLContext):
             raise TypeError("callback must be callable or None")
         if self._server_side_only():
             raise NotImplementedError("Cannot add PSK client callback to a PROTOCOL_TLS_SERVER context")
+        _check_psk_capability("set_psk_client_callback", callback)
         with self._lock:
             self._psk_client = callback
             self._changed()
@@ -639,6 +640,10 @@ class SSLContext(_ssl.SSLContext):
             raise TypeError("identity_hint must be a str or None")
         if self._client_side_only():
             raise NotImplementedError("Cannot add PSK server callback to a PROTOCOL_TLS_CLIENT context")
+        _check_psk_capability("set_psk_server_callback", callback)
+        if identity_hint is not None and len(identity_hint.encode("utf-8")) > MAX_IDENTITY:
+            # Where the stdlib's SSL_CTX_use_psk_identity_hint fails: at this call.
+            raise _ssl.SSLError(f"identity_hint is longer than {MAX_IDENTITY} bytes in UTF-8")
         with self._lock:
             self._psk_server = None if callback is None else (callback, identity_hint)
             self._changed()
@@ -787,6 +792,12 @@ class _StdlibPolicy(HelloPolicy):
         if current is sock._wrapped_context:
             return None
         return current._secure_context()
+
+
+def _check_psk_capability(method: str, callback: object) -> None:
+    """A PSK callback on a binding without OpenSSL's PSK callbacks: refused at the call."""
+    if callback is not None and not capabilities["psk"]:
+        raise UnsupportedError(f"{method}: {REASONS['psk']}", reason="no PSK callbacks in the binding")
 
 
 def _stdlib_psk_client(callback: Callable[[str | None], Any]) -> Callable[[Any, str | None], Any]:
