@@ -266,8 +266,6 @@ class SecureContext:
         #: The defaults and default trust in force now, for every OpenSSL context built from it
         #: (a ``with_key_material`` context keeps those of the context it came from).
         self._inputs = inputs if inputs is not None else build_inputs()
-        #: ``with_key_material``'s contexts, by the key material given.
-        self._with_material: dict[str, SecureContext] = {}
         session_id = _session_id_context(self.options)
         # ``.context`` is the client side's, and has no session id context, as a Node client's:
         # OpenSSL copies a client's id into each session it makes and refuses a resumption
@@ -349,16 +347,12 @@ class SecureContext:
         Node's ``setKeyCert`` swaps only those): ``key``, ``cert``, ``pfx`` and ``passphrase``
         come from ``material``; every other option, and the defaults and default trust, stay
         the ones this context was built with.  A ``pfx`` here brings no trust: its CA
-        certificates are only the chain.  Built once per distinct material."""
+        certificates are only the chain.  Built on every call: files named by path are read
+        again (a renewed certificate is served), and nothing accumulates."""
         given = {k: v for k, v in material.items() if k in KEY_MATERIAL}
-        label = repr(sorted(given.items()))
-        derived = self._with_material.get(label)
-        if derived is None:
-            kept = {k: v for k, v in self.options.items() if k not in KEY_MATERIAL}
-            derived = SecureContext(_inputs=self._inputs, _pfx_trust=False, **kept, **given)
-            derived.session_timeout = self.session_timeout
-            with self._lock:
-                derived = self._with_material.setdefault(label, derived)
+        kept = {k: v for k, v in self.options.items() if k not in KEY_MATERIAL}
+        derived = SecureContext(_inputs=self._inputs, _pfx_trust=False, **kept, **given)
+        derived.session_timeout = self.session_timeout
         return derived
 
     def allows_tls13(self) -> bool:

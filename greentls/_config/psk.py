@@ -101,7 +101,9 @@ def install_server(context: SSL.Context, hint: str | None) -> None:
             return
         ctx = context._context
         _lib.SSL_CTX_set_psk_server_callback(ctx, _server_callback)
-        if hint is not None and not _lib.SSL_CTX_use_psk_identity_hint(ctx, hint.encode("utf-8")):
+        # None clears a hint set before (OpenSSL takes NULL for none), so it is never kept.
+        encoded = _ffi.NULL if hint is None else hint.encode("utf-8")
+        if not _lib.SSL_CTX_use_psk_identity_hint(ctx, encoded):
             _lib.ERR_clear_error()
             raise ValueError(f"option 'psk_identity_hint': OpenSSL refused {hint!r} "
                              f"(at most {MAX_IDENTITY} bytes)")

@@ -222,15 +222,17 @@ class TLSSocket(ConnectionInfo):
         """The OpenSSL context this connection uses: on a server, the one bound to its
         client-certificate policy, so its sessions resume nowhere else (``server_context``)."""
         if self._is_server:
-            return context.server_context(self._request_cert, self._reject)
+            built = context.server_context(self._request_cert, self._reject)
+            # The PSK callback and hint go with each OpenSSL context this connection may use
+            # (its first, an SNI answer's, set_key_cert's): OpenSSL copies them from it.
+            if self._hello_policy.answers_psk():
+                install_psk_server(built, self._hello_policy.psk_hint())
+            return built
         return context.context
 
     def _use_context(self, context: SecureContext) -> None:
         """Server, before OpenSSL reads the ClientHello: serve with ``context`` (SNI)."""
-        openssl_context = self._openssl_context(context)
-        if self._hello_policy.answers_psk():  # the hint goes with the context's certificate
-            install_psk_server(openssl_context, self._hello_policy.psk_hint())
-        self._engine.set_context(openssl_context)
+        self._engine.set_context(self._openssl_context(context))
         self.secure_context = context
 
     def _setup_client(self, alpn: list[bytes] | None, servername: str | None, session: bytes | None,
@@ -332,16 +334,16 @@ class TLSSocket(ConnectionInfo):
         if given.get("pfx") is None and (given.get("key") is None or given.get("cert") is None):
             raise ValueError("set_key_cert: the context has no key and certificate (give 'key' and "
                              "'cert', or 'pfx')")
-        # As Node's (which swaps only the SSL's key, certificate and chain): the connection keeps
-        # its own trust (ca, crl, and the defaults it was built with), ciphers, versions and the
-        # rest; only the key material changes, and a pfx's CA certificates are only its chain.
-        chosen = self.secure_context.with_key_material(given)
         engine = self._engine
         if self._closed or engine.state in (State.CLOSED, State.BROKEN, State.CLOSING):
             raise TLSError("the socket is closed", code="ERR_SOCKET_CLOSED")
         if self._is_server and engine.state is _OPEN and is_tls13(engine.conn):
             raise TLSError("set_key_cert: a TLS 1.3 server sends its certificate once, in the handshake, "
                            "which is over", code="ERR_TLS_SET_KEY_CERT_AFTER_HANDSHAKE")
+        # As Node's (which swaps only the SSL's key, certificate and chain): the connection keeps
+        # its own trust (ca, crl, and the defaults it was built with), ciphers, versions and the
+        # rest; only the key material changes, and a pfx's CA certificates are only its chain.
+        chosen = self.secure_context.with_key_material(given)
         engine.switch_certificate(self._openssl_context(chosen))
         self.secure_context = chosen
 
@@ -1014,6 +1016,7 @@ class TLSSocket(ConnectionInfo):
         self._deliver_trace_quietly()  # the close_notify just sent
         self._engine.close()
         self._watch.end()
+        self._psk = None  # it holds this socket (its callback's argument)
         self._close_transport()
 
     def _abort(self) -> None:
@@ -1024,6 +1027,7 @@ class TLSSocket(ConnectionInfo):
         self._engine.close()
         self._deliver_trace_quietly()  # while the watch still knows its sender (``end``)
         self._watch.end()
+        self._psk = None
         self._close_transport()
 
     def _flush_quietly(self) -> None:
