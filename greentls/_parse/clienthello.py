@@ -332,8 +332,8 @@ def _parse_pre_shared_key(buf: bytes, pos: int, end: int, fields: dict[str, Any]
 
 def _parse_psk_key_exchange_modes(buf: bytes, pos: int, end: int, fields: dict[str, Any]) -> None:
     # RFC 8446 s4.2.9: PskKeyExchangeMode ke_modes<1..255>.  Only read (a server's PSK decisions
-    # follow what OpenSSL will accept, tls_parse_ctos_psk_kex_modes): a malformed one is no
-    # modes, which makes OpenSSL ignore pre_shared_key too.
+    # follow what OpenSSL will accept, tls_parse_ctos_psk_kex_modes): a malformed one is read as
+    # no modes, so no identity is asked about; OpenSSL then fails the handshake (decode_error).
     if end - pos >= 1 and pos + 1 + buf[pos] == end:
         fields["psk_modes"] = buf[pos + 1:end]
 
