@@ -816,3 +816,40 @@ def test_raw_uri_is_the_target_as_sent(serve, connect):
     client = connect(serve(app))
     client.send(GET % b"/a%2Fb?x=%41")
     assert read_until(client, b"/a/b").endswith(b"/a%2Fb?x=%41|/a/b")
+
+
+@pytest.mark.parametrize("keep_alive_timeout", [5.0, None])
+def test_keep_alive_waits_for_the_next_request_before_reading(keep_alive_timeout, serve, connect,
+                                                              monkeypatch):
+    """Between requests the handler waits for the descriptor before SSL_read: no read that
+    fails with EAGAIN (a WantReadError) per request on an idle keep-alive connection, with the
+    idle reaper (a keep_alive_timeout) or without one.  Pipelined requests, and a record
+    holding more than one read takes, are still all answered."""
+    from OpenSSL.SSL import WantReadError
+
+    from greentls._engine.engine import TLSEngine
+
+    failed = []
+    real_read = TLSEngine.read
+
+    def counting_read(self: TLSEngine, size: int) -> bytes:
+        try:
+            return real_read(self, size)
+        except WantReadError:
+            failed.append(size)
+            raise
+
+    monkeypatch.setattr(TLSEngine, "read", counting_read)
+    client = connect(serve(hello, keep_alive_timeout=keep_alive_timeout))
+    client.send(GET % b"/first")
+    assert client.read_responses(1, 5.0) == [(200, b"hello /first")]
+    failed.clear()  # the first read may come before the request: that wait is not an idle one
+    for number in range(5):
+        gevent.sleep(0.02)
+        client.received = b""
+        client.send(GET % b"/%d" % number)
+        assert client.read_responses(1, 5.0) == [(200, b"hello /%d" % number)]
+    assert failed == []
+    client.received = b""
+    client.send(GET % b"/a" + GET % b"/b" + GET % b"/c")
+    assert [body for _, body in client.read_responses(3, 5.0)] == [b"hello /a", b"hello /b", b"hello /c"]

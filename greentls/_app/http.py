@@ -369,7 +369,7 @@ class HTTPHandler:
         else:
             keep_alive = limits.keep_alive_timeout
             try:
-                data = self._recv(self._idle_since + keep_alive if keep_alive else None)
+                data = self._recv(self._idle_since + keep_alive if keep_alive else None, between=True)
             except _Expired:
                 return False
         if not data:
@@ -396,7 +396,7 @@ class HTTPHandler:
         waiting = reaper.waiting
         waiting.add(self)
         try:
-            return self.tls.recv(_RECV_SIZE)
+            return self.tls._recv_after_idle(_RECV_SIZE)
         except OSError:
             if self.idle_expired:
                 return None
@@ -404,20 +404,22 @@ class HTTPHandler:
         finally:
             waiting.discard(self)
 
-    def _recv(self, deadline: float | None) -> bytes:
-        """One read, bounded by ``deadline`` (``_Expired``) and by the Server's idle_timeout."""
+    def _recv(self, deadline: float | None, between: bool = False) -> bytes:
+        """One read, bounded by ``deadline`` (``_Expired``) and by the Server's idle_timeout;
+        ``between`` requests, it waits for the descriptor first (``_recv_after_idle``)."""
         tls = self.tls
+        recv = tls._recv_after_idle if between else tls.recv
         if deadline is None:
-            return tls.recv(_RECV_SIZE)
+            return recv(_RECV_SIZE)
         remaining = deadline - monotonic()
         if remaining <= 0:
             raise _Expired
         idle = self._idle
         if idle is not None and idle < remaining:
-            return tls.recv(_RECV_SIZE)  # idle_timeout ends this wait first
+            return recv(_RECV_SIZE)  # idle_timeout ends this wait first
         tls.settimeout(remaining)
         try:
-            return tls.recv(_RECV_SIZE)
+            return recv(_RECV_SIZE)
         except TimeoutError:
             raise _Expired from None
         finally:

@@ -703,6 +703,19 @@ class TLSSocket(ConnectionInfo):
             self._handle_events()
         return data
 
+    def _recv_after_idle(self, bufsize: int) -> bytes:
+        """``recv`` for a reader that has taken everything and expects the peer to pause (an
+        HTTP server between requests).  With nothing decrypted in hand and OpenSSL on the
+        descriptor, it waits until the descriptor is readable before SSL_read: trying first
+        would, on a connection between requests, cost a read failing with EAGAIN and a
+        ``WantReadError`` each time.  OpenSSL reads one record at a time here (no read-ahead),
+        so bytes it holds are decrypted ones (``pending``), never a whole record unread."""
+        pump = self._pump
+        if pump is not None and pump.attached and not self._plain and not self._events \
+                and self._engine.state is _OPEN and not self._engine.pending():
+            pump.wait_readable()
+        return self.recv(bufsize)
+
     def _before_read_wait(self) -> None:
         if self._events:
             self._handle_events()
