@@ -19,7 +19,7 @@ interleaved (pass -> mode -> server), each after an unmeasured 1 s warm-up; the 
 median of the passes.  Output: ``benchmarks/results/<UTC date-time>-wsgi/`` (``report.md``,
 ``results.jsonl``, ``meta.json``; ``logs/`` not committed).
 
-    .venv/bin/python benchmarks/wsgi.py                       # 3 passes x 8 s (~6 min)
+    .venv/bin/python benchmarks/wsgi.py                       # 5 passes x 8 s (~10 min)
     .venv/bin/python benchmarks/wsgi.py --passes 1 --duration 3 --servers greentls,node
 """
 from __future__ import annotations
@@ -275,7 +275,7 @@ def versions(python: Path, packages: tuple[str, ...]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration", type=float, default=8, help="measured seconds per cell (default 8)")
-    p.add_argument("--passes", type=int, default=3)
+    p.add_argument("--passes", type=int, default=5)
     p.add_argument("--servers", default=",".join(SERVERS))
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--out", help="results directory (default benchmarks/results/<UTC date-time>-wsgi)")

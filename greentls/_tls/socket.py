@@ -364,8 +364,10 @@ class TLSSocket(ConnectionInfo):
             self._read_proxy_header(self._proxy_policy)
         if not self._is_server:  # a server waits for the context SNI picks (HelloReady)
             enable_keylog_if_wanted(engine.conn)
-            if isinstance(self._psk, ClientPsk):
-                self._psk.ask(None)  # what OpenSSL asks for a TLS 1.3 ClientHello
+            if isinstance(self._psk, ClientPsk) and self.secure_context.allows_tls13():
+                # What OpenSSL asks for a TLS 1.3 ClientHello; a client that cannot speak TLS
+                # 1.3 is asked only at a PSK server's ServerHelloDone, with its hint.
+                self._psk.ask(None)
             return self._handshake_loop()
         if self._decides_on_hello():
             engine.hello_decision = HELLO_UNDECIDED  # until _on_client_hello ran
