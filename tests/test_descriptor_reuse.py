@@ -216,3 +216,35 @@ def test_close_wakes_a_greenlet_waiting_on_a_watcher_of_its_own(role):
     finally:
         ours.close()
         peer.close()
+
+
+def test_the_wait_between_requests_never_waits_on_a_lost_descriptor(server_options, ca):
+    """The wait an HTTP server makes between two requests (``_recv_after_idle``) first checks
+    that the socket still owns its descriptor: with the raw socket closed underneath, it fails
+    at once with EBADF, as any other operation does, instead of waiting on a descriptor number
+    that may already be another connection's."""
+    outcome: list = []
+
+    def listener(tls: greentls.TLSSocket) -> None:
+        tls.settimeout(5)
+        tls.sendall(b"ready")
+        tls._transport.close()  # the raw socket, closed under the TLS connection
+        started = gevent.get_hub().loop.now()
+        try:
+            tls._recv_after_idle(100)
+        except greentls.TLSError as exc:
+            outcome.append((exc.code, gevent.get_hub().loop.now() - started))
+
+    server = greentls.create_server(listener, **server_options)
+    server.listen(0, "127.0.0.1")
+    try:
+        client = _client(server.address()["port"], ca.cert_pem.bytes().decode())
+        assert client.recv(100) == b"ready"
+        with gevent.Timeout(10):
+            while not outcome:
+                gevent.sleep(0.01)
+        client.close()
+    finally:
+        server.close()
+    code, waited = outcome[0]
+    assert code == "EBADF" and waited < 1, outcome

@@ -331,6 +331,12 @@ class TLSEngine:
             return True
         return False
 
+    def on_own_descriptor(self) -> bool:
+        """False when attached to a descriptor its socket no longer owns: only looked at, so
+        that the next operation reports it (``_lose_descriptor``) before anything waits on it."""
+        owner = self._fd_owner
+        return not self._attached or owner is None or owner.fileno() == self._fd
+
     def _lose_descriptor(self) -> TLSError:
         """The record path found its descriptor gone (``_descriptor_lost``, inlined there): the
         connection is broken; returns the error to raise."""

@@ -711,10 +711,12 @@ class TLSSocket(ConnectionInfo):
         descriptor, it waits until the descriptor is readable before SSL_read: trying first
         would, on a connection between requests, cost a read failing with EAGAIN and a
         ``WantReadError`` each time.  OpenSSL reads one record at a time here (no read-ahead),
-        so bytes it holds are decrypted ones (``pending``), never a whole record unread."""
+        so bytes it holds are decrypted ones (``pending``), never a whole record unread.  A
+        descriptor the socket no longer owns is never waited on: ``recv`` reports it."""
         pump = self._pump
+        engine = self._engine
         if pump is not None and pump.attached and not self._plain and not self._events \
-                and self._engine.state is _OPEN and not self._engine.pending():
+                and engine.state is _OPEN and not engine.pending() and engine.on_own_descriptor():
             pump.wait_readable()
         return self.recv(bufsize)
 
