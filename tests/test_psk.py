@@ -224,6 +224,17 @@ def test_client_against_s_server(need_openssl, version):
     assert hints == (["srvhint"] if version == "TLSv1.2" else [None])
 
 
+def test_client_without_tls13_by_secure_options_is_asked_once(need_openssl):
+    """TLS 1.3 switched off by ``secure_options`` (SSL_OP_NO_TLSv1_3) rather than by
+    ``max_version``: the client is asked once, with the TLS 1.2 server's hint."""
+    from OpenSSL import SSL
+    with s_server("-tls1_2", "-psk_hint", "srvhint", "-cipher", "PSK-AES128-GCM-SHA256") as port:
+        tls, hints = psk_client(port, ciphers=TLS12_CIPHERS, secure_options=SSL.OP_NO_TLSv1_3)
+        assert tls.get_protocol() == "TLSv1.2" and tls.authorized
+        tls.close()
+    assert hints == ["srvhint"]
+
+
 def test_client_without_an_answer_fails(need_openssl):
     """A client whose callback answers None offers no PSK: a PSK-only server refuses it."""
     with s_server("-tls1_3") as port, pytest.raises(greentls.TLSError):

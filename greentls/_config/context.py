@@ -356,7 +356,11 @@ class SecureContext:
         return derived
 
     def allows_tls13(self) -> bool:
-        """True when this context's version range reaches TLS 1.3 (as it was built)."""
+        """True when this context's version range reaches TLS 1.3 (as it was built), and its
+        ``secure_options`` do not switch TLS 1.3 off (``SSL_OP_NO_TLSv1_3``)."""
+        bits = self.options.get("secure_options")
+        if isinstance(bits, int) and bits & SSL.OP_NO_TLSv1_3:
+            return False
         return _version_range(self.options, self._inputs)[1] == "TLSv1.3"
 
     def server_context(self, request_cert: bool, reject_unauthorized: bool) -> SSL.Context:
