@@ -248,3 +248,45 @@ def test_the_wait_between_requests_never_waits_on_a_lost_descriptor(server_optio
         server.close()
     code, waited = outcome[0]
     assert code == "EBADF" and waited < 1, outcome
+
+
+def test_the_writable_watcher_made_on_first_use_is_woken_and_none_is_made_after_close():
+    """The pump makes its writable watcher on the first wait for it; ``close()`` wakes a
+    greenlet parked there (EBADF) as it does on the readable one, and after ``close()`` every
+    wait fails at once with EBADF instead of making a watcher on a number that may be reused."""
+    from greentls._io.transport import DescriptorPump
+
+    ours, peer = gsocket.socketpair()
+    try:
+        ours.setblocking(False)
+        try:
+            while True:  # a full send buffer: the wait for writability blocks
+                ours.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        ours.setblocking(True)
+        pump = DescriptorPump(None, ours)  # type: ignore[arg-type]  # the waits never touch the engine
+        outcome: list = []
+
+        def parked() -> None:
+            try:
+                pump.wait_writable()
+                outcome.append("woke without error")
+            except OSError as exc:
+                outcome.append(exc.errno)
+        waiter = gevent.spawn(parked)
+        gevent.sleep(0.1)
+        pump.close()
+        waiter.join(2)
+        assert outcome == [errno.EBADF], outcome
+        for wait in (pump.wait_readable, pump.wait_writable, pump.wait_readable_fresh, pump.wait_writable_fresh):
+            with gevent.Timeout(1), pytest.raises(OSError) as raised:
+                wait()
+            assert raised.value.errno == errno.EBADF
+        fresh = DescriptorPump(None, ours)  # type: ignore[arg-type]
+        fresh.close()  # closed before any wait for writability: none is made later either
+        with gevent.Timeout(1), pytest.raises(OSError):
+            fresh.wait_writable()
+    finally:
+        ours.close()
+        peer.close()

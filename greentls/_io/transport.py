@@ -190,7 +190,8 @@ class MemoryPump:
 class DescriptorPump:
     """Waits on a gevent socket while OpenSSL does the I/O on its descriptor.
 
-    It owns two readiness watchers on the descriptor, made once, and waits on them with
+    It owns two readiness watchers on the descriptor, made once (the writable one on the first
+    wait for it: most connections never make one), and waits on them with
     gevent's public ``gevent.socket.wait`` (with the socket's timeout).  ``wait_read``, a new
     watcher per wait, costs 25 % more time per round trip; the socket's own watchers would
     need gevent's private ``socket._wait``.  ``close()`` (the ``TLSSocket`` calls it before it
@@ -209,7 +210,8 @@ class DescriptorPump:
         self._fd = sock.fileno()
         loop = get_hub().loop
         self._readable = loop.io(self._fd, _READ)
-        self._writable = loop.io(self._fd, _WRITE)
+        #: Made on the first wait for writability: most connections never wait to write.
+        self._writable: Any = None
         #: The watchers of the waits in progress on watchers of their own (``_wait_fresh``);
         #: None until the first.
         self._fresh: set[Any] | None = None
@@ -219,11 +221,18 @@ class DescriptorPump:
 
     def wait_readable(self) -> None:
         """Block this greenlet until the socket is readable (honours the socket's timeout)."""
+        if self._fd < 0:  # closed: a closed watcher would never wake
+            raise _closed_error()
         wait(self._readable, self._sock.gettimeout())
 
     def wait_writable(self) -> None:
         """Block this greenlet until the socket is writable (honours the socket's timeout)."""
-        wait(self._writable, self._sock.gettimeout())
+        if self._fd < 0:  # closed: no watcher on a number that may be reused, or a closed one
+            raise _closed_error()
+        writable = self._writable
+        if writable is None:
+            writable = self._writable = get_hub().loop.io(self._fd, _WRITE)
+        wait(writable, self._sock.gettimeout())
 
     def wait_readable_fresh(self) -> None:
         """Wait for readability on a watcher of our own: used by a writer whose SSL_write needs
@@ -238,6 +247,8 @@ class DescriptorPump:
         """Wait on a new watcher, as ``wait_read``/``wait_write`` do, but one ``close()`` can
         find: a greenlet parked there wakes (EBADF) when the connection closes, instead of
         waiting until its timeout, or for ever, on a descriptor that is gone."""
+        if self._fd < 0:
+            raise _closed_error()
         watcher = get_hub().loop.io(self._fd, events)
         fresh = self._fresh
         if fresh is None:
@@ -252,13 +263,15 @@ class DescriptorPump:
     def close(self) -> None:
         """Wake any greenlet waiting on the watchers (EBADF), then release them."""
         hub = get_hub()
-        for watcher in (self._readable, self._writable, *(self._fresh or ())):
+        for watcher in (self._readable, *((self._writable,) if self._writable is not None else ()),
+                        *(self._fresh or ())):
             # ``callback`` is set while a greenlet waits (gevent's watcher interface; the type
             # stubs omit it): throw into that greenlet, and close the watcher after.
             if getattr(watcher, "callback", None) is not None:
                 hub.cancel_wait(watcher, _closed_error(), True)
             else:
                 watcher.close()
+        self._fd = -1  # no watcher is made after this (the number may be reused)
 
 
 def is_gevent_socket(transport: Any) -> bool:
