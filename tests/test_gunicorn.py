@@ -57,6 +57,12 @@ def env():
     return jsonify(data)
 
 
+@flask_app.route("/raw/<path:rest>")
+def raw(rest):
+    keys = ("RAW_URI", "PATH_INFO", "QUERY_STRING")
+    return jsonify({k: request.environ.get(k) for k in keys})
+
+
 @flask_app.route("/sleep")
 def sleep():
     time.sleep(1)  # blocking: the worker's monkey-patching makes it cooperative
@@ -210,6 +216,14 @@ def test_requests_sees_greentls_environ(main, site):
     assert data["SSL_TLS_SNI"] == "localhost"
     assert data["SSL_CLIENT_VERIFY"] == "NONE"
     assert data["RAW_URI"] == "/env?x=1"
+
+
+def test_raw_uri_keeps_the_escapes_path_info_decodes_them(main, site):
+    """Under the worker, RAW_URI is the target as sent (an escaped slash stays ``%2F``), while
+    PATH_INFO is decoded, as gunicorn's own workers give them."""
+    data = requests.get(main.url("/raw/a%2Fb%20c?q=%20&x=%2F"), verify=site["ca"], timeout=10).json()
+    assert data == {"RAW_URI": "/raw/a%2Fb%20c?q=%20&x=%2F", "PATH_INFO": "/raw/a/b c",
+                    "QUERY_STRING": "q=%20&x=%2F"}, data
 
 
 def test_secure_scheme_headers_from_a_trusted_front_end(main, site):
