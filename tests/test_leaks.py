@@ -160,8 +160,8 @@ def test_a_wsgi_connection_leaves_no_reference_cycles(server_options, client_opt
     """A served connection is freed by reference counting the moment it ends: its socket,
     engine, callback record and HTTP parser form no cycle (a cycle per connection made the
     collector run about once a connection, and held every connection's memory until it did).
-    Requests with and without keep-alive, and a refused request.  (A failed handshake keeps
-    its error, whose traceback holds the socket: the collector frees those.)"""
+    Requests with and without keep-alive, and a refused request.  (Failed handshakes:
+    ``test_a_failed_handshake_leaves_no_reference_cycles``.)"""
     from greentls.wsgi import WSGIServer
 
     def app(environ, start_response):
@@ -212,5 +212,51 @@ def test_a_client_connection_leaves_no_reference_cycles(server_options, client_o
 
     try:
         assert _cyclic_garbage(work) == {}
+    finally:
+        server.close()
+
+
+def test_a_failed_handshake_leaves_no_reference_cycles(server_options):
+    """A refused client is freed by reference counting too: the error its handshake raised
+    (whose traceback holds the frames that hold the socket) is let go by the socket, its
+    engine and the server's frame once reported, with and without a ``tls_client_error``
+    receiver (which is handed the error itself).  Garbage for a hello, a client that leaves
+    mid-handshake, and a hello that is not TLS at all."""
+    from greentls import signals
+
+    server = greentls.create_server(lambda tls: None, **server_options)
+    server.listen(0, "127.0.0.1")
+    port = server.address()["port"]
+    reported: list = []
+
+    def receiver(sender, exception, tls_socket):
+        reported.append(exception.code)
+
+    def bad(data: bytes) -> None:
+        sock = gsocket.create_connection(("127.0.0.1", port))
+        sock.sendall(data)
+        sock.shutdown(gsocket.SHUT_WR)  # nothing more comes: the server gives up at once
+        try:
+            with gevent.Timeout(5):
+                sock.recv(100)
+        except OSError:
+            pass
+        sock.close()
+
+    def work():
+        for _ in range(3):
+            bad(b"\x16\x03\x01\x00\x05hello" + b"x" * 100)  # a record that is no ClientHello
+            bad(b"\x16\x03\x01\x02\x00\x01")  # leaves mid-hello
+            bad(b"GET / HTTP/1.1\r\n\r\n")  # not TLS
+        gevent.sleep(0.2)  # the server's side ends, and the receivers ran
+
+    try:
+        assert _cyclic_garbage(work) == {}
+        signals.tls_client_error.connect(receiver, sender=server)
+        try:
+            assert _cyclic_garbage(work) == {}
+        finally:
+            signals.tls_client_error.disconnect(receiver, sender=server)
+        assert len(reported) == 9, reported
     finally:
         server.close()

@@ -620,6 +620,13 @@ class TLSEngine:
         return error
 
 
+    def forget_errors(self) -> None:
+        """Let go of the errors kept to be given again (``translate``): a raised error's
+        traceback holds the frames that hold this engine's owner.  For a connection that has
+        ended and been reported."""
+        self.first_error = self.hello_refusal = self.alpn_refusal = None
+
+
 #: Held while a context carries a traced connection's message callback (``_traced_connection``).
 _TRACE_LOCK = _Lock()
 

@@ -315,6 +315,12 @@ class Server:
             self._connection_ended(tls)
         if error is not None:
             self._client_error(tls, error, address)
+            # The error's traceback holds the handshake's frames, and through them this one:
+            # neither this frame nor the socket (which kept its error for a second
+            # do_handshake()) may keep the error, so that reference counting, not the
+            # collector, frees a refused client.  Receivers are handed the error itself.
+            tls._release_error()
+            error = None
 
     def _handshake(self, tls: TLSSocket, sock: gsocket.socket) -> BaseException | None:
         """Run the handshake under ``handshake_timeout``; returns the client's error, or None.

@@ -291,6 +291,13 @@ class TLSSocket(ConnectionInfo):
                 self._abort()  # delivers the trace lines, the alert that ended it included
             raise
 
+    def _release_error(self) -> None:
+        """A server's connection whose handshake failed, once reported: let go of the error it
+        kept for a second ``do_handshake()`` (and its engine's), since the error's traceback
+        holds the frames that hold this socket, a cycle only the collector would free."""
+        self._handshake_error = None
+        self._engine.forget_errors()
+
     def enable_trace(self) -> None:
         """Trace this connection (Node's ``enableTrace()``): one line per handshake message,
         ChangeCipherSpec and alert, sent (``->``) or received (``<-``), to the ``trace``
