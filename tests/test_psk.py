@@ -438,6 +438,7 @@ def test_stdlib_context_psk_both_ways(need_openssl, cert_files):
     out = s_client(listener.getsockname()[1], "-tls1_2", "-cipher", "PSK-AES128-GCM-SHA256")
     server.join(timeout=10)
     listener.close()
+    assert server.successful(), server.exception  # the server side finished without an error
     assert "echo:ping" in out and "PSK identity hint: std-hint" in out, out
     assert identities == ["client1"]
 
@@ -546,7 +547,15 @@ def test_stdlib_psk_server_over_a_plain_socket_in_a_thread(need_openssl, cert_fi
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    thread = threading.Thread(target=_echo_once, args=(server_ctx, listener), daemon=True)
+    failures: list = []
+
+    def serve() -> None:
+        try:
+            _echo_once(server_ctx, listener)
+        except BaseException as exc:  # reported below: a thread's error is otherwise lost
+            failures.append(exc)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     result = stdlib_subprocess.run(
         [OPENSSL, "s_client", "-connect", f"127.0.0.1:{listener.getsockname()[1]}", "-psk", KEY.hex(),
@@ -554,6 +563,7 @@ def test_stdlib_psk_server_over_a_plain_socket_in_a_thread(need_openssl, cert_fi
         check=False, input=b"ping\n", capture_output=True, timeout=20)
     thread.join(timeout=10)
     listener.close()
+    assert not thread.is_alive() and failures == [], failures
     assert b"echo:ping" in result.stdout, result.stdout + result.stderr
     assert identities == ["client1"]
 
