@@ -710,13 +710,15 @@ def test_sni_callback_failure_is_a_handshake_failure(cert_files):
 
 
 def _client_error_for(context: ssl.SSLContext, cert_files: dict) -> str:
-    """The reason a stdlib client's handshake with a server under ``context`` fails for."""
+    """The reason a stdlib client's handshake with a server under ``context`` fails for; the
+    server's side must have failed too, with an ``ssl.SSLError`` (never served, never hung)."""
     client = ssl.create_default_context(cafile=cert_files["ca"])
     with thread_server(context) as server:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
                 pytest.raises(ssl.SSLError) as failed:
             client.wrap_socket(raw, server_hostname="bad.example").close()
-        server.next()  # the server's side failed too
+        server_side = server.next()
+        assert isinstance(server_side, ssl.SSLError), server_side
     return str(failed.value.reason)
 
 
