@@ -322,14 +322,10 @@ class TLSEngine:
     def _descriptor_lost(self) -> bool:
         """True when attached to a descriptor its socket no longer owns (``attach_fd``); the
         connection is then broken, and nothing may touch the descriptor again."""
-        if not self._attached:
+        if self.on_own_descriptor():
             return False
-        owner = self._fd_owner
-        assert owner is not None  # attach_fd set it with _attached
-        if owner.fileno() != self._fd:
-            self._move(State.BROKEN)
-            return True
-        return False
+        self._move(State.BROKEN)
+        return True
 
     def on_own_descriptor(self) -> bool:
         """False when attached to a descriptor its socket no longer owns: only looked at, so
@@ -618,7 +614,6 @@ class TLSEngine:
         if self.first_error is None:
             self.first_error = error
         return error
-
 
     def forget_errors(self) -> None:
         """Let go of the errors kept to be given again (``translate``): a raised error's

@@ -263,8 +263,10 @@ class DescriptorPump:
     def close(self) -> None:
         """Wake any greenlet waiting on the watchers (EBADF), then release them."""
         hub = get_hub()
-        for watcher in (self._readable, *((self._writable,) if self._writable is not None else ()),
-                        *(self._fresh or ())):
+        watchers = [self._readable, *(self._fresh or ())]
+        if self._writable is not None:
+            watchers.append(self._writable)
+        for watcher in watchers:
             # ``callback`` is set while a greenlet waits (gevent's watcher interface; the type
             # stubs omit it): throw into that greenlet, and close the watcher after.
             if getattr(watcher, "callback", None) is not None:
