@@ -9,11 +9,12 @@ import socket
 import ssl
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 import trustme
 from helpers import OPENSSL
-from test_stdlib_context import client_context, server_context, talk, thread_server
+from test_stdlib_context import client_context, server_context, stdlib_client, talk, thread_server
 
 import greentls
 
@@ -139,3 +140,94 @@ def test_getpeercert_before_the_handshake_and_under_cert_none(cert_files):
                 blind.wrap_socket(raw, server_hostname="localhost") as tls:
             assert tls.getpeercert() == {}
             assert tls.getpeercert(binary_form=True)
+
+
+# -- a second red team: where greentls.SSLContext answered otherwise than the stdlib ----------------
+
+def _server_contexts(cert_files: dict) -> list[ssl.SSLContext]:
+    """The stdlib's server context and greentls's, configured alike."""
+    contexts = []
+    for cls in (ssl.SSLContext, greentls.SSLContext):
+        ctx = cls(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert_files["cert"], cert_files["key"])
+        contexts.append(ctx)
+    return contexts
+
+
+@pytest.mark.parametrize("side", ["stdlib", "greentls"])
+def test_a_server_alpn_list_without_overlap_answers_no_alpn(cert_files, side):
+    """The stdlib's server (set_alpn_protocols) answers a client whose protocols it does not
+    speak with no ALPN at all, and the handshake goes on; greentls's used to fail it with
+    no_application_protocol (Node's rule, which is alpn_callback's, not this one's)."""
+    ctx = _server_contexts(cert_files)[side == "greentls"]
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    client = client_context(cert_files)
+    client.set_alpn_protocols(["spdy/1"])
+    with thread_server(ctx) as server:
+        tls = talk(client, server.port)
+        assert tls.facts["alpn"] is None
+        facts = server.next()
+        assert not isinstance(facts, Exception), facts
+        assert facts["alpn"] is None
+    # With an overlap the server's order picks, on both.
+    client.set_alpn_protocols(["http/1.1", "h2"])
+    with thread_server(ctx) as server:
+        assert talk(client, server.port).facts["alpn"] == "h2"
+        assert server.next()["alpn"] == "h2"
+
+
+@pytest.mark.parametrize("kind", [ssl.SSLContext, greentls.SSLContext])
+def test_sslobject_read_at_the_end_of_the_incoming_bio_is_an_eof_error(cert_files, kind):
+    """An SSLObject whose incoming BIO ended (write_eof) without close_notify raises
+    ssl.SSLEOFError, as the stdlib's; greentls's raised SSLWantReadError when the BIO's last
+    bytes were the server's session tickets, which left a caller waiting for ever."""
+    client = kind(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(cert_files["ca"])
+    server = _server_contexts(cert_files)[1]
+    cin, cout, sin, sout = (ssl.MemoryBIO() for _ in range(4))
+    cli = client.wrap_bio(cin, cout, server_hostname="localhost")
+    srv = server.wrap_bio(sin, sout, server_side=True)
+    for _ in range(10):
+        for side in (cli, srv):
+            try:
+                side.do_handshake()
+            except ssl.SSLWantReadError:
+                pass
+        sin.write(cout.read())
+        cin.write(sout.read())
+    assert cli.version() == "TLSv1.3" and cin.pending  # the tickets, unread
+    cin.write_eof()
+    with pytest.raises(ssl.SSLEOFError) as caught:
+        cli.read(10)
+    assert caught.value.errno == ssl.SSL_ERROR_EOF
+
+
+def test_recv_into_and_sendfile_take_the_stdlib_s_arguments(cert_files, tmp_path):
+    """recv_into(buffer, nbytes) reads at most the buffer's length when nbytes is larger, zero
+    or negative (the stdlib's SSLSocket truncates; greentls raised ValueError), and sendfile
+    checks its arguments as the stdlib's (count=0 is a ValueError, not 0 bytes sent)."""
+    def handler(conn: Any) -> bytes:
+        conn.sendall(b"0123456789")
+        received = b""
+        while len(received) < 1000:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            received += chunk
+        return received
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(bytes(range(256)) * 4 + b"tail")
+    for client in (stdlib_client(cert_files), client_context(cert_files)):
+        with thread_server(server_context(cert_files), handler) as server:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw, \
+                    client.wrap_socket(raw, server_hostname="localhost") as tls:
+                buffer = bytearray(2)
+                assert tls.recv_into(buffer, 10) == 2 and buffer == b"01"
+                assert tls.recv_into(buffer, -1) == 2 and buffer == b"23"
+                assert tls.recv_into(buffer, 0) == 2 and buffer == b"45"
+                with payload.open("rb") as file:
+                    with pytest.raises(ValueError, match="count must be a positive integer"):
+                        tls.sendfile(file, count=0)
+                    assert tls.sendfile(file, offset=24, count=1000) == 1000
+                    assert file.tell() == 1024
+            assert server.next() == payload.read_bytes()[24:1024]

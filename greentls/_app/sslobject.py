@@ -84,6 +84,7 @@ class SSLObject(StdlibConnection, ConnectionInfo):
         self._request_cert, self._reject = request_cert, reject
         openssl_context = secure.server_context(request_cert, reject) if server_side else secure.context
         self._engine = TLSEngine(openssl_context, server_side=server_side, parse_hello=server_side)
+        self._engine.alpn_optional = True  # the stdlib's server answers no ALPN on no overlap
         self._policy = _StdlibPolicy(self) if server_side else None  # type: ignore[arg-type]
         conn = self._engine.conn
         configure_verify(conn, server_side=server_side, request_cert=request_cert, reject_unauthorized=reject)
@@ -104,7 +105,7 @@ class SSLObject(StdlibConnection, ConnectionInfo):
         data = self._incoming.read()
         if data:
             self._engine.receive_bytes(data)
-        elif self._incoming.eof:
+        if self._incoming.eof:  # after its last bytes: they may be all the peer sent (tickets)
             self._engine.receive_bytes(b"")
 
     def _flush(self) -> None:

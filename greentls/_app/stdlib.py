@@ -1118,6 +1118,7 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
                            session=session.der if session is not None else None, secure_context=secure,
                            hello_policy=_StdlibPolicy(self) if server_side else None)
         self._handshake_on_connect = self.do_handshake_on_connect
+        self._engine.alpn_optional = True  # the stdlib's server answers no ALPN on no overlap
         configure_connection(self._engine.conn, policy, server_side, hostname)
         if context.keylog_filename:
             # Only there: a stdlib context's secrets never go to SSLKEYLOGFILE by themselves.
@@ -1288,17 +1289,12 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         raise NotImplementedError(f"sendmsg not allowed on instances of {type(self).__name__}")
 
     def sendfile(self, file: Any, offset: int = 0, count: int | None = None) -> int:
-        """Send a file's bytes over TLS (read and encrypted; no kernel ``sendfile``)."""
-        if offset:
-            file.seek(offset)
-        total = 0
-        while count is None or total < count:
-            chunk = file.read(65536 if count is None else min(65536, count - total))
-            if not chunk:
-                break
-            self.sendall(chunk)
-            total += len(chunk)
-        return total
+        """Send a file's bytes over TLS (read and encrypted; no kernel ``sendfile``): the
+        stdlib's own fallback (``socket._sendfile_use_send``), as ``ssl.SSLSocket.sendfile``
+        runs it, with its checks (binary file, ``count`` positive, a blocking socket) and the
+        file left just past what was sent."""
+        send_by_send: Callable[..., int] = _socket.socket._sendfile_use_send  # type: ignore[attr-defined]
+        return send_by_send(self, file, offset, count)
 
     def dup(self) -> Any:
         """Refused, as the stdlib refuses it."""

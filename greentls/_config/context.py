@@ -130,7 +130,8 @@ def _alpn_select(conn: SSL.Connection, offered: list[bytes]) -> bytes | _NoOverl
 
     Runs inside OpenSSL: it only reads the list the connection's engine holds (an
     ``alpn_callback``'s answer is such a list of one, or none).  With no overlap it fails the
-    handshake with ``no_application_protocol``, as Node does since v17.
+    handshake with ``no_application_protocol``, as Node does since v17, unless the engine's
+    ``alpn_optional`` says to answer nothing (the stdlib's server).
     """
     engine: TLSEngine | None = conn.get_app_data()
     mine: list[bytes] | None = engine.alpn_protocols if engine is not None else None
@@ -144,6 +145,8 @@ def _alpn_select(conn: SSL.Connection, offered: list[bytes]) -> bytes | _NoOverl
         # An alpn_callback's answer, made in the connection's greenlet before OpenSSL read
         # the hello (TLSSocket._choose_alpn): this only reads it.
         raise refusal
+    if engine is not None and engine.alpn_optional:
+        return SSL.NO_OVERLAPPING_PROTOCOLS
     raise TLSError("no application protocol in common with the client (RFC 7301 section 3.2)",
                    code="ERR_SSL_NO_APPLICATION_PROTOCOL", reason="no application protocol")
 

@@ -125,7 +125,7 @@ class TLSEngine:
 
     __slots__ = ("conn", "server_side", "state", "client_hello", "alpn_protocols", "record",
                  "clean_close", "verify_error", "first_error", "hello_decision", "hello_refusal", "alpn_refusal",
-                 "_parser", "_hello_held", "_attached", "_eof_fed", "_fd", "_fd_owner", "__weakref__")
+                 "alpn_optional", "_parser", "_hello_held", "_attached", "_eof_fed", "_fd", "_fd_owner", "__weakref__")
 
     def __init__(self, context: SSL.Context, *, server_side: bool, parse_hello: bool = False,
                  msg_callback: CData | None = None) -> None:
@@ -141,6 +141,10 @@ class TLSEngine:
         #: Set: an offer this list does not match fails with this error (an ``alpn_callback``
         #: that refused, or has not answered yet), even when the list is empty.
         self.alpn_refusal: TLSError | None = None
+        #: True: an offer ``alpn_protocols`` does not match gets no ALPN answer and the
+        #: handshake goes on, as the stdlib's ``set_alpn_protocols`` server does; False (Node
+        #: since v17): it fails with ``no_application_protocol``.
+        self.alpn_optional = False
         #: What the OpenSSL callbacks record for the connection's greenlet (``_config/record.py``),
         #: set by the socket; never read by the engine itself.
         self.record: CallbackRecord | None = None

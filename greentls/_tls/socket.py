@@ -738,10 +738,10 @@ class TLSSocket(ConnectionInfo):
         if flags:
             raise ValueError("non-zero flags not allowed in calls to recv_into() on TLSSocket")
         view = memoryview(buffer).cast("B")
-        if nbytes < 0 or nbytes > len(view):
-            # OpenSSL would write past the end of the caller's buffer (the stdlib's check too).
-            raise ValueError("nbytes is greater than the length of the buffer")
-        nbytes = nbytes or len(view)
+        if nbytes <= 0 or nbytes > len(view):
+            # As the stdlib's SSLSocket (its _ssl read): 0, a negative count or one past the
+            # buffer's end reads up to the buffer's length, never past it.
+            nbytes = len(view)
         if self._plain or self._engine.state is not _OPEN:
             data = self.recv(nbytes)
             if self._closed and not data:
