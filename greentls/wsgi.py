@@ -503,16 +503,21 @@ class _TLSServer(Server):
         return Server.listen(self, port or 0, host, backlog, path=path, sock=sock)
 
 
-def _without_h2(callback: Any) -> Any:
-    """An ``alpn_callback`` that may not choose ``h2``: WSGI is HTTP/1.x, and a client that
-    negotiated h2 sends the HTTP/2 preface next (the connection fails instead)."""
+#: The ALPN protocols a WSGI server can serve: HTTP/1.x.  Another (h2, whose client sends
+#: the HTTP/2 preface next, or spdy/3.1, h3, acme-tls/1...) would fail every request.
+_HTTP1_PROTOCOLS = ("http/1.1", "http/1.0")
+
+
+def _http1_only(callback: Any) -> Any:
+    """An ``alpn_callback`` that may choose only HTTP/1.x (``_HTTP1_PROTOCOLS``)."""
     if not callable(callback):
         return callback  # Server's own check names the option
 
     def choose(servername: str | None, protocols: list[str]) -> str | None:
         answer = callback(servername, protocols)
-        if answer == "h2":
-            raise ValueError("WSGIServer: alpn_callback chose 'h2' (WSGI applications speak HTTP/1.1)")
+        if answer is not None and answer not in _HTTP1_PROTOCOLS:
+            raise ValueError(f"WSGIServer: alpn_callback chose {answer!r} (WSGI applications speak "
+                             "HTTP/1.x: 'http/1.1' or 'http/1.0')")
         return cast("str | None", answer)
     return choose
 
@@ -559,12 +564,13 @@ class WSGIServer:
         if options.get("alpn_callback") is None:
             options.setdefault("alpn_protocols", ["http/1.1", "http/1.0"])  # as nginx offers
         else:
-            options["alpn_callback"] = _without_h2(options["alpn_callback"])
+            options["alpn_callback"] = _http1_only(options["alpn_callback"])
         offered = normalize_alpn("alpn_protocols", options.get("alpn_protocols")) or []
-        if b"h2" in offered:
+        others = [name for name in (p.decode("ascii", "replace") for p in offered) if name not in _HTTP1_PROTOCOLS]
+        if others:
             # WSGI is HTTP/1.x: a client that negotiated h2 sends the HTTP/2 preface next.
-            raise ValueError("WSGIServer: option 'alpn_protocols' cannot offer 'h2' "
-                             "(WSGI applications speak HTTP/1.1); offer ['http/1.1']")
+            raise ValueError(f"WSGIServer: option 'alpn_protocols' cannot offer {', '.join(map(repr, others))} "
+                             "(WSGI applications speak HTTP/1.x); offer ['http/1.1', 'http/1.0']")
         self._pywsgi = _PywsgiSide(("127.0.0.1", 0), application, log=log, error_log=error_log,
                                    environ={"wsgi.url_scheme": "https", "HTTPS": "on"})
         #: The access log when it writes somewhere (pywsgi's ``log=None`` is a no-op object).

@@ -240,6 +240,13 @@ def test_cli_serve_wsgi_refuses_h2(cert_files, tmp_path):
         with pytest.raises(ValueError, match="h2"):
             WSGIServer(("127.0.0.1", 0), lambda e, s: [], alpn_protocols=offered,
                        key=Path(cert_files["key"]), cert=Path(cert_files["cert"]))
+    # Nor any other protocol than HTTP/1.x: a client that negotiated it would fail every request.
+    result = run([PY, "-m", "greentls", "serve", "--wsgi", "h2app:app", "--alpn", "spdy/3.1",
+                  "--cert", cert_files["cert"], "--key", cert_files["key"]], check=False)
+    assert result.returncode == 2 and b"cannot offer ALPN 'spdy/3.1'" in result.stderr
+    with pytest.raises(ValueError, match="'acme-tls/1'"):
+        WSGIServer(("127.0.0.1", 0), lambda e, s: [], alpn_protocols=["http/1.1", "acme-tls/1"],
+                   key=Path(cert_files["key"]), cert=Path(cert_files["cert"]))
 
 
 def test_serve_forever_with_workers(need_curl, cert_files, tmp_path):

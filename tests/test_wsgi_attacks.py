@@ -152,3 +152,103 @@ def test_stop_closes_idle_keep_alive_connections_at_once(server_options, connect
     server.stop(timeout=20)
     assert monotonic() - began < 5
     assert client.read_until_closed(5)
+
+
+# -- a second red team -------------------------------------------------------------------------------
+
+def _routed(app: Callable) -> Callable:
+    """``app``, except that ``/ok`` is ``hello`` (for ``_still_serves``)."""
+    def route(environ: dict, start_response: Callable) -> Any:
+        return (hello if environ["PATH_INFO"] == "/ok" else app)(environ, start_response)
+    return route
+
+
+def _environ_echo(environ: dict, start_response: Callable) -> list:
+    """Answers the head the application saw and the body it read."""
+    body = environ["wsgi.input"].read()
+    seen = {name: value for name, value in environ.items() if name.startswith("HTTP_")}
+    text = repr((sorted(seen.items()), environ["PATH_INFO"], environ["QUERY_STRING"], body)).encode()
+    start_response("200 OK", [("Content-Length", str(len(text)))])
+    return [text]
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["one-write", "trailers-later"])
+def test_trailer_fields_never_reach_the_environ(serve, connect, split):
+    """Trailer fields after a chunked body are dropped (RFC 9110 section 6.5.1 forbids merging
+    them into the head): they used to be added to the request's headers, a second Host and a
+    forged Authorization included, whenever they arrived with the body."""
+    port = serve(_routed(_environ_echo))
+    client = connect(port)
+    head = (b"POST /t HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n")
+    trailers = b"Host: evil.example\r\nAuthorization: Bearer forged\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"
+    if split:
+        client.send(head)
+        gevent.sleep(0.3)
+        client.send(trailers)
+    else:
+        client.send(head + trailers)
+    client.read_until_closed(5)
+    assert b"200 OK" in client.received, client.received[:300]
+    answer = client.received.split(b"\r\n\r\n", 1)[1]
+    assert answer == repr(([("HTTP_CONNECTION", "close"), ("HTTP_HOST", "localhost"),
+                            ("HTTP_TRANSFER_ENCODING", "chunked")],
+                           "/t", "", b"abc")).encode()
+    _still_serves(connect, port)
+
+
+@pytest.mark.parametrize("upgrade", [b"websocket", b"h2c"])
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_an_upgrade_request_keeps_its_body(serve, connect, upgrade, chunked):
+    """The server ignores Upgrade (RFC 9110 section 7.8) and so serves the request whole: its
+    body reaches wsgi.input (llhttp skipped it and the application read b""); the answer is
+    the connection's last."""
+    port = serve(_routed(reads_body))
+    client = connect(port)
+    framing = b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n" if chunked else \
+        b"Content-Length: 5\r\n\r\nhello"
+    client.send(b"POST /u HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: " + upgrade
+                + b"\r\n" + framing + b"GET /after HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    assert client.read_until_closed(5)
+    assert client.received.count(b"HTTP/1.1 ") == 1, client.received
+    assert b"Connection: close" in client.received and client.received.endswith(b"\r\n\r\nhello")
+    _still_serves(connect, port)
+
+
+def test_an_expect_100_answer_without_reading_says_it_closes(serve, connect):
+    """An application that answers a request which expects 100-continue without reading its
+    body: the server never sent 100, so it cannot tell whether the body will come, and closes;
+    the answer now says Connection: close (RFC 9112 section 9.6) instead of closing unannounced."""
+    port = serve(_routed(ignores_body))
+    client = connect(port)
+    client.send(b"POST /e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    assert client.read_until_closed(5)
+    assert client.received.startswith(b"HTTP/1.1 401") and b"\r\nConnection: close\r\n" in client.received
+    assert b"100 Continue" not in client.received
+    _still_serves(connect, port)
+
+
+def test_request_target_edges(serve, connect):
+    """A fragment (after '#') is neither path nor query, a '?' in it included; a request line
+    of exactly limit_request_line bytes (4094, without its CRLF, as gunicorn counts) is served
+    and one byte more is a 414; a method llhttp does not know is a 501 (RFC 9110 section 9.1)."""
+    port = serve(_routed(_environ_echo))
+    client = connect(port)
+    client.send(b"GET /p#frag?x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    client.read_until_closed(5)
+    assert client.received.endswith(repr(([("HTTP_CONNECTION", "close"), ("HTTP_HOST", "localhost")],
+                                          "/p", "", b"")).encode()), client.received
+    for method, extra, status in ((b"GET", 0, b"200"), (b"GET", 1, b"414"), (b"DELETE", 0, b"200"),
+                                  (b"DELETE", 1, b"414")):
+        target = b"/" + b"a" * (4094 - len(method) - 1 - len(b" HTTP/1.1") - 1 + extra)
+        line = method + b" " + target + b" HTTP/1.1"
+        assert len(line) == 4094 + extra
+        client = connect(port)
+        client.send(line + b"\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        client.read_until_closed(5)
+        assert client.received.startswith(b"HTTP/1.1 " + status), (method, extra, client.received[:100])
+    client = connect(port)
+    client.send(b"BREW /pot HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    client.read_until_closed(5)
+    assert client.received.startswith(b"HTTP/1.1 501 Not Implemented\r\n"), client.received
+    _still_serves(connect, port)

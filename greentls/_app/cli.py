@@ -165,12 +165,15 @@ def _serve(args: argparse.Namespace) -> int:
             return 2
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
-        if args.wsgi and "h2" in options["alpn_protocols"]:
-            # A WSGI application speaks HTTP/1.x: a client that negotiated h2 would send the
-            # HTTP/2 preface, which no WSGI server can answer.
-            print("greentls serve: --wsgi cannot offer ALPN 'h2' (WSGI is HTTP/1.1); "
-                  "use --alpn http/1.1", file=sys.stderr)
-            return 2
+        if args.wsgi:
+            from greentls.wsgi import _HTTP1_PROTOCOLS
+            others = [p for p in options["alpn_protocols"] if p not in _HTTP1_PROTOCOLS]
+            if others:
+                # A WSGI application speaks HTTP/1.x: a client that negotiated h2 would send
+                # the HTTP/2 preface, which no WSGI server can answer (nor any other protocol).
+                print(f"greentls serve: --wsgi cannot offer ALPN {', '.join(map(repr, others))} "
+                      "(WSGI is HTTP/1.x); use --alpn http/1.1,http/1.0", file=sys.stderr)
+                return 2
     if args.wsgi:
         from greentls.wsgi import WSGIServer
         limits = {name: getattr(args, name) for name in ("headers_timeout", "request_timeout",

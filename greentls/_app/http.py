@@ -158,8 +158,9 @@ def _path_and_query(target: bytes) -> tuple[str, str]:
     if target == b"/":
         return "/", ""
     if target[:1] == b"/":
-        path, _, query = target.partition(b"?")
-        path = path.partition(b"#")[0]
+        # A fragment has no place in a request target (RFC 9112 section 3.2); what follows a
+        # '#' is neither path nor query (RFC 3986 section 3.5), '?' included.
+        path, _, query = target.partition(b"#")[0].partition(b"?")
     elif target == b"*":
         path, query = b"*", b""
     else:  # absolute-form (RFC 9112 section 3.2.2), or CONNECT's authority-form
@@ -720,9 +721,11 @@ class HTTPHandler:
             self._mode = _UNTIL_CLOSE  # HTTP/1.0 without a length: the close ends the body
             self._close = True
         if not self._close and not request.complete and (
-                request.length is None or request.length - request.received > _DISCARD_LIMIT):
-            # The body is still arriving and may be more than we would read to drop it: say
-            # we close, so a client still sending reads this answer (and closes lingering).
+                (request.expect and not self._continued)
+                or request.length is None or request.length - request.received > _DISCARD_LIMIT):
+            # The body is still arriving and may be more than we would read to drop it, or the
+            # client waits for 100 Continue and may send it or not (RFC 9110 section 10.1.1):
+            # say we close, so a client still sending reads this answer (and closes lingering).
             self._close = True
             self._linger = True
             self._linger_limits = (_UNREAD_LINGER_BYTES, _UNREAD_LINGER_SECONDS)

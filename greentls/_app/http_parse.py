@@ -37,7 +37,7 @@ __all__ = ["HTTPLimits", "LimitPassed", "ClientError", "Refusal", "Request", "Pa
 
 REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
            414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
-           505: "HTTP Version Not Supported"}
+           501: "Not Implemented", 505: "HTTP Version Not Supported"}
 #: Hop-by-hop fields an application may not set (PEP 3333): the server frames the response
 #: itself.  As gunicorn does, ``Connection: close`` is honoured and the rest dropped.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -99,7 +99,7 @@ class Request:
     """One request as parsed: its head, its body so far, and whether the body is complete."""
 
     __slots__ = ("method", "target", "version", "headers", "keep_alive", "body", "complete",
-                 "length", "expect", "upgrade", "start", "received", "error")
+                 "length", "chunked", "expect", "upgrade", "start", "received", "trailers", "error")
 
     def __init__(self, start: float) -> None:
         self.start = start
@@ -112,7 +112,12 @@ class Request:
         self.version = "1.1"
         self.keep_alive = True
         self.length: int | None = None
+        self.chunked = False
         self.expect = False
+        #: Trailer fields seen after a chunked body: counted against the field limit, and
+        #: dropped (RFC 9110 section 6.5.1 forbids merging them into the head; PEP 3333 has
+        #: no place for them), as gunicorn drops them.
+        self.trailers = 0
         self.upgrade = False
         #: Why the body cannot be read (it was malformed), once the parser said so.
         self.error: Refusal | None = None
@@ -154,17 +159,24 @@ class Parsing:
         request = self.current
         assert request is not None
         request.target += url
-        if self.line_limit and len(request.target) + 14 > self.line_limit:
-            # 14: the method's shortest form plus " HTTP/1.1" and the spaces.
-            raise Refusal(414, f"request line longer than {self.line_limit} bytes")
+        if self.line_limit:
+            parser = self.parser
+            assert parser is not None  # llhttp calls back only while it is fed
+            # The method, its space and " HTTP/1.1" (llhttp has read the method): the line's
+            # length without its CRLF, as gunicorn counts it.
+            if len(parser.get_method()) + len(request.target) + 10 > self.line_limit:
+                raise Refusal(414, f"request line longer than {self.line_limit} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         request = self.current
         assert request is not None
         headers = request.headers
-        headers.append((name, value))
+        if self.in_head:
+            headers.append((name, value))
+        else:  # a trailer field: never part of the head the application sees
+            request.trailers += 1
         self.since_field = 0
-        if self.fields_limit and len(headers) > self.fields_limit:
+        if self.fields_limit and len(headers) + request.trailers > self.fields_limit:
             raise Refusal(431, f"more than {self.fields_limit} header fields")
         if self.field_limit and len(name) + len(value) + 2 > self.field_limit:
             raise Refusal(431, f"a header field longer than {self.field_limit} bytes")
@@ -197,6 +209,17 @@ class Parsing:
     def on_message_complete(self) -> None:
         request = self.current
         assert request is not None
+        if request.upgrade and request.method != "CONNECT" and (request.chunked or request.length):
+            # httptools has llhttp skip an Upgrade request's body and stop (HttpParserUpgrade);
+            # WSGI ignores the Upgrade (RFC 9110 section 7.8), so the body is still to come:
+            # ``feed`` reads it with a parser of its own (``_BodyOfUpgrade``).
+            return
+        self.end_message()
+
+    def end_message(self) -> None:
+        """The request in progress is complete (its body too)."""
+        request = self.current
+        assert request is not None
         request.complete = True
         self.current = None
         self.since_field = 0
@@ -214,21 +237,55 @@ class Parsing:
         if parser is None:
             raise Refusal(400, "the connection has ended")
         try:
-            parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            # An Upgrade or CONNECT request: WSGI cannot hand over the stream. Its head is
-            # queued (answered normally, then the connection is closed); llhttp stops there.
-            pass
+            try:
+                parser.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                # An Upgrade or CONNECT request: WSGI cannot hand over the stream. Its head is
+                # queued (answered normally, then the connection is closed); llhttp stops
+                # there, before the body of an Upgrade request that has one.
+                if self.current is not None:
+                    self._read_body_apart(self.current, data[upgrade.args[0]:])
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, Refusal):  # raised by one of our callbacks
                 raise cause from None
+            if isinstance(exc, httptools.HttpParserInvalidMethodError):
+                # llhttp knows the registered methods only; another one is a 501 (RFC 9110
+                # section 9.1), not a malformed request.
+                raise Refusal(501, "a request method this server does not implement") from None
             raise Refusal(400, f"malformed request: {exc}") from None
         bound = self.field_limit or _UNSEEN_LIMIT
         if self.current is not None and self.since_field > bound + self.line_limit + 4:
             if self.in_head:
                 raise Refusal(431, f"a header field longer than {bound} bytes")
             raise Refusal(400, f"a chunk header or trailer field longer than {bound} bytes")
+
+    def _read_body_apart(self, request: Request, rest: bytes) -> None:
+        """Parse the body of an Upgrade request that llhttp stopped before: a parser of its
+        own gets a head that frames the body as the request's did, then the bytes after the
+        request's head; its body callbacks are this request's.  The connection closes after
+        the answer (an Upgrade request is the last), so nothing after the body is read."""
+        framing = b"Transfer-Encoding: chunked" if request.chunked else b"Content-Length: %d" % (request.length or 0)
+        self.parser = parser = httptools.HttpRequestParser(_BodyOfUpgrade(self))
+        parser.feed_data(b"POST / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n" + rest)
+
+
+class _BodyOfUpgrade:
+    """llhttp's callbacks for an Upgrade request's body (``Parsing._read_body_apart``): the
+    body goes to the request in progress; trailers, and whatever follows, are dropped."""
+
+    def __init__(self, parsing: Parsing) -> None:
+        self.parsing = parsing
+        self.done = False
+
+    def on_body(self, body: bytes) -> None:
+        if not self.done:
+            self.parsing.on_body(body)
+
+    def on_message_complete(self) -> None:
+        if not self.done:
+            self.done = True
+            self.parsing.end_message()
 
 
 def check_head(request: Request, body_limit: int | None) -> None:
@@ -253,6 +310,7 @@ def check_head(request: Request, body_limit: int | None) -> None:
             # RFC 9112 section 6.3 item 4: only chunked frames a request; llhttp accepts
             # "gzip, chunked", which we could not decode (nor could a server behind us agree).
             raise Refusal(400, f"unsupported Transfer-Encoding {coding.decode('latin-1')!r}")
+        request.chunked = True
     elif length is not None:
         request.length = int(length)  # llhttp checked: digits only, one field, no overflow
         if body_limit is not None and request.length > body_limit:
