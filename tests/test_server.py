@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 
 import gevent
 import pytest
@@ -316,3 +317,54 @@ def test_reload_rereads_files_and_keeps_other_options(tmp_path, ca):
         with pytest.raises(ValueError):
             server.reload(key=b"not a key")
         assert seen(port) == (second, "TLSv1.2")
+
+
+def test_reload_of_a_secure_context_server_keeps_that_context_s_trust(tmp_path, ca, restore_default):
+    """A server made with secure_context= (a private client CA): reload() with a new key and
+    certificate rebuilds from that context's options. It used to rebuild from the server's own
+    context options, which were empty: the private ca was dropped for the default trust (an
+    untrusted client let in), and reload(crl=...) served no certificate at all."""
+    from gevent import socket as gsocket, ssl as gssl
+    private, public = trustme.CA(), trustme.CA()
+    trusted, stranger = private.issue_cert("trusted"), public.issue_cert("stranger")
+    leaf = ca.issue_cert("localhost")
+    greentls.set_default_ca_certificates([public.cert_pem.bytes().decode()])  # "the default roots"
+    context = greentls.create_secure_context(key=leaf.private_key_pem.bytes(),
+                                             cert=leaf.cert_chain_pems[0].bytes(),
+                                             ca=private.cert_pem.bytes())
+
+    def verdict(port: int, client: trustme.LeafCert) -> str:
+        ctx = gssl.SSLContext(gssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
+        client.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "client.pem"))
+        ctx.load_cert_chain(str(tmp_path / "client.pem"))
+        raw = gsocket.create_connection(("127.0.0.1", port))
+        try:
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                return tls.recv(10).decode() or "closed"
+        except OSError as exc:
+            return type(exc).__name__
+
+    def greet(tls: greentls.TLSSocket) -> None:
+        tls.sendall(b"in")
+        tls.close()
+
+    with serving(greet, secure_context=context, request_cert=True, reject_unauthorized=True) as server:
+        port = port_of(server)
+        assert verdict(port, trusted) == "in" and verdict(port, stranger) != "in"
+        fresh = ca.issue_cert("localhost")
+        server.reload(key=fresh.private_key_pem.bytes(), cert=fresh.cert_chain_pems[0].bytes())
+        assert verdict(port, trusted) == "in" and verdict(port, stranger) != "in"
+        server.reload(ciphers="HIGH")  # one option: the key and certificate stay too
+        assert verdict(port, trusted) == "in" and verdict(port, stranger) != "in"
+
+
+def test_reload_of_a_stdlib_context_server_is_refused(cert_files):
+    """A server whose context came from a greentls.SSLContext cannot be rebuilt from options
+    (its ssl.SSLContext calls would be lost): reload() raises UnsupportedError and the old
+    context serves on."""
+    ctx = greentls.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_files["cert"], cert_files["key"])
+    with serving(echo, secure_context=ctx._secure_context()) as server:
+        with pytest.raises(greentls.UnsupportedError, match="reload"):
+            server.reload()

@@ -167,6 +167,14 @@ class _StdlibSecureContext(SecureContext):
                                "SSLSocket.context = another greentls.SSLContext (before the handshake)",
                                reason="set_key_cert on the stdlib layer")
 
+    def rebuilt(self, **changes: Any) -> SecureContext:
+        """Refused, as ``with_key_material``: a context rebuilt from options would lose the
+        ``ssl.SSLContext`` calls' settings (``Server.reload`` on such a server)."""
+        raise UnsupportedError("reload of a server whose context is a greentls.SSLContext's: its settings "
+                               "come from the ssl.SSLContext calls, which a context rebuilt from options "
+                               "would lose; build a new server from the changed SSLContext",
+                               reason="reload on the stdlib layer")
+
     def server_context(self, request_cert: bool, reject_unauthorized: bool) -> SSL.Context:
         key = (bool(request_cert), bool(reject_unauthorized))
         configured: dict[tuple[bool, bool], SSL.Context] = self._configured  # type: ignore[attr-defined]

@@ -358,6 +358,14 @@ class SecureContext:
         derived.session_timeout = self.session_timeout
         return derived
 
+    def rebuilt(self, **changes: Any) -> SecureContext:
+        """A new context from this one's options, ``changes`` replacing the ones given (what
+        ``Server.reload`` installs): files named by ``pathlib.Path`` are read again, and the
+        defaults and default trust are those in force now."""
+        context = SecureContext(**{**self.options, **changes})
+        context.session_timeout = self.session_timeout
+        return context
+
     def allows_tls13(self) -> bool:
         """True when this context's version range reaches TLS 1.3 (as it was built), and its
         ``secure_options`` do not switch TLS 1.3 off (``SSL_OP_NO_TLSv1_3``)."""

@@ -111,8 +111,7 @@ class Server:
         secure_context = options.get("secure_context")
         if secure_context is not None and not isinstance(secure_context, SecureContext):
             raise TypeError("option 'secure_context' must be a greentls.SecureContext")
-        self._context_options = split_options(options, CONTEXT_OPTIONS)
-        self._default_context = secure_context or SecureContext(**self._context_options)
+        self._default_context = secure_context or SecureContext(**split_options(options, CONTEXT_OPTIONS))
         self.handshake_timeout = check_seconds("handshake_timeout", options.get("handshake_timeout", 120.0))
         self.idle_timeout = check_seconds("idle_timeout", options.get("idle_timeout"), allow_none=True)
         self.request_cert = check_bool("request_cert", options.get("request_cert", False))
@@ -534,10 +533,11 @@ class Server:
     def set_secure_context(self, **options: Any) -> None:
         """Replace the default context for new connections (certificate rotation); connections
         already made keep theirs."""
-        context = SecureContext(**options)  # first: a failure leaves the old one serving
+        self._install(SecureContext(**options))  # first: a failure leaves the old one serving
+
+    def _install(self, context: SecureContext) -> None:
         apply_session_timeout(context, self.session_timeout, explicit=False)
         self._prepare_context(context)
-        self._context_options = split_options(options, CONTEXT_OPTIONS)
         self._default_context = context
         if self._workers is not None and self._workers.in_parent():
             # Workers hold copies of the old context: fork new ones from this one (_net/workers.py).
@@ -551,8 +551,9 @@ class Server:
         picks up certificate and key files replaced on disk.  Connections already made keep
         their context; under ``serve_forever(workers=N)`` the workers are replaced by ones
         forked from the new context.  A failure (a bad new key, say) raises and leaves the
-        old context serving."""
-        self.set_secure_context(**{**self._context_options, **context_options})
+        old context serving.  A server made with ``secure_context=`` rebuilds from that
+        context's options, its ``ca`` and ``crl`` included."""
+        self._install(self._default_context.rebuilt(**context_options))
 
     def get_ticket_keys(self) -> bytes:
         """The 48 bytes of session-ticket keys (Node's ``getTicketKeys``)."""
