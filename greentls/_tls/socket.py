@@ -632,8 +632,11 @@ class TLSSocket(ConnectionInfo):
         return is_psk_cipher(conn)
 
     def _judge_peer(self) -> None:
-        """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` does; a
-        client that must reject raises (the handshake then fails and the socket is aborted)."""
+        """Set ``authorized``/``authorization_error`` as Node's ``onConnectSecure`` and
+        ``onServerSocketSecure`` do; a socket that must reject raises (the handshake then fails
+        and the socket is aborted).  On a server that is a resumed session whose handshake
+        failed verification (a renegotiation or post-handshake authentication that let an
+        unverified certificate in): OpenSSL refused every full handshake's failure already."""
         conn = self._engine.conn
         error: TLSError | None = None
         psk = self._psk_authenticated()
@@ -649,7 +652,7 @@ class TLSSocket(ConnectionInfo):
             error = check(host, self.get_peer_certificate(detailed=True))
         self.authorized = error is None
         self.authorization_error = None if error is None else (getattr(error, "code", None) or str(error))
-        if error is not None and self._reject and not self._is_server:
+        if error is not None and self._reject:
             raise error
         if not self._is_server and self._min_dh_size:
             from greentls._parse.keyinfo import check_min_dh_size
