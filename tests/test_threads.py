@@ -205,3 +205,52 @@ def test_scratch_buffers_are_per_os_thread_after_monkey_patching():
         print("ok")
     """)
     assert run([PY, "-c", code]).stdout.strip() == b"ok"
+
+
+def test_stop_and_close_from_another_os_thread(server_options, client_options):
+    """Server.stop() and Server.close() called from a plain OS thread run in the server's own
+    thread (its hub's), while the calling thread waits: stop() used to switch greenlets across
+    threads, which killed serve_forever with InvalidThreadUseError and left the connections'
+    greenlets (and the count) behind."""
+    held: list = []
+
+    def handler(tls: greentls.TLSSocket) -> None:
+        held.append(tls)
+        tls.recv(10)  # until the server closes it
+
+    for method in ("stop", "close"):
+        server = greentls.create_server(handler, **server_options).listen(0, "127.0.0.1")
+        port = server.address()["port"]
+        clients = [greentls.connect(port, "127.0.0.1", servername="localhost", **client_options)
+                   for _ in range(2)]
+        while len(held) < 2:
+            gevent.sleep(0.01)
+        outcome: dict = {}
+
+        def call(method: str = method, server: greentls.Server = server, outcome: dict = outcome) -> None:
+            try:
+                if method == "stop":
+                    server.stop(timeout=0.2)
+                else:
+                    server.close()
+                outcome["connections"] = server.get_connections()
+            except BaseException as exc:  # reported below
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=call)
+        thread.start()
+        if method == "close":  # the connections stay, as Node's; end them from this side
+            while thread.is_alive():
+                gevent.sleep(0.01)
+            assert outcome == {"connections": 2}
+            for client in clients:
+                client.close()
+        with gevent.Timeout(10):
+            server.serve_forever()  # returns once closed and the last connection ended
+            while thread.is_alive():
+                gevent.sleep(0.01)
+        assert outcome == {"connections": 0 if method == "stop" else 2}, outcome
+        assert server.get_connections() == 0
+        for client in clients:
+            client.close()
+        held.clear()

@@ -42,6 +42,7 @@ from greentls._config.psk import install_server as install_psk_server, server_ke
 from greentls._config.sessions import apply_session_timeout
 from greentls._io.proxy import ProxyPolicy
 from greentls._net.greenlets import MAX_IDLE, GreenletRecycler
+from greentls._net.hubcall import call_in_hub, is_foreign
 from greentls._net.sni import ContextCache, SNITable, context_from_answer
 from greentls._net.stats import Stats
 from greentls._tls.inspect import address_dict
@@ -173,6 +174,7 @@ class Server:
         self.hello_policy: HelloPolicy = ServerHelloPolicy(self)
         self._connections: dict[TLSSocket, greenlet] = {}
         self._stream_server: StreamServer | None = None
+        self._hub: Any = None
         self._recycler: GreenletRecycler | None = None
         self._listen_socket: gsocket.socket | None = None
         self._unix_path: str | None = None
@@ -219,6 +221,7 @@ class Server:
         else:
             spawn = self._recycler = GreenletRecycler(self.max_idle_greenlets)
         self._stream_server = StreamServer(sock, self._serve_connection, spawn=spawn)
+        self._hub = gevent.get_hub()  # whose thread close() and stop() run in (_net/hubcall.py)
         self._closed = False
         self._closed_event.clear()
         self._stream_server.start()
@@ -402,7 +405,10 @@ class Server:
     # -- closing ----------------------------------------------------------------------------
 
     def close(self, callback: Callable[[], Any] | None = None) -> Server:
-        """Stop accepting now; ``callback()`` runs when the last connection has ended."""
+        """Stop accepting now; ``callback()`` runs when the last connection has ended.  From
+        another OS thread, it runs in the server's thread, and returns when it has."""
+        if is_foreign(self._hub):
+            return call_in_hub(self._hub, self.close, callback)
         if callback is not None:
             self._close_callbacks.append(callback)
         if not self._closed:
@@ -432,7 +438,10 @@ class Server:
 
     def stop(self, timeout: float | None = None) -> None:
         """Close, wait up to ``timeout`` seconds for connections to end, then close the rest
-        (close_notify where the handshake finished) and end their greenlets."""
+        (close_notify where the handshake finished) and end their greenlets.  From another OS
+        thread, it runs in the server's thread while the calling thread waits."""
+        if is_foreign(self._hub):
+            return call_in_hub(self._hub, self.stop, timeout)
         self.close()
         self._all_ended.wait(timeout)
         for tls, greenlet in list(self._connections.items()):
