@@ -184,6 +184,36 @@ def test_blocking_client_error_receiver_holds_no_slot(server_options, client_opt
             greentls.tls_client_error.disconnect(receiver, sender=server)
 
 
+def test_a_receiver_that_closes_then_blocks_holds_no_slot(server_options, client_options):
+    """max_connections: a secure_connection receiver that closes its socket and then blocks
+    frees the connection's slot and count at the close (the contract: a receiver that blocks
+    holds no slot once its socket is closed); the third client used to wait for the sleep."""
+    release = Event()
+
+    def close_then_block(_sender, tls_socket):
+        tls_socket.close()
+        release.wait(30)
+
+    with serving(echo, max_connections=2, **server_options) as server:
+        greentls.secure_connection.connect(close_then_block, sender=server, weak=False)
+        try:
+            for _ in range(2):
+                client = _stdlib_client(port_of(server), "localhost", client_options)
+                assert client.recv(10) == b""  # closed by the receiver
+                client.close()
+            _wait_for(lambda: server.get_connections() == 0)
+            assert server.stats()["connections"] == 0
+            greentls.secure_connection.disconnect(close_then_block, sender=server)
+            began = time.monotonic()
+            client = _stdlib_client(port_of(server), "localhost", client_options)
+            client.sendall(b"served")
+            assert client.recv(100) == b"served"
+            assert time.monotonic() - began < 2
+            client.close()
+        finally:
+            release.set()
+
+
 @pytest.mark.parametrize("decides", [False, True], ids=["unparsed", "parsed"])
 def test_oversized_hello_gets_an_alert_not_a_reset(server_options, decides):
     """A hello over the limit is answered with a fatal illegal_parameter alert, then FIN."""

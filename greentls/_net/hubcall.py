@@ -18,22 +18,27 @@ _T = TypeVar("_T")
 
 
 def _original(module: str, name: str) -> Any:
-    """``module.name`` as it was before gevent's monkey-patching (if that ran)."""
+    """``module.name`` as it was before gevent's monkey-patching: taken at import, either
+    before any patching (the object itself) or after it (gevent keeps the original)."""
     monkey = sys.modules.get("gevent.monkey")
     if monkey is not None:
         return monkey.get_original(module, name)
     return getattr(__import__(module), name)
 
 
+_get_ident: Callable[[], int] = _original("_thread", "get_ident")
+_allocate_lock: Callable[[], Any] = _original("_thread", "allocate_lock")
+
+
 def is_foreign(hub: Hub | None) -> bool:
     """True when the calling OS thread is not ``hub``'s (None: no hub yet, nothing to ask)."""
-    return hub is not None and hub.thread_ident != _original("_thread", "get_ident")()
+    return hub is not None and hub.thread_ident != _get_ident()
 
 
 def call_in_hub(hub: Hub, function: Callable[..., _T], *args: Any) -> _T:
     """Run ``function(*args)`` in a greenlet of ``hub``'s thread; block this OS thread (a real
     lock, whatever monkey-patching did) until it returns, then return or raise its outcome."""
-    done = _original("_thread", "allocate_lock")()
+    done = _allocate_lock()
     done.acquire()
     outcome: list[tuple[bool, Any]] = []
 

@@ -173,8 +173,13 @@ class Server:
         #: connections' sockets ask for (``ServerHelloPolicy``).
         self.hello_policy: HelloPolicy = ServerHelloPolicy(self)
         self._connections: dict[TLSSocket, greenlet] = {}
+        #: Connections whose greenlet has not finished with them (a receiver may go on after
+        #: its socket closed, which ``_connections`` no longer counts).
+        self._serving: set[TLSSocket] = set()
         self._stream_server: StreamServer | None = None
         self._hub: Any = None
+        #: The ``max_connections`` pool, if any (its slots are freed as sockets close).
+        self._pool: Pool | None = None
         self._recycler: GreenletRecycler | None = None
         self._listen_socket: gsocket.socket | None = None
         self._unix_path: str | None = None
@@ -217,7 +222,8 @@ class Server:
         # A Pool when connections are capped (accepting pauses while it is full), else parked
         # greenlets serve new connections (_net/greenlets.py: 9 % of a short connection's CPU).
         if self.max_connections:
-            spawn: Any = Pool(self.max_connections)
+            self._pool = Pool(self.max_connections)
+            spawn: Any = self._pool
         else:
             spawn = self._recycler = GreenletRecycler(self.max_idle_greenlets)
         self._stream_server = StreamServer(sock, self._serve_connection, spawn=spawn)
@@ -302,7 +308,9 @@ class Server:
                         proxy_policy=self.proxy_policy, enable_trace=self.enable_trace)
         if isinstance(address, tuple):  # accept() named the peer: no getpeername() later
             tls._accepted_from(address)
+        tls._on_close = self._socket_closed
         self._connections[tls] = gevent.getcurrent()
+        self._serving.add(tls)
         self._all_ended.clear()
         self._publish_count()
         stats = self._stats
@@ -312,9 +320,8 @@ class Server:
                 stats.handshake(tls.get_protocol(), tls.is_session_reused(), monotonic() - started)
                 self._run_handlers(tls, address)
         finally:
-            tls._close_owned()
-            stats.transferred(*(tls._wire or (0, 0)))
-            self._connection_ended(tls)
+            tls._close_owned()  # counted out (_socket_closed) unless a handler closed it first
+            self._serving.discard(tls)
         if error is not None:
             self._client_error(tls, error, address)
             # The error's traceback holds the handshake's frames, and through them this one:
@@ -394,6 +401,20 @@ class Server:
             counts, slot = self._count_slot
             counts[slot] = len(self._connections)
 
+    def _socket_closed(self, tls: TLSSocket) -> None:
+        """A connection's socket closed, by the server or by a receiver or listener that may
+        go on running (one that blocks): from now on it is not counted, and its
+        ``max_connections`` slot is free (its greenlet leaves the pool early).  A close from
+        another OS thread is counted in the server's."""
+        if is_foreign(self._hub):
+            self._hub.loop.run_callback_threadsafe(self._socket_closed, tls)
+            return
+        self._stats.transferred(*(tls._wire or (0, 0)))
+        greenlet = self._connections.get(tls)
+        if self._pool is not None and isinstance(greenlet, gevent.Greenlet):  # the pool's
+            self._pool.discard(greenlet)
+        self._connection_ended(tls)
+
     def _connection_ended(self, tls: TLSSocket) -> None:
         self._connections.pop(tls, None)
         self._publish_count()
@@ -444,13 +465,17 @@ class Server:
             return call_in_hub(self._hub, self.stop, timeout)
         self.close()
         self._all_ended.wait(timeout)
-        for tls, greenlet in list(self._connections.items()):
+        left = list(self._connections.items())
+        for tls, greenlet in left:
             # Close now, even if a makefile() file still holds the socket (pywsgi's rfile): a
             # greenlet blocked reading it then wakes to an error, where a kill alone can be
             # swallowed (pywsgi turns any exception of the application into a 500).
             tls._close_owned()
             gevent.kill(greenlet)  # a gevent Greenlet (Pool) or a recycled raw greenlet
-        self._all_ended.wait(1.0)
+        # Closing counted them out at once: give their greenlets a second to finish.
+        deadline = monotonic() + 1.0
+        while any(tls in self._serving for tls, _ in left) and monotonic() < deadline:
+            gevent.sleep(0.01)
 
     def serve_forever(self, workers: int = 1) -> None:
         """Listen if needed, then block until the server is closed and its last connection ended.

@@ -145,6 +145,9 @@ class TLSSocket(ConnectionInfo):
         self._proxied: tuple[str, int, str] | None = None
         #: A server socket's (bytes in, bytes out) on the wire, taken as it closes (``_io/wire.py``).
         self._wire: tuple[int, int] | None = None
+        #: Called once, with this socket, when its transport closes (the ``Server`` counts the
+        #: connection out and frees its ``max_connections`` slot then, whoever closed it).
+        self._on_close: Callable[[TLSSocket], object] | None = None
         #: The transport's peer address once asked (``_peername``).
         self._peer: Any = None
         #: Who makes the server's decisions on the ClientHello (``policy.py``).
@@ -1126,6 +1129,10 @@ class TLSSocket(ConnectionInfo):
                 close()
             except OSError:
                 pass
+        on_close = self._on_close
+        if on_close is not None:
+            self._on_close = None
+            on_close(self)
 
     def _decref_socketios(self) -> None:
         if self._io_refs > 0:
