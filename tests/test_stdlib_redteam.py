@@ -231,3 +231,81 @@ def test_recv_into_and_sendfile_take_the_stdlib_s_arguments(cert_files, tmp_path
                     assert tls.sendfile(file, offset=24, count=1000) == 1000
                     assert file.tell() == 1024
             assert server.next() == payload.read_bytes()[24:1024]
+
+
+class _LateServer:
+    """One connection on an OS thread: accept, wait, handshake, wait, greet, read the answer."""
+
+    def __init__(self, cert_files: dict) -> None:
+        import queue
+        import threading
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.context = server_context(cert_files)
+        self.seen: queue.Queue[Any] = queue.Queue()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import time
+        try:
+            raw, _ = self.listener.accept()
+            raw.settimeout(10)
+            time.sleep(0.2)  # the client's first do_handshake() finds nothing to read
+            with self.context.wrap_socket(raw, server_side=True) as conn:
+                time.sleep(0.3)
+                conn.sendall(b"late")
+                self.seen.put(conn.recv(10))
+        except Exception as exc:  # reported to the test
+            self.seen.put(exc)
+        finally:
+            self.listener.close()
+
+
+@pytest.mark.parametrize(("kind", "transport"), [(ssl.SSLContext, "stdlib"), (greentls.SSLContext, "stdlib"),
+                                                (greentls.SSLContext, "gevent")])
+def test_a_non_blocking_socket_raises_want_read_as_the_stdlib(cert_files, kind, transport):
+    """A non-blocking SSLSocket (setblocking(False), do_handshake_on_connect=False) raises
+    ssl.SSLWantReadError from do_handshake() and recv() until its peer's bytes come, and the
+    select() loop written for the stdlib completes it; greentls's raised BlockingIOError (and
+    aborted the handshake). do_handshake_on_connect on a non-blocking socket is a ValueError."""
+    import select
+
+    from gevent import select as gselect, socket as gsocket
+    module, wait = (socket, select.select) if transport == "stdlib" else (gsocket, gselect.select)
+    client = kind(ssl.PROTOCOL_TLS_CLIENT)
+    client.load_verify_locations(cert_files["ca"])
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        refused = module.create_connection(listener.getsockname())
+        refused.setblocking(False)
+        with pytest.raises(ValueError, match="non-blocking"):
+            client.wrap_socket(refused, server_hostname="localhost")
+    server = _LateServer(cert_files)
+    raw = module.create_connection(("127.0.0.1", server.port))
+    raw.setblocking(False)
+    tls = client.wrap_socket(raw, server_hostname="localhost", do_handshake_on_connect=False)
+    wants = []
+    for _ in range(100):
+        try:
+            tls.do_handshake()
+            break
+        except ssl.SSLWantReadError as exc:
+            wants.append(("read", exc.errno))
+            wait([tls], [], [], 5)
+        except ssl.SSLWantWriteError:
+            wants.append(("write", ssl.SSL_ERROR_WANT_WRITE))
+            wait([], [tls], [], 5)
+    assert tls.version() == "TLSv1.3" and wants[:1] == [("read", ssl.SSL_ERROR_WANT_READ)], wants
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.recv(10)  # the greeting comes 0.3 s after the handshake
+    data = b""
+    for _ in range(100):
+        try:
+            data = tls.recv(10)
+            break
+        except ssl.SSLWantReadError:  # a session ticket came first, or nothing yet
+            wait([tls], [], [], 5)
+    assert data == b"late"
+    tls.setblocking(True)
+    tls.sendall(b"bye")
+    assert server.seen.get(timeout=10) == b"bye"
+    tls.close()

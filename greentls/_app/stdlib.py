@@ -1070,7 +1070,7 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         # The stdlib's checks, in its order (Lib/ssl.py SSLSocket._create, then _ssl.c).
         if server_side:
             if server_hostname:
-                raise ValueError("server_hostname can only be specified in server mode")
+                raise ValueError("server_hostname can only be specified in client mode")
             if session is not None:
                 raise ValueError("session can only be specified in client mode")
         if context.check_hostname and not server_hostname:
@@ -1093,6 +1093,8 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
             raise
         if self.do_handshake_on_connect and _connected(transport):
             try:
+                if self.gettimeout() == 0.0:
+                    raise ValueError("do_handshake_on_connect should not be specified for non-blocking sockets")
                 self.do_handshake()
             except BaseException:
                 self.close()

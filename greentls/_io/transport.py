@@ -24,6 +24,7 @@ from gevent import get_hub, socket as gsocket
 from gevent.lock import Semaphore
 from gevent.socket import wait
 
+from greentls._base.errors import WantReadError, WantWriteError
 from greentls._engine.engine import TLSEngine, WantRead, WantWrite
 
 __all__ = ["MemoryPump", "DescriptorPump", "Pump", "retry", "READER", "WRITER", "HANDSHAKE",
@@ -163,14 +164,19 @@ class MemoryPump:
                 out = engine.outgoing_bytes()
 
     def wait_readable(self) -> None:
-        """The engine wants bytes: flush what it wrote, then read the transport once."""
+        """The engine wants bytes: flush what it wrote, then read the transport once.  A
+        non-blocking transport with nothing to read raises ``WantReadError`` (the stdlib's
+        ``ssl.SSLWantReadError``): call again when it is readable."""
         self.flush()
         if self._read_lock.locked():
             # Another greenlet is reading; its bytes will serve us too.  Wait, then retry.
             self._read_lock.wait()
             return
         with self._read_lock:
-            data = self._recv(_RECV_SIZE)
+            try:
+                data = self._recv(_RECV_SIZE)
+            except BlockingIOError:
+                raise WantReadError() from None
             if not data:
                 self.eof = True
             self.engine.receive_bytes(data)
@@ -220,19 +226,27 @@ class DescriptorPump:
         """OpenSSL already wrote to the descriptor."""
 
     def wait_readable(self) -> None:
-        """Block this greenlet until the socket is readable (honours the socket's timeout)."""
+        """Block this greenlet until the socket is readable (honours the socket's timeout; a
+        non-blocking socket, timeout 0, raises ``WantReadError`` instead, as the stdlib's)."""
         if self._fd < 0:  # closed: a closed watcher would never wake
             raise _closed_error()
-        wait(self._readable, self._sock.gettimeout())
+        timeout = self._sock.gettimeout()
+        if timeout == 0.0:
+            raise WantReadError()
+        wait(self._readable, timeout)
 
     def wait_writable(self) -> None:
-        """Block this greenlet until the socket is writable (honours the socket's timeout)."""
+        """Block this greenlet until the socket is writable (honours the socket's timeout; a
+        non-blocking socket raises ``WantWriteError``)."""
         if self._fd < 0:  # closed: no watcher on a number that may be reused, or a closed one
             raise _closed_error()
+        timeout = self._sock.gettimeout()
+        if timeout == 0.0:
+            raise WantWriteError()
         writable = self._writable
         if writable is None:
             writable = self._writable = get_hub().loop.io(self._fd, _WRITE)
-        wait(writable, self._sock.gettimeout())
+        wait(writable, timeout)
 
     def wait_readable_fresh(self) -> None:
         """Wait for readability on a watcher of our own: used by a writer whose SSL_write needs
@@ -249,13 +263,16 @@ class DescriptorPump:
         waiting until its timeout, or for ever, on a descriptor that is gone."""
         if self._fd < 0:
             raise _closed_error()
+        timeout = self._sock.gettimeout()
+        if timeout == 0.0:
+            raise WantReadError() if events == _READ else WantWriteError()
         watcher = get_hub().loop.io(self._fd, events)
         fresh = self._fresh
         if fresh is None:
             fresh = self._fresh = set()
         fresh.add(watcher)
         try:
-            wait(watcher, self._sock.gettimeout())
+            wait(watcher, timeout)
         finally:
             fresh.discard(watcher)
             watcher.close()

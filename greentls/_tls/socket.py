@@ -18,7 +18,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from greentls import signals
 from greentls._base.capabilities import REASONS, capabilities
-from greentls._base.errors import CertificateError, HelloRefusedError, TLSError, UnsupportedError
+from greentls._base.errors import (
+    CertificateError,
+    HelloRefusedError,
+    TLSError,
+    UnsupportedError,
+    WantReadError,
+    WantWriteError,
+)
 from greentls._config.context import SecureContext
 from greentls._config.keylog import enable_if_wanted as enable_keylog_if_wanted
 from greentls._config.ocsp import certificate_and_issuer, warn_if_undecodable
@@ -148,6 +155,8 @@ class TLSSocket(ConnectionInfo):
         #: Called once, with this socket, when its transport closes (the ``Server`` counts the
         #: connection out and frees its ``max_connections`` slot then, whoever closed it).
         self._on_close: Callable[[TLSSocket], object] | None = None
+        #: The handshake's set-up ran (``_run_handshake``): a later call resumes its loop.
+        self._handshake_begun = False
         #: The transport's peer address once asked (``_peername``).
         self._peer: Any = None
         #: Who makes the server's decisions on the ClientHello (``policy.py``).
@@ -279,6 +288,8 @@ class TLSSocket(ConnectionInfo):
         try:
             self._run_handshake()
             self._after_handshake()
+        except (WantReadError, WantWriteError):
+            raise  # a non-blocking transport: call again once it is ready (the stdlib's way)
         except BaseException as exc:
             self._handshake_error = exc if isinstance(exc, TLSError) else None
             self._servername_from_openssl()  # for tls_client_error receivers
@@ -368,6 +379,8 @@ class TLSSocket(ConnectionInfo):
             log.exception("a trace receiver failed")
 
     def _run_handshake(self) -> None:
+        if self._handshake_begun:  # again, after a non-blocking transport's WantReadError
+            return self._handshake_loop()
         engine = self._engine
         self._watch.handshake_starts()
         if self._proxy_policy is not None and self._proxy is None:
@@ -378,6 +391,7 @@ class TLSSocket(ConnectionInfo):
                 # What OpenSSL asks for a TLS 1.3 ClientHello; a client that cannot speak TLS
                 # 1.3 is asked only at a PSK server's ServerHelloDone, with its hint.
                 self._psk.ask(None)
+            self._handshake_begun = True
             return self._handshake_loop()
         if self._decides_on_hello():
             engine.hello_decision = HELLO_UNDECIDED  # until _on_client_hello ran
@@ -392,6 +406,7 @@ class TLSSocket(ConnectionInfo):
             # Over a gevent socket the pump was just made; over any other transport, at once.
             assert isinstance(self._pump, MemoryPump)  # a PSK server never begins on the descriptor
             self._pump.observe(self._psk.observe, self._psk.observe_sent)
+        self._handshake_begun = True
         self._handshake_loop()
 
     def _read_proxy_header(self, policy: ProxyPolicy) -> None:
@@ -655,7 +670,11 @@ class TLSSocket(ConnectionInfo):
             error = check(host, self.get_peer_certificate(detailed=True))
         self.authorized = error is None
         self.authorization_error = None if error is None else (getattr(error, "code", None) or str(error))
-        if error is not None and self._reject:
+        if error is not None and self._reject and (
+                not self._is_server or (self.is_session_reused() and conn.get_peer_certificate() is not None)):
+            # A server refuses only a resumed session whose certificate failed: OpenSSL refused
+            # any failure of a full handshake, and a certificate still to come (post-handshake
+            # authentication) is judged when it comes.
             raise error
         if not self._is_server and self._min_dh_size:
             from greentls._parse.keyinfo import check_min_dh_size
