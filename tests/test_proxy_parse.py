@@ -80,6 +80,12 @@ def test_v1_malformed_lines_are_refused(line, message):
         parse(line)
 
 
+def test_v1_line_ended_by_lf_alone_is_named():
+    """A v1 line ended by LF instead of CRLF is refused for that, not as a line too long."""
+    with pytest.raises(ProxyProtocolError, match="ends with LF, not CRLF"):
+        header_length(b"PROXY TCP4 192.0.2.7 198.51.100.1 1 2\n" + TLS_HELLO_START)
+
+
 def test_v1_without_line_end_is_refused_at_the_limit():
     line = b"PROXY TCP4 " + b"1" * 200
     assert header_length(line[:MAX_V1_LENGTH - 1]) is None

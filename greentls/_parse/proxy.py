@@ -91,6 +91,9 @@ def header_length(prefix: bytes) -> int | None:
         end = prefix.find(b"\r\n", 0, MAX_V1_LENGTH)
         if end >= 0:
             return end + 2
+        bare = prefix.find(b"\n", 0, MAX_V1_LENGTH)
+        if bare >= 0:  # a line ended by LF alone (the specification's end is CRLF)
+            raise ProxyProtocolError("PROXY v1 line ends with LF, not CRLF")
         if len(prefix) >= MAX_V1_LENGTH:
             raise ProxyProtocolError(f"PROXY v1 line longer than {MAX_V1_LENGTH} bytes")
         return None

@@ -301,6 +301,10 @@ class TLSSocket(ConnectionInfo):
                     # No timed drain: a thread server's accept loop waits for this handshake,
                     # and the hello is all the client should have sent.
                     self._refuse_hello(exc.alert, linger=False)
+                elif isinstance(exc, TLSError) and exc.code == "ERR_PROXY_PROTOCOL":
+                    # The ClientHello that followed a refused header: unread, it would turn
+                    # the close into a reset, which the peer may take for a network fault.
+                    self._discard_unread()
             finally:  # even if the handshake timer interrupts the drain
                 self._abort()  # delivers the trace lines, the alert that ended it included
             raise
