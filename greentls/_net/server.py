@@ -308,7 +308,6 @@ class Server:
                         proxy_policy=self.proxy_policy, enable_trace=self.enable_trace)
         if isinstance(address, tuple):  # accept() named the peer: no getpeername() later
             tls._accepted_from(address)
-        tls._on_close = self._socket_closed
         self._connections[tls] = gevent.getcurrent()
         self._serving.add(tls)
         self._all_ended.clear()
@@ -409,8 +408,10 @@ class Server:
         if is_foreign(self._hub):
             self._hub.loop.run_callback_threadsafe(self._socket_closed, tls)
             return
+        if tls not in self._connections:  # a TLSSocket(server=...) made by hand: not ours
+            return
         self._stats.transferred(*(tls._wire or (0, 0)))
-        greenlet = self._connections.get(tls)
+        greenlet = self._connections[tls]
         if self._pool is not None and isinstance(greenlet, gevent.Greenlet):  # the pool's
             self._pool.discard(greenlet)
         self._connection_ended(tls)

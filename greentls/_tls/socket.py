@@ -152,9 +152,9 @@ class TLSSocket(ConnectionInfo):
         self._proxied: tuple[str, int, str] | None = None
         #: A server socket's (bytes in, bytes out) on the wire, taken as it closes (``_io/wire.py``).
         self._wire: tuple[int, int] | None = None
-        #: Called once, with this socket, when its transport closes (the ``Server`` counts the
-        #: connection out and frees its ``max_connections`` slot then, whoever closed it).
-        self._on_close: Callable[[TLSSocket], object] | None = None
+        #: Called once, with this socket, when its transport closes: its ``Server`` counts the
+        #: connection out and frees its ``max_connections`` slot then, whoever closed it.
+        self._on_close: Callable[[TLSSocket], object] | None = server._socket_closed if server is not None else None
         #: The handshake's set-up ran (``_run_handshake``): a later call resumes its loop.
         self._handshake_begun = False
         #: The transport's peer address once asked (``_peername``).
