@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,13 @@ NODE = shutil.which("node")
 OPENSSL = shutil.which("openssl")
 CURL = shutil.which("curl")
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server in another process)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def run(args: list, *, input: bytes | None = None, timeout: float = 30.0, check: bool = True,

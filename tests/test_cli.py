@@ -2,27 +2,21 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import sys
 
 import gevent
 from gevent import subprocess
-from helpers import echo, port_of, serving
+from helpers import echo, free_port, port_of, serving
 
 import greentls
 
 GREENTLS = [sys.executable, "-m", "greentls"]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @contextlib.contextmanager
 def _serve(*args: str):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*GREENTLS, "serve", "--port", str(port), *args],
                             stderr=subprocess.PIPE, stdout=subprocess.PIPE)
     try:

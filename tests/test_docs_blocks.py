@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -133,11 +134,6 @@ def docs_blocks() -> list[Block]:
 #: The fixed ports the blocks use, replaced by free ones.
 PORTS = (8000, 8443, 443)
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def ports_of(code: str) -> set[int]:

@@ -2,21 +2,16 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 import time
 
 import gevent
 import pytest
 from gevent import subprocess
+from helpers import free_port
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +27,7 @@ def example_certs(tmp_path_factory) -> str:
                                             ("echo_server_pfx.py", "echo_client_pfx.py")])
 def test_node_docs_echo_server_and_client(server, client, example_certs):
     """Node's docs echo pair: the client is greeted, authorized, and its input echoed."""
-    env = dict(os.environ, PORT=str(_free_port()), CERTS=example_certs)
+    env = dict(os.environ, PORT=str(free_port()), CERTS=example_certs)
     proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, server)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -56,7 +51,7 @@ def test_node_docs_echo_server_and_client(server, client, example_certs):
 
 def test_gunicorn_conf_serves_gunicorn_app(example_certs):
     """examples/gunicorn_conf.py: gunicorn's workers over greentls, mutual TLS, TLS 1.3 only."""
-    port = _free_port()
+    port = free_port()
     # PYTHONPATH: gunicorn's children import greentls from this checkout, whatever is installed.
     env = dict(os.environ, PORT=str(port), CERTS=example_certs, PYTHONPATH=os.path.dirname(EXAMPLES))
     proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn_conf.py", "--no-control-socket",

@@ -25,6 +25,7 @@ import requests
 import trustme
 from cryptography import x509
 from gunicorn.config import Config
+from helpers import free_port
 
 import greentls
 from greentls import gunicorn as gworker
@@ -91,11 +92,6 @@ def app(environ, start_response):
 '''
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def _write_pair(leaf: trustme.LeafCert, folder: Path, name: str) -> tuple[str, str]:
     cert, key = folder / f"{name}-cert.pem", folder / f"{name}-key.pem"
@@ -144,7 +140,7 @@ def _tls_ready(port: int, ca: str, timeout: float = 1.0) -> bool:
 def run_gunicorn(site: dict, *args: str, config: str | None = None, cert: str | None = None,
                  key: str | None = None, ready: bool = True, tls: bool = True) -> Iterator[Gunicorn]:
     """``gunicorn -k greentls.gunicorn.Worker`` on a free port with the site's certificate."""
-    port = _free_port()
+    port = free_port()
     folder: Path = site["dir"]
     tag = f"{port}"
     log, access = folder / f"gunicorn-{tag}.log", folder / f"access-{tag}.log"

@@ -53,16 +53,10 @@ def test_parse_address_refuses(text):
 def test_with_workers_every_scrape_is_the_parents_sum(tmp_path, need_curl, need_openssl):
     """``serve --workers 2 --metrics``: the workers, forked from the parent, must not answer
     scrapes on the metrics socket they inherit with their own counts."""
-    import socket
     import time
 
     from gevent import subprocess
-    from helpers import PY
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]
+    from helpers import PY, free_port
 
     port, metrics = free_port(), free_port()
     proc = subprocess.Popen([PY, "-m", "greentls", "serve", "--self-signed", "--port", str(port),

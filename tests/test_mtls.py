@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from helpers import echo, node, node_server, openssl, port_of, serving
+from helpers import echo, free_port, node, node_server, openssl, port_of, serving
 
 import greentls
 
@@ -250,12 +250,6 @@ def test_server_verify_codes_match_node(server_options, ca, code, server_cert):
     assert rec.seen[0]["authorized"] is False and rec.seen[0]["error"] == code
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 def test_mtls_examples(tmp_path):
     """examples/mtls_server.py and mtls_client.py run as their docstrings say: in with a cert, out without."""
@@ -264,7 +258,7 @@ def test_mtls_examples(tmp_path):
 
     from gevent import subprocess
     examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
-    env = dict(os.environ, PORT=str(_free_port()), MTLS_CERTS=str(tmp_path / "certs"))
+    env = dict(os.environ, PORT=str(free_port()), MTLS_CERTS=str(tmp_path / "certs"))
     proc = subprocess.Popen([sys.executable, os.path.join(examples, "mtls_server.py")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

@@ -14,7 +14,7 @@ import time
 import gevent
 import pytest
 from gevent import subprocess
-from helpers import debian_tool, port_of, serving
+from helpers import debian_tool, free_port, port_of, serving
 
 import greentls
 from greentls import signals
@@ -229,18 +229,13 @@ HAPROXY_CONFIG = textwrap.dedent("""
 """)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_behind_haproxy(server_options, cert_files, tmp_path):
     haproxy = debian_tool("haproxy")
     if haproxy is None:
         pytest.skip("haproxy is not installed and cannot be (apt-get install haproxy)")
     with serving(report, proxy_protocol=True, **server_options) as server:
-        ports = {"v1": _free_port(), "v2": _free_port(), "port": port_of(server)}
+        ports = {"v1": free_port(), "v2": free_port(), "port": port_of(server)}
         config = tmp_path / "haproxy.cfg"
         config.write_text(HAPROXY_CONFIG.format(**ports))
         proc = subprocess.Popen([haproxy, "-f", str(config), "-db"], stdout=subprocess.PIPE,

@@ -2,18 +2,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 
 from gevent import subprocess
+from helpers import free_port
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def test_stdlib_legacy_example(tmp_path):
@@ -21,7 +16,7 @@ def test_stdlib_legacy_example(tmp_path):
     certs = str(tmp_path / "certs")
     subprocess.run([sys.executable, os.path.join(EXAMPLES, "make_certs.py"), certs], check=True,
                    stdout=subprocess.DEVNULL, timeout=60)
-    env = dict(os.environ, PORT=str(_free_port()), CERTS=certs)
+    env = dict(os.environ, PORT=str(free_port()), CERTS=certs)
     result = subprocess.run([sys.executable, os.path.join(EXAMPLES, "stdlib_legacy.py")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert result.returncode == 0, result.stderr.decode()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Any
 import gevent
 import pytest
 from gevent import subprocess
-from helpers import OPENSSL, node
+from helpers import OPENSSL, free_port, node
 
 import greentls
 
@@ -93,7 +92,7 @@ def _script_server(tmp_path: Any, cert_files: dict, workers: int = 2) -> Iterato
 
 @contextlib.contextmanager
 def _cli_server(cert_files: dict, tmp_path: Any, workers: int = 2) -> Iterator[dict]:
-    port = _free_port()
+    port = free_port()
     errors = open(tmp_path / "cli-stderr.txt", "wb")  # noqa: SIM115 (closed in the finally below)
     proc = subprocess.Popen([*GREENTLS, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers",
                              str(workers), "--cert", str(cert_files["cert"]), "--key", str(cert_files["key"])],
@@ -119,11 +118,6 @@ def _end(proc: Any) -> None:
     if proc.stdout:
         proc.stdout.close()
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _children(pid: int) -> list[int]:
