@@ -190,9 +190,15 @@ def test_a_receiver_that_closes_then_blocks_holds_no_slot(server_options, client
     holds no slot once its socket is closed); the third client used to wait for the sleep."""
     release = Event()
 
+    ended: list = []
+
     def close_then_block(_sender, tls_socket):
         tls_socket.close()
-        release.wait(30)
+        try:
+            release.wait(30)
+        except gevent.GreenletExit:
+            ended.append("killed")
+            raise
 
     with serving(echo, max_connections=2, **server_options) as server:
         greentls.secure_connection.connect(close_then_block, sender=server, weak=False)
@@ -210,6 +216,9 @@ def test_a_receiver_that_closes_then_blocks_holds_no_slot(server_options, client
             assert client.recv(100) == b"served"
             assert time.monotonic() - began < 2
             client.close()
+            # stop() still ends the receivers that closed their sockets and went on.
+            server.stop(timeout=0.2)
+            assert ended == ["killed", "killed"], ended
         finally:
             release.set()
 

@@ -309,3 +309,49 @@ def test_a_non_blocking_socket_raises_want_read_as_the_stdlib(cert_files, kind, 
     tls.sendall(b"bye")
     assert server.seen.get(timeout=10) == b"bye"
     tls.close()
+
+
+def test_a_non_blocking_server_handshake_keeps_the_client_s_bytes(cert_files, monkeypatch):
+    """A non-blocking server handshake over a gevent socket (OpenSSL on the descriptor): each
+    ssl.SSLWantReadError must leave the socket alone. It used to pass through the failure path,
+    which read and dropped whatever the client had sent meanwhile (a flight arriving then was
+    lost and the handshake never ended), and counted the handshake in session_stats() only if
+    it took one call."""
+    from gevent import socket as gsocket
+
+    drained: list = []
+    monkeypatch.setattr(greentls.TLSSocket, "_discard_unread", lambda self: drained.append(self))  # noqa: PLW0108 (a method)
+    server_end, client_end = gsocket.socketpair()
+    client_end.setblocking(False)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client_ctx = ssl.create_default_context(cafile=cert_files["ca"])
+    client = client_ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+
+    def client_step() -> None:
+        try:
+            incoming.write(client_end.recv(65536))
+        except BlockingIOError:
+            pass
+        try:
+            client.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        if outgoing.pending:
+            client_end.sendall(outgoing.read())
+
+    context = server_context(cert_files)
+    server_end.setblocking(False)
+    server = context.wrap_socket(server_end, server_side=True, do_handshake_on_connect=False)
+    client_step()  # the ClientHello
+    calls = 0
+    while calls < 10:
+        calls += 1
+        try:
+            server.do_handshake()
+            break
+        except ssl.SSLWantReadError:
+            client_step()
+    assert server.version() == "TLSv1.3" and calls > 1 and drained == []
+    assert context.session_stats() == {"accept": 1, "accept_good": 1, "connect": 0, "connect_good": 0, "hits": 0}
+    server.close()
+    client_end.close()

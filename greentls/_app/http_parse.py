@@ -37,7 +37,7 @@ __all__ = ["HTTPLimits", "LimitPassed", "ClientError", "Refusal", "Request", "Pa
 
 REASONS = {400: "Bad Request", 408: "Request Timeout", 413: "Content Too Large",
            414: "URI Too Long", 417: "Expectation Failed", 431: "Request Header Fields Too Large",
-           501: "Not Implemented", 505: "HTTP Version Not Supported"}
+           505: "HTTP Version Not Supported"}
 #: Hop-by-hop fields an application may not set (PEP 3333): the server frames the response
 #: itself.  As gunicorn does, ``Connection: close`` is honoured and the rest dropped.
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
@@ -237,22 +237,20 @@ class Parsing:
         if parser is None:
             raise Refusal(400, "the connection has ended")
         try:
+            stopped_at = None
             try:
                 parser.feed_data(data)
             except httptools.HttpParserUpgrade as upgrade:
                 # An Upgrade or CONNECT request: WSGI cannot hand over the stream. Its head is
                 # queued (answered normally, then the connection is closed); llhttp stops
                 # there, before the body of an Upgrade request that has one.
-                if self.current is not None:
-                    self._read_body_apart(self.current, data[upgrade.args[0]:])
+                stopped_at = upgrade.args[0]
+            if stopped_at is not None and self.current is not None:  # outside that except:
+                self._read_body_apart(self.current, data[stopped_at:])  # no exception context
         except httptools.HttpParserError as exc:
             cause = exc.__context__
             if isinstance(cause, Refusal):  # raised by one of our callbacks
                 raise cause from None
-            if isinstance(exc, httptools.HttpParserInvalidMethodError):
-                # llhttp knows the registered methods only; another one is a 501 (RFC 9110
-                # section 9.1), not a malformed request.
-                raise Refusal(501, "a request method this server does not implement") from None
             raise Refusal(400, f"malformed request: {exc}") from None
         bound = self.field_limit or _UNSEEN_LIMIT
         if self.current is not None and self.since_field > bound + self.line_limit + 4:
@@ -267,7 +265,10 @@ class Parsing:
         the answer (an Upgrade request is the last), so nothing after the body is read."""
         framing = b"Transfer-Encoding: chunked" if request.chunked else b"Content-Length: %d" % (request.length or 0)
         self.parser = parser = httptools.HttpRequestParser(_BodyOfUpgrade(self))
-        parser.feed_data(b"POST / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n" + rest)
+        try:
+            parser.feed_data(b"POST / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n" + rest)
+        except httptools.HttpParserUpgrade:
+            pass  # another Upgrade or CONNECT after the body: never read (the connection closes)
 
 
 class _BodyOfUpgrade:

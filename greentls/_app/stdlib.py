@@ -1156,19 +1156,19 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         """Run the handshake to completion; raises ``ssl.SSLError`` subclasses (greentls's)."""
         if self._engine.state is State.OPEN:
             return
-        first = self._engine.state is State.NEW
+        first = not self._handshake_counted  # once, though a non-blocking one takes calls
         side = "accept" if self._server_side else "connect"
         if first:
+            self._handshake_counted = True
             self._ssl_context._count(side)
         try:
             super().do_handshake()
         except CertificateError as exc:
             stdlib_verify_message(exc, self._hostname, self._engine.conn)
             raise
-        if first:
-            self._ssl_context._count(side + "_good")
-            if self._server_side and self.is_session_reused():
-                self._ssl_context._count("hits")
+        self._ssl_context._count(side + "_good")  # done, on this call or after WantRead ones
+        if self._server_side and self.is_session_reused():
+            self._ssl_context._count("hits")
 
     # -- sockets: the stdlib's members ---------------------------------------------------------
 
@@ -1318,6 +1318,8 @@ class SSLSocket(StdlibConnection, TLSSocket, _ssl.SSLSocket):  # type: ignore[mi
         return plain
 
     _unwrapped: Any = None
+    #: The handshake was counted in ``session_stats()`` (its first ``do_handshake`` call).
+    _handshake_counted = False
 
     def close(self) -> None:
         """Close (close_notify if the handshake finished); after ``unwrap()``, the plain socket."""

@@ -51,7 +51,10 @@ def call_in_hub(hub: Hub, function: Callable[..., _T], *args: Any) -> _T:
             done.release()
 
     hub.loop.run_callback_threadsafe(lambda: gevent.spawn(run))
-    done.acquire()
+    while not done.acquire(timeout=1.0):
+        if hub.thread_ident not in sys._current_frames():
+            # Its thread ended (serve_forever returned, say): nothing will ever run the call.
+            raise RuntimeError("the server's thread has ended: its hub cannot run this call")
     ok, value = outcome[0]
     if ok:
         return value  # type: ignore[no-any-return]

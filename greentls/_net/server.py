@@ -173,9 +173,10 @@ class Server:
         #: connections' sockets ask for (``ServerHelloPolicy``).
         self.hello_policy: HelloPolicy = ServerHelloPolicy(self)
         self._connections: dict[TLSSocket, greenlet] = {}
-        #: Connections whose greenlet has not finished with them (a receiver may go on after
-        #: its socket closed, which ``_connections`` no longer counts).
-        self._serving: set[TLSSocket] = set()
+        #: Connections whose greenlet has not finished with them: a receiver may go on after
+        #: its socket closed, which ``_connections`` (the open ones) no longer counts.
+        #: ``_all_ended`` (serve_forever, close callbacks, stop) waits for these.
+        self._serving: dict[TLSSocket, greenlet] = {}
         self._stream_server: StreamServer | None = None
         self._hub: Any = None
         #: The ``max_connections`` pool, if any (its slots are freed as sockets close).
@@ -309,7 +310,7 @@ class Server:
         if isinstance(address, tuple):  # accept() named the peer: no getpeername() later
             tls._accepted_from(address)
         self._connections[tls] = gevent.getcurrent()
-        self._serving.add(tls)
+        self._serving[tls] = gevent.getcurrent()
         self._all_ended.clear()
         self._publish_count()
         stats = self._stats
@@ -320,7 +321,7 @@ class Server:
                 self._run_handlers(tls, address)
         finally:
             tls._close_owned()  # counted out (_socket_closed) unless a handler closed it first
-            self._serving.discard(tls)
+            self._served(tls)
         if error is not None:
             self._client_error(tls, error, address)
             # The error's traceback holds the handshake's frames, and through them this one:
@@ -411,15 +412,15 @@ class Server:
         if tls not in self._connections:  # a TLSSocket(server=...) made by hand: not ours
             return
         self._stats.transferred(*(tls._wire or (0, 0)))
-        greenlet = self._connections[tls]
-        if self._pool is not None and isinstance(greenlet, gevent.Greenlet):  # the pool's
-            self._pool.discard(greenlet)
-        self._connection_ended(tls)
-
-    def _connection_ended(self, tls: TLSSocket) -> None:
-        self._connections.pop(tls, None)
+        greenlet = self._connections.pop(tls)
+        if self._pool is not None and greenlet in self._pool.greenlets:  # once: the pool's own
+            self._pool.discard(greenlet)  # link would release the slot again at its end
         self._publish_count()
-        if not self._connections:
+
+    def _served(self, tls: TLSSocket) -> None:
+        """The connection's greenlet is done with it (its socket is closed by now)."""
+        self._serving.pop(tls, None)
+        if not self._serving:
             self._all_ended.set()
             if self._closed:
                 self._run_close_callbacks()
@@ -429,7 +430,7 @@ class Server:
     def close(self, callback: Callable[[], Any] | None = None) -> Server:
         """Stop accepting now; ``callback()`` runs when the last connection has ended.  From
         another OS thread, it runs in the server's thread, and returns when it has."""
-        if is_foreign(self._hub):
+        if is_foreign(self._hub) and not (self._closed and not self._serving):
             return call_in_hub(self._hub, self.close, callback)
         if callback is not None:
             self._close_callbacks.append(callback)
@@ -445,7 +446,7 @@ class Server:
                     os.unlink(self._unix_path)
                 except OSError:
                     pass
-        if not self._connections:
+        if not self._serving:
             self._all_ended.set()
             self._run_close_callbacks()
         return self
@@ -462,21 +463,18 @@ class Server:
         """Close, wait up to ``timeout`` seconds for connections to end, then close the rest
         (close_notify where the handshake finished) and end their greenlets.  From another OS
         thread, it runs in the server's thread while the calling thread waits."""
-        if is_foreign(self._hub):
+        if is_foreign(self._hub) and not (self._closed and not self._serving):
             return call_in_hub(self._hub, self.stop, timeout)
         self.close()
         self._all_ended.wait(timeout)
-        left = list(self._connections.items())
-        for tls, greenlet in left:
+        for tls, greenlet in list(self._serving.items()):
             # Close now, even if a makefile() file still holds the socket (pywsgi's rfile): a
             # greenlet blocked reading it then wakes to an error, where a kill alone can be
-            # swallowed (pywsgi turns any exception of the application into a 500).
+            # swallowed (pywsgi turns any exception of the application into a 500).  A
+            # receiver that closed its socket and went on is ended too.
             tls._close_owned()
             gevent.kill(greenlet)  # a gevent Greenlet (Pool) or a recycled raw greenlet
-        # Closing counted them out at once: give their greenlets a second to finish.
-        deadline = monotonic() + 1.0
-        while any(tls in self._serving for tls, _ in left) and monotonic() < deadline:
-            gevent.sleep(0.01)
+        self._all_ended.wait(1.0)
 
     def serve_forever(self, workers: int = 1) -> None:
         """Listen if needed, then block until the server is closed and its last connection ended.
@@ -492,7 +490,7 @@ class Server:
             return
         while True:
             self._closed_event.wait()
-            if not self._connections:
+            if not self._serving:
                 return
             self._all_ended.wait()  # then look again: listen() may have opened it anew
 

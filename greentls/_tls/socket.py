@@ -453,6 +453,8 @@ class TLSSocket(ConnectionInfo):
                 assert engine.client_hello is not None  # HelloReady: the hello was parsed
                 self._on_client_hello(engine.client_hello)
                 engine.release_hello()
+            except (WantReadError, WantWriteError):
+                raise  # a non-blocking transport is not ready: not a failure (do_handshake)
             except TLSError as exc:
                 self._flush_quietly()  # the alert tells the peer why (Twisted's rule)
                 too_large = self._hello_too_large(exc)
