@@ -355,3 +355,50 @@ def test_a_non_blocking_server_handshake_keeps_the_client_s_bytes(cert_files, mo
     assert context.session_stats() == {"accept": 1, "accept_good": 1, "connect": 0, "connect_good": 0, "hits": 0}
     server.close()
     client_end.close()
+
+
+@pytest.mark.parametrize("kind", [ssl.SSLContext, greentls.SSLContext])
+def test_non_blocking_sends_lose_no_byte(cert_files, kind):
+    """A non-blocking stdlib socket (the memory pump throughout) sending more than the socket
+    buffer holds to a peer that reads late: every byte arrives, in order. greentls's pump used
+    sendall, which fails part way on a full non-blocking socket without saying how much went:
+    the rest of the record was lost and the peer failed with a bad record MAC."""
+    import threading
+    import time
+
+    server_end, client_end = socket.socketpair()
+    client_ctx = ssl.create_default_context(cafile=cert_files["ca"])
+    ctx = kind(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert_files["cert"], cert_files["key"])
+    payload = bytes(range(256)) * (16 << 10)  # 4 MiB, every offset distinct modulo 256
+    received: dict = {}
+
+    def reader() -> None:
+        with client_ctx.wrap_socket(client_end, server_hostname="localhost") as tls:
+            time.sleep(0.5)  # the server's send buffer fills meanwhile
+            got = bytearray()
+            try:
+                while len(got) < len(payload):
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+            except OSError as exc:
+                received["error"] = exc
+            received["data"] = bytes(got)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    server = ctx.wrap_socket(server_end, server_side=True)
+    server.setblocking(False)
+    sent = 0
+    deadline = time.monotonic() + 30
+    while sent < len(payload) and time.monotonic() < deadline:
+        try:
+            sent += server.send(payload[sent:sent + 65536])
+        except ssl.SSLWantWriteError:  # the stdlib's answer to a full socket; greentls waits
+            time.sleep(0.001)
+    thread.join(30)
+    server.close()
+    assert "error" not in received, received.get("error")
+    assert received["data"] == payload

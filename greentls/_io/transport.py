@@ -115,12 +115,14 @@ def transport_functions(transport: Any) -> tuple[Callable[[int], bytes], Callabl
 class MemoryPump:
     """Moves TLS bytes between an engine's memory BIOs and a transport."""
 
-    __slots__ = ("engine", "_recv", "_transport_recv", "_send", "_sent", "_read_lock", "_write_lock", "eof")
+    __slots__ = ("engine", "_recv", "_transport_recv", "_send", "_sent", "_read_lock", "_write_lock", "eof",
+                 "_transport")
 
     attached = False
 
     def __init__(self, engine: TLSEngine, transport: Any) -> None:
         self.engine = engine
+        self._transport = transport
         self._transport_recv, self._send = transport_functions(transport)
         #: What ``wait_readable`` calls: the transport's own read, or that read with an
         #: observer behind it (``observe``).  Swapped rather than tested on each read, so that a
@@ -156,12 +158,28 @@ class MemoryPump:
         out = engine.outgoing_bytes()
         if not out:
             return
+        gettimeout = getattr(self._transport, "gettimeout", None)
+        send = self._send_unblocked if gettimeout is not None and gettimeout() == 0.0 else self._send
         with self._write_lock:
             while out:
                 if self._sent is not None:
                     self._sent(out)
-                self._send(out)
+                send(out)
                 out = engine.outgoing_bytes()
+
+    def _send_unblocked(self, data: bytes) -> None:
+        """``sendall`` on a non-blocking socket: its ``sendall`` fails part way and does not
+        say how much went, and the engine's bytes are already taken (losing some would corrupt
+        the stream).  So ``send`` what the socket takes and wait for room for the rest: the
+        wait is a plain ``select`` (gevent's, once monkey-patched)."""
+        import select
+
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self._transport.send(view):]
+            except BlockingIOError:
+                select.select([], [self._transport], [])
 
     def wait_readable(self) -> None:
         """The engine wants bytes: flush what it wrote, then read the transport once.  A
