@@ -220,9 +220,10 @@ def test_a_strict_server_refuses_a_resumed_session_whose_verification_failed(cli
         try:
             again = greentls.connect(port_of(server), "127.0.0.1", servername="localhost",
                                      ca=server_ca.cert_pem.bytes(), session=session, **pair(trusted))
-            reused = again.is_session_reused()
-            again.sendall(b"hello")
-            answer = again.recv(100)  # refused: the end of the stream, or an error
+            with again:
+                reused = again.is_session_reused()
+                again.sendall(b"hello")
+                answer = again.recv(100)  # refused: the end of the stream, or an error
         except OSError as exc:  # TLSError included
             reused, answer = True, exc
         assert (reused and answer in (b"",)) or isinstance(answer, OSError), answer
