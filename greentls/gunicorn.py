@@ -537,6 +537,17 @@ class _ResponseView:
         self.status_code: int | None = None
 
 
+def _front_end(environ: WSGIEnvironment) -> str:
+    """The address of the peer that sent the request over TCP: the balancer when it sent a
+    PROXY protocol header (``REMOTE_ADDR`` is then the client it names), which is what
+    gunicorn's ``forwarded_allow_ips`` is about."""
+    tls = environ.get("greentls.socket")
+    proxy = getattr(tls, "proxy", None)
+    if proxy is not None and proxy.get("address"):
+        return str(proxy["address"])
+    return str(environ.get("REMOTE_ADDR", ""))
+
+
 def _forwarded_trust(cfg: Config) -> Callable[[str], bool]:
     """gunicorn's ``forwarded_allow_ips``: whether a peer address may set the scheme headers
     (``*`` trusts all; an address that is no IP, a Unix socket's, is trusted, as in gunicorn)."""
@@ -716,7 +727,7 @@ class Worker(_GunicornWorker):  # type: ignore[misc]  # gunicorn's class is unty
             started = time.time()
             if "RAW_URI" not in environ:  # greentls's HTTP layer sets it from the request target
                 environ["RAW_URI"] = _raw_uri(environ)
-            if scheme_headers and trusted(str(environ.get("REMOTE_ADDR", ""))):
+            if scheme_headers and trusted(_front_end(environ)):
                 try:
                     scheme = _scheme_from_headers(environ, scheme_headers)
                 except ValueError as exc:  # gunicorn's InvalidSchemeHeaders: 400

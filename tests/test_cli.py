@@ -5,6 +5,7 @@ import contextlib
 import sys
 
 import gevent
+import pytest
 from gevent import subprocess
 from helpers import echo, free_port, port_of, serving
 
@@ -86,3 +87,12 @@ def test_ciphers_lists_get_ciphers():
     """`greentls ciphers` prints get_ciphers(), one per line."""
     result = subprocess.run([*GREENTLS, "ciphers"], stdout=subprocess.PIPE, timeout=30, check=True)
     assert result.stdout.decode().split() == greentls.get_ciphers()
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_serve_refuses_a_worker_count_below_one(workers):
+    """`serve --workers 0` or `-1` is refused with argparse's usage error (exit 2); it used to
+    run one process without a word."""
+    result = subprocess.run([*GREENTLS, "serve", "--self-signed", "--workers", workers],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert result.returncode == 2 and b"argument --workers" in result.stderr, result.stderr

@@ -43,7 +43,7 @@ from flask import Flask, Response, jsonify, request
 
 flask_app = Flask(__name__)
 KEYS = ("HTTPS", "wsgi.url_scheme", "SSL_PROTOCOL", "SSL_CIPHER", "SSL_TLS_SNI", "SSL_CLIENT_VERIFY",
-        "SSL_CLIENT_S_DN", "SSL_CLIENT_M_SERIAL", "RAW_URI")
+        "SSL_CLIENT_S_DN", "SSL_CLIENT_M_SERIAL", "RAW_URI", "REMOTE_ADDR")
 
 
 @flask_app.route("/")
@@ -719,3 +719,40 @@ def test_ocsp_response_option_staples(site, monkeypatch):
 def test_import_greentls_does_not_import_gunicorn():
     code = "import sys, greentls, greentls.wsgi; assert 'gunicorn' not in sys.modules, 'imported'"
     subprocess.run([PY, "-c", code], check=True, timeout=60, env=CHILD_ENV)
+
+
+@pytest.mark.parametrize(("allowed", "source", "scheme"), [
+    ("127.0.0.1", "203.0.113.7", "http"),     # the balancer is trusted: its header counts
+    ("10.0.0.0/8", "10.9.9.9", "https"),      # the client it names is not the one to trust
+])
+def test_forwarded_allow_ips_judges_the_balancer_behind_proxy_protocol(site, allowed, source, scheme):
+    """With greentls's proxy_protocol, REMOTE_ADDR is the client the PROXY header names;
+    forwarded_allow_ips is about the front end that sent the request, as in gunicorn. It used
+    to be checked against the client's address: a trusted balancer's X-Forwarded-Proto was
+    ignored, and a client inside the allowed range could set the scheme itself."""
+    config = f'forwarded_allow_ips = "{allowed}"\ngreentls_options = {{"proxy_protocol": True}}\n'
+    ctx = ssl.create_default_context(cafile=site["ca"])
+
+    def ask() -> str:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+            raw.sendall(f"PROXY TCP4 {source} 10.0.0.1 51234 443\r\n".encode())
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"GET /env HTTP/1.1\r\nHost: localhost\r\nX-Forwarded-Proto: http\r\n"
+                            b"Connection: close\r\n\r\n")
+                answer = b""
+                while chunk := tls.recv(65536):
+                    answer += chunk
+        data = json.loads(answer.split(b"\r\n\r\n", 1)[1])
+        assert data["REMOTE_ADDR"] == source
+        return str(data["wsgi.url_scheme"])
+
+    with run_gunicorn(site, config=config, ready=False) as server:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                seen = ask()
+                break
+            except OSError:
+                assert server.proc.poll() is None and time.monotonic() < deadline, server.text()
+                time.sleep(0.1)
+        assert seen == scheme

@@ -254,3 +254,14 @@ def test_request_target_edges(serve, connect):
     client.read_until_closed(5)
     assert client.received.startswith(b"HTTP/1.1 400 Bad Request\r\n"), client.received
     _still_serves(connect, port)
+
+
+def test_limit_request_field_size_counts_the_line_as_gunicorn(serve, connect):
+    """limit_request_field_size counts a field line with its CRLF, as gunicorn's parser does: a
+    50-byte limit serves "X-A: " plus 43 bytes and refuses 44 (431)."""
+    port = serve(_routed(_environ_echo), limit_request_field_size=50)
+    for size, status in ((43, b"200"), (44, b"431")):
+        client = connect(port)
+        client.send(b"GET / HTTP/1.1\r\nHost: localhost\r\nX-A: " + b"a" * size + b"\r\nConnection: close\r\n\r\n")
+        client.read_until_closed(5)
+        assert client.received.startswith(b"HTTP/1.1 " + status), (size, client.received[:80])

@@ -22,6 +22,17 @@ if TYPE_CHECKING:
 __all__ = ["main", "echo", "self_signed_pem"]
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an int of at least 1 (``--workers 0`` or ``-1`` is refused)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def echo(tls_socket: TLSSocket) -> None:
     """The echo handler: every byte back until the client ends (Node's ``socket.pipe(socket)``)."""
     recv, sendall = tls_socket.recv, tls_socket.sendall
@@ -70,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--key", help="private key (PEM file)")
     serve.add_argument("--self-signed", action="store_true", help="make a certificate at start")
     serve.add_argument("--alpn", help="comma list of ALPN protocols, server preference first")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (forked)")
+    serve.add_argument("--workers", type=_positive_int, default=1, help="worker processes (forked)")
     serve.add_argument("--wsgi", metavar="MODULE:APP", help="serve this WSGI application")
     serve.add_argument("--no-monkey-patch", action="store_true",
                        help="--wsgi: do not gevent-monkey-patch the standard library before "

@@ -13,12 +13,12 @@ without exactly one ``Host`` (RFC 9112 section 3.2), an ``Expect`` other than
 
 Limits and their precedents (each refusal closes the connection):
 
-* ``limit_request_line`` (4094 bytes, gunicorn's default): ``414`` (Apache's LimitRequestLine
-  and nginx's large_client_header_buffers answer 414; gunicorn answers 400);
+* ``limit_request_line`` (4094 bytes, gunicorn's default): ``414`` (as gunicorn, Apache's
+  LimitRequestLine and nginx's large_client_header_buffers answer);
 * ``limit_request_fields`` (100, gunicorn's and Apache's LimitRequestFields): ``431`` (RFC 6585,
   as gunicorn and Node answer);
-* ``limit_request_field_size`` (8190 bytes, gunicorn's and Apache's LimitRequestFieldSize):
-  ``431``;
+* ``limit_request_field_size`` (8190 bytes, gunicorn's and Apache's LimitRequestFieldSize;
+  the field line with its CRLF, as gunicorn counts it): ``431``;
 * ``limit_request_body`` (no limit by default; Apache's LimitRequestBody, nginx's
   client_max_body_size): ``413``.
 """
@@ -178,7 +178,7 @@ class Parsing:
         self.since_field = 0
         if self.fields_limit and len(headers) + request.trailers > self.fields_limit:
             raise Refusal(431, f"more than {self.fields_limit} header fields")
-        if self.field_limit and len(name) + len(value) + 2 > self.field_limit:
+        if self.field_limit and len(name) + len(value) + 4 > self.field_limit:  # ": " and CRLF, as gunicorn
             raise Refusal(431, f"a header field longer than {self.field_limit} bytes")
 
     def on_headers_complete(self) -> None:
