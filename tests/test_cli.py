@@ -96,3 +96,18 @@ def test_serve_refuses_a_worker_count_below_one(workers):
     result = subprocess.run([*GREENTLS, "serve", "--self-signed", "--workers", workers],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert result.returncode == 2 and b"argument --workers" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    (["--cert", "missing.pem", "--key", "missing.pem"], b"cannot read missing.pem"),
+    (["--self-signed", "--port", "99999"], b"cannot listen on 127.0.0.1:99999"),
+    (["--self-signed", "--idle-timeout", "-3"], b"'idle_timeout'"),
+    (["--self-signed", "--wsgi", "no_such_module:app"], b"no module named 'no_such_module'"),
+])
+def test_serve_names_a_setup_mistake_in_one_line(extra, said, tmp_path):
+    """An operator's mistake while the server is set up (a missing file, a port out of range, a
+    bad value, an application that is not there) ends serve with one line, not a traceback."""
+    result = subprocess.run([*GREENTLS, "serve", *extra], cwd=str(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert result.returncode != 0 and said in result.stderr, result.stderr
+    assert b"Traceback" not in result.stderr, result.stderr

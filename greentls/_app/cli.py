@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import ipaddress
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -190,12 +191,16 @@ def _serve(args: argparse.Namespace) -> int:
         limits = {name: getattr(args, name) for name in ("headers_timeout", "request_timeout",
                                                          "keep_alive_timeout")
                   if getattr(args, name) is not None}
-        server = WSGIServer((args.host, args.port), _load_app(args.wsgi), **options, **limits)
+        application = _load_app(args.wsgi)
+        with _setting_up("the server's settings"):
+            server = WSGIServer((args.host, args.port), application, **options, **limits)
         tls_server = server.server
         watchers = [_arrange_reload(tls_server, args),
                     *_arrange_drain(tls_server, args, graceful=server.stop)]
-        server.start()  # bound before the line below says so
-        _start_metrics(tls_server, metrics_address)
+        with _setting_up(f"cannot listen on {args.host}:{args.port}"):
+            server.start()  # bound before the line below says so
+        with _setting_up(f"--metrics {args.metrics}"):
+            _start_metrics(tls_server, metrics_address)
         print(f"greentls: serving WSGI {args.wsgi} on https://{args.host}:{args.port}", file=sys.stderr, flush=True)
         try:
             _serve_with_workers(tls_server, args) if args.workers > 1 else server.serve_forever()
@@ -203,10 +208,13 @@ def _serve(args: argparse.Namespace) -> int:
             for watcher in watchers:
                 _cancel(watcher)
         return 0
-    echo_server = greentls.create_server(echo, **options)
+    with _setting_up("the server's settings"):
+        echo_server = greentls.create_server(echo, **options)
     watchers = [_arrange_reload(echo_server, args), *_arrange_drain(echo_server, args)]
-    echo_server.listen(args.port, args.host)
-    _start_metrics(echo_server, metrics_address)
+    with _setting_up(f"cannot listen on {args.host}:{args.port}"):
+        echo_server.listen(args.port, args.host)
+    with _setting_up(f"--metrics {args.metrics}"):
+        _start_metrics(echo_server, metrics_address)
     address = echo_server.address()
     print(f"greentls: TLS echo server on {address['address']}:{address['port']}"
           + (f" with {args.workers} workers" if args.workers > 1 else ""), file=sys.stderr, flush=True)
@@ -361,14 +369,35 @@ def _load_app(spec: str) -> WSGIApplication:
     if not module_name or not attribute:
         raise SystemExit(f"greentls serve: --wsgi wants MODULE:APP, got {spec!r}")
     sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
-    application: WSGIApplication = getattr(module, attribute)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise  # the application's own import failed: its traceback says where
+        raise SystemExit(f"greentls serve: --wsgi {spec}: no module named {module_name!r}") from None
+    application: WSGIApplication | None = getattr(module, attribute, None)
+    if application is None:
+        raise SystemExit(f"greentls serve: --wsgi {spec}: module {module_name!r} has no {attribute!r}")
     return application
 
 
 def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise SystemExit(f"greentls serve: cannot read {path}: {exc.strerror or exc}") from None
+
+
+@contextlib.contextmanager
+def _setting_up(what: str) -> Iterator[None]:
+    """An operator's mistake while the server is set up (a key that does not match its
+    certificate, a port in use or out of range, a bad option value) ends ``serve`` with one
+    line naming it, as the other mistakes do, not a traceback."""
+    try:
+        yield
+    except (OSError, ValueError, TypeError, OverflowError) as exc:
+        raise SystemExit(f"greentls serve: {what}: {exc}") from None
 
 
 def _connect(args: argparse.Namespace) -> int:
