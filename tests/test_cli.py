@@ -111,3 +111,12 @@ def test_serve_names_a_setup_mistake_in_one_line(extra, said, tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert result.returncode != 0 and said in result.stderr, result.stderr
     assert b"Traceback" not in result.stderr, result.stderr
+
+
+def test_connect_names_a_ca_it_cannot_read(tmp_path):
+    """`connect --ca missing.pem` is connect's own usage mistake (exit 2, naming --ca), not
+    serve's message and not a traceback."""
+    result = subprocess.run([*GREENTLS, "connect", "localhost:1", "--ca", str(tmp_path / "missing.pem")],
+                            input=b"", stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert result.returncode == 2, result.stderr
+    assert b"greentls connect: --ca: cannot read" in result.stderr and b"Traceback" not in result.stderr

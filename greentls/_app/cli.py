@@ -381,10 +381,15 @@ def _load_app(spec: str) -> WSGIApplication:
     return application
 
 
+def _read_file(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
 def _read(path: str) -> bytes:
+    """``serve``'s reading of a file it was named: a missing one ends it with one line."""
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return _read_file(path)
     except OSError as exc:
         raise SystemExit(f"greentls serve: cannot read {path}: {exc.strerror or exc}") from None
 
@@ -414,12 +419,16 @@ def _connect(args: argparse.Namespace) -> int:
     if args.servername:
         options["servername"] = args.servername
     if args.ca:
-        options["ca"] = _read(args.ca)
+        try:
+            options["ca"] = _read_file(args.ca)
+        except OSError as exc:
+            print(f"greentls connect: --ca: cannot read {args.ca!r}: {exc.strerror}", file=sys.stderr)
+            return 2
     if args.alpn:
         options["alpn_protocols"] = [p.strip() for p in args.alpn.split(",") if p.strip()]
     if args.session_in:
         try:
-            options["session"] = _read(args.session_in)
+            options["session"] = _read_file(args.session_in)
         except OSError as exc:
             print(f"greentls connect: --session-in: cannot read {args.session_in!r}: {exc.strerror}",
                   file=sys.stderr)
